@@ -1,0 +1,227 @@
+"""The ``nbpipe`` command line: parse, call services, print. No logic of its own.
+
+Exit codes: 0 success (or skipped, up to date); 1 unexpected error; 2 config; 3 parameters;
+4 notebook; 5 pipeline locked; 6 dataset; 7 contract violation; 8 bad rows; 9 state; 10 a cell
+raised; 11 kernel died; 12 timeout; 13 quality gate; 14 store; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from nbpipe.errors import NbpipeError
+
+app = typer.Typer(
+    name="nbpipe",
+    help="Explore in notebooks, promote them to strict, incremental, monitored pipelines.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+contracts_app = typer.Typer(help="Schema contracts of datasets.", no_args_is_help=True)
+app.add_typer(contracts_app, name="contracts")
+console = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+ProjectOpt = Annotated[Path | None, typer.Option("--project", help="Project directory (default: walk up from cwd).")]
+ProfileOpt = Annotated[str | None, typer.Option("--profile", help="Profile from nbpipe.yaml (default: dev or $NBPIPE_PROFILE).")]
+
+
+def _project(project: Path | None, profile: str | None) -> Any:
+    from nbpipe.config import load_project
+
+    return load_project(project_dir=project, profile=profile)
+
+
+def _fail(exc: NbpipeError) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {exc.message}", markup=True, soft_wrap=True)
+    if exc.hint:
+        err.print(f"[yellow]hint:[/] {exc.hint}", soft_wrap=True)
+    return typer.Exit(exc.exit_code)
+
+
+class _Progress:
+    """Live progress: cell n/N, its first line, elapsed time."""
+
+    def __init__(self, pipeline: str) -> None:
+        self.pipeline = pipeline
+        self.status = err.status(f"{pipeline}: starting kernel…")
+        self.live = sys.stderr.isatty()
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        if kind == "cell_started":
+            text = (f"{self.pipeline}: cell {event['n']}/{event['total']} · {event['first_line']} · "
+                    f"{event['elapsed_s']:.1f}s")
+            if self.live:
+                self.status.update(text)
+            else:
+                err.print(text, markup=False, soft_wrap=True)
+        elif kind == "attempt_started" and event.get("attempt", 1) > 1:
+            err.print(f"{self.pipeline}: attempt {event['attempt']}/{event['of']}", markup=False)
+        elif kind == "retrying":
+            err.print(f"[yellow]{self.pipeline}: attempt {event['attempt']} failed: {event['error']} — "
+                      f"retrying in {event['delay_s']:.1f}s[/]", soft_wrap=True)
+
+    def __enter__(self) -> _Progress:
+        if self.live:
+            self.status.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live:
+            self.status.stop()
+
+
+@app.command()
+def run(
+    pipeline: Annotated[str, typer.Argument(help="Pipeline name from nbpipe.yaml.")],
+    param: Annotated[list[str] | None, typer.Option("-p", "--param", help="NAME=VALUE (repeatable); VALUE env:VAR reads a secret from the environment.")] = None,
+    params_file: Annotated[Path | None, typer.Option("--params-file", help="YAML/JSON mapping of parameters.")] = None,
+    explore: Annotated[bool, typer.Option("--explore", help="Run in explore mode (sandboxed writes, no state).")] = False,
+    project: ProjectOpt = None,
+    profile: ProfileOpt = None,
+) -> None:
+    """Run a pipeline's notebook in production mode and write its run record."""
+    from nbpipe.params import load_params_file, parse_cli_pairs
+    from nbpipe.runner import Runner
+
+    try:
+        proj = _project(project, profile)
+        given: dict[str, Any] = {}
+        if params_file is not None:
+            if not params_file.is_file():
+                raise NbpipeError(f"params file {params_file} does not exist")
+            given.update(load_params_file(params_file.read_text(encoding="utf-8"), str(params_file)))
+        cli_pairs = parse_cli_pairs(param or [])
+        given.update(cli_pairs)
+        with _Progress(pipeline) as progress:
+            runner = Runner(proj, on_progress=progress)
+            try:
+                result = runner.run(pipeline, given, from_cli=frozenset(cli_pairs), mode="explore" if explore else "prod")
+            finally:
+                runner.close()
+    except NbpipeError as exc:
+        raise _fail(exc) from None
+    rel = _rel(result.run_dir)
+    if result.status == "succeeded":
+        warn = f" with {len(result.record['warnings'])} warning(s)" if result.record["warnings"] else ""
+        console.print(f"[green]✓[/] {pipeline} run {result.run_id} succeeded{warn} in "
+                      f"{result.record['duration_s']:.1f}s")
+        for w in result.record["warnings"]:
+            console.print(f"  [yellow]warning:[/] {w}", soft_wrap=True)
+    else:
+        assert result.error is not None
+        err.print(f"[bold red]✗ {pipeline} run {result.run_id} failed:[/] {result.error.message}", soft_wrap=True)
+        if result.error.hint:
+            err.print(f"[yellow]hint:[/] {result.error.hint}", soft_wrap=True)
+        err.print(f"retry: [bold]{result.record['retry_command']}[/]", soft_wrap=True)
+    console.print(f"  record: {rel}/report.html", soft_wrap=True)
+    raise typer.Exit(result.exit_code)
+
+
+@app.command("runs")
+def runs_cmd(
+    pipeline: Annotated[str | None, typer.Argument(help="Only runs of this pipeline.")] = None,
+    status: Annotated[str | None, typer.Option("--status", help="succeeded | failed | skipped | running")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1)] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    project: ProjectOpt = None,
+    profile: ProfileOpt = None,
+) -> None:
+    """List recent runs from the run-history store."""
+    from nbpipe.store import RunStore
+
+    try:
+        proj = _project(project, profile)
+        store = RunStore(proj.store_url)
+        try:
+            rows = store.list_runs(pipeline, status=status, limit=limit)
+        finally:
+            store.close()
+    except NbpipeError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        console.print_json(json.dumps(rows, default=str))
+        return
+    table = Table("run id", "pipeline", "status", "started", "duration", "quality", "error")
+    colors = {"succeeded": "green", "failed": "red", "running": "cyan", "skipped": "dim"}
+    for r in rows:
+        dur = r.get("duration_s")
+        table.add_row(r["run_id"], r["pipeline"], f"[{colors.get(r['status'], 'white')}]{r['status']}[/]",
+                      str(r.get("started_at") or "")[:19], f"{dur:.1f}s" if dur is not None else "",
+                      r.get("quality") or "", (r.get("error_message") or "")[:60])
+    console.print(table)
+
+
+@app.command()
+def show(
+    run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix is enough).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole run.json.")] = False,
+    project: ProjectOpt = None,
+    profile: ProfileOpt = None,
+) -> None:
+    """Show one run: status, parameters, cells, datasets, checks, metrics."""
+    from nbpipe.store import RunStore
+
+    try:
+        proj = _project(project, profile)
+        store = RunStore(proj.store_url)
+        try:
+            record = store.get_run(run_id)
+        finally:
+            store.close()
+    except NbpipeError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        console.print_json(json.dumps(record, default=str))
+        return
+    color = {"succeeded": "green", "failed": "red"}.get(record.get("status", ""), "white")
+    console.print(f"[bold]{record.get('pipeline')}[/] run {record.get('run_id')}: [{color}]{record.get('status')}[/]"
+                  f" in {record.get('duration_s')}s (exit {record.get('exit_code')})")
+    console.print(f"  params: {json.dumps(record.get('params', {}))}", soft_wrap=True)
+    error = record.get("error")
+    if error:
+        console.print(f"  [red]error:[/] {error.get('message')}", soft_wrap=True)
+        if error.get("hint"):
+            console.print(f"  [yellow]hint:[/] {error['hint']}", soft_wrap=True)
+    for a in record.get("attempts", []):
+        console.print(f"  attempt {a['attempt']}: {a['status']} ({a.get('duration_s')}s) {a.get('error') or ''}")
+    for side in ("inputs", "outputs"):
+        for d in record.get("datasets", {}).get(side, []):
+            console.print(f"  {side[:-1]}: {d.get('dataset')} rows={d.get('rows')} rejected={d.get('rejected_rows')}")
+    for c in record.get("checks", []):
+        console.print(f"  check {c.get('suite')}: {'passed' if c.get('success') else 'FAILED'}")
+    for name, value in record.get("metrics", {}).items():
+        console.print(f"  metric {name} = {value}")
+    run_dir = Path(proj.runs_dir) / str(record.get("pipeline")) / str(record.get("run_id"))
+    console.print(f"  record: {_rel(run_dir)}/report.html", soft_wrap=True)
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except NbpipeError as exc:  # pragma: no cover - commands translate their own errors
+        raise SystemExit(_fail(exc).exit_code) from None
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise SystemExit(130) from None
+
+
+if __name__ == "__main__":
+    main()

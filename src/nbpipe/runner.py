@@ -1,0 +1,453 @@
+"""The runner: the only place that orders a run's side effects.
+
+    lock → recover → params → (attempt: stage → execute → gates)* → publish + commit state
+         → record (run.json, output.ipynb, report.html, store) → notify → unlock
+
+Parameters are validated before any kernel starts. A failed attempt is retried with exponential
+backoff and jitter when the failure may be transient (not for quality gates or contract errors).
+Outputs are published and incremental state committed in one journaled step, only after the
+notebook and every gate succeeded; a crash in between is rolled forward by the next run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import random
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from nbpipe import events as ev
+from nbpipe import records
+from nbpipe.config import PipelineConfig, Project, check_name
+from nbpipe.errors import (
+    BadRowsError,
+    CellExecutionError,
+    ContractViolationError,
+    NbpipeError,
+    NotebookError,
+    ParameterError,
+    QualityGateError,
+    RunFailedError,
+)
+from nbpipe.locks import PipelineLock
+from nbpipe.params import ResolvedParams, build_definitions, resolve
+from nbpipe.secrets import Masker
+
+Mode = Literal["prod", "explore"]
+ProgressFn = Callable[[dict[str, Any]], None]
+# Errors raised in the kernel whose retry cannot help: the data or the notebook must change.
+NOT_RETRYABLE = {"QualityGateError", "ContractViolationError", "BadRowsError", "DatasetError",
+                 "ParameterError", "ConfigError", "NotebookError", "SyntaxError", "NameError"}
+KERNEL_ERRORS: dict[str, type[RunFailedError]] = {"QualityGateError": QualityGateError}
+
+
+@dataclass
+class RunResult:
+    """The outcome of one ``nbpipe run``."""
+
+    run_id: str
+    pipeline: str
+    status: str
+    exit_code: int
+    run_dir: Path
+    record: dict[str, Any]
+    error: NbpipeError | None = None
+
+
+@dataclass
+class _Attempt:
+    attempt: int
+    started_at: dt.datetime
+    ended_at: dt.datetime | None = None
+    status: str = "running"
+    error: RunFailedError | None = None
+
+
+@dataclass
+class _Run:
+    pipeline: str
+    cfg: PipelineConfig
+    notebook: Path
+    params: ResolvedParams
+    mode: Mode
+    run_id: str
+    run_dir: Path
+    started_at: dt.datetime
+    masker: Masker
+    attempts: list[_Attempt] = field(default_factory=list)
+    state_before: dict[str, Any] = field(default_factory=dict)
+    state_after: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+class Runner:
+    """Runs pipelines of one project. Clock, run-id factory, sleep and jitter are injectable."""
+
+    def __init__(
+        self,
+        project: Project,
+        *,
+        clock: Callable[[], dt.datetime] = ev.utcnow,
+        run_id_factory: Callable[[dt.datetime], str] = records.new_run_id,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[], float] = random.random,
+        on_progress: ProgressFn | None = None,
+    ) -> None:
+        self.project = project
+        self.clock = clock
+        self.run_id_factory = run_id_factory
+        self.sleep = sleep
+        self.jitter = jitter
+        self.on_progress = on_progress
+        self._store: Any = None
+
+    # -- public -------------------------------------------------------------------------------
+    @property
+    def store(self) -> Any:
+        if self._store is None:
+            from nbpipe.store import RunStore
+
+            self._store = RunStore(self.project.store_url)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def validate(self, pipeline: str, given: dict[str, Any] | None = None, *,
+                 from_cli: frozenset[str] = frozenset()) -> tuple[PipelineConfig, Path, ResolvedParams]:
+        """Check the pipeline, its notebook and the parameters, without starting a kernel."""
+        from nbpipe import engine
+
+        cfg = self.project.pipeline(pipeline)
+        nb_path = self.project.path(cfg.notebook)
+        nb = engine.read_notebook(nb_path)
+        given = dict(given or {})
+        declared = engine.inspect_parameters(nb, cfg.kernel)
+        if given and engine.parameters_cell_index(nb) < 0 and not cfg.params:
+            raise NotebookError(
+                f"notebook {cfg.notebook} has no cell tagged 'parameters', so it takes no parameters "
+                f"(got {', '.join(sorted(given))})",
+                hint="in JupyterLab select the cell with the defaults, open the property inspector and add "
+                "the tag 'parameters'",
+            )
+        defs = build_definitions(declared, cfg.params, self.project.config.secrets.param_patterns)
+        return cfg, nb_path, resolve(defs, given, from_cli=from_cli)
+
+    def run(self, pipeline: str, given: dict[str, Any] | None = None, *, from_cli: frozenset[str] = frozenset(),
+            mode: Mode = "prod") -> RunResult:
+        """Run ``pipeline`` once (with its retries) and write its run record."""
+        check_name(pipeline, "pipeline")
+        cfg, nb_path, params = self.validate(pipeline, given, from_cli=from_cli)
+        started = self.clock()
+        run_id = self.run_id_factory(started)
+        run = _Run(pipeline=pipeline, cfg=cfg, notebook=nb_path, params=params, mode=mode, run_id=run_id,
+                   run_dir=self.project.runs_dir / pipeline / run_id, started_at=started,
+                   masker=Masker(params.secret_values))
+        lock = PipelineLock(self.project.runs_dir, pipeline, run_id, records.iso(started) or "")
+        lock.acquire()
+        try:
+            return self._run_locked(run, lock)
+        finally:
+            lock.release()
+
+    # -- steps --------------------------------------------------------------------------------
+    def _run_locked(self, run: _Run, lock: PipelineLock) -> RunResult:
+        run.run_dir.mkdir(parents=True, exist_ok=False)
+        log = ev.EventLog.in_run_dir(run.run_dir, source="runner")
+        log.emit(ev.RUN_STARTED, run_id=run.run_id, pipeline=run.pipeline, mode=run.mode,
+                 profile=self.project.profile_name, params=run.params.masked(), pid=os.getpid())
+        if lock.broken_stale:
+            run.warnings.append(
+                f"broke the stale lock of run {lock.broken_stale.get('run_id')} "
+                f"(pid {lock.broken_stale.get('pid')}, started {lock.broken_stale.get('started_at')}), "
+                "whose runner was killed"
+            )
+        self.store.start_run(run.run_id, run.pipeline, started_at=records.iso(run.started_at),
+                             mode=run.mode, profile=self.project.profile_name,
+                             params=run.params.masked(), run_dir=str(run.run_dir))
+        self._recover(run, log)
+        run.state_before = self.store.get_state(run.pipeline) if run.mode == "prod" else {}
+        (run.run_dir / "state_in.json").write_text(json.dumps(run.state_before, indent=1))
+        error: NbpipeError | None = None
+        try:
+            error = self._attempts(run, log)
+            if error is None and run.mode == "prod":
+                self._publish_and_commit(run, log)
+        except NbpipeError as exc:
+            error = exc
+        except KeyboardInterrupt:
+            error = RunFailedError("the run was interrupted (Ctrl-C / SIGINT)",
+                                   hint="rerun it with the command below")
+            self._progress({"event": "interrupted"})
+        return self._finish(run, log, error)
+
+    def _recover(self, run: _Run, log: ev.EventLog) -> None:
+        """Roll forward publishes a killed runner left half done; mark its run as such."""
+        pending = self.store.pending_publishes(run.pipeline)
+        for journal in pending:
+            payload = journal["payload"]
+            from nbpipe.catalog import publish
+
+            publish(self.project, Path(payload["run_dir"]), payload["staged"])
+            self.store.finish_publish(journal["id"], pipeline=run.pipeline, run_id=journal["run_id"],
+                                      positions=payload.get("positions", {}),
+                                      committed_at=records.iso(self.clock()))
+            log.emit("recovered", run_id=journal["run_id"], action="publish rolled forward")
+            run.warnings.append(f"completed the publish of run {journal['run_id']}, whose runner was killed "
+                                "between publishing and committing state")
+
+    def _env(self, run: _Run, attempt: int) -> tuple[dict[str, str], dict[str, str]]:
+        from nbpipe import context as c
+
+        secret_env = {name: f"{c.ENV_SECRET_PREFIX}{name}" for name in sorted(run.params.secret_names)
+                      if name in run.params.values}
+        env = dict(os.environ)
+        env.update({
+            c.ENV_PROJECT: str(self.project.root),
+            c.ENV_PROFILE: self.project.profile_name,
+            c.ENV_MODE: run.mode,
+            c.ENV_RUN_ID: run.run_id,
+            c.ENV_RUN_DIR: str(run.run_dir),
+            c.ENV_PIPELINE: run.pipeline,
+            c.ENV_ATTEMPT: str(attempt),
+            c.ENV_PARAMS: json.dumps({k: v for k, v in run.params.values.items() if k not in secret_env}),
+            "NBPIPE_STATE": str(run.run_dir / "state_in.json"),
+            "PYSPARK_PYTHON": env.get("PYSPARK_PYTHON", sys.executable),
+            "SPARK_LOCAL_IP": env.get("SPARK_LOCAL_IP", "127.0.0.1"),
+        })
+        for name, var in secret_env.items():
+            env[var] = json.dumps(run.params.values[name])
+        return env, secret_env
+
+    def _attempts(self, run: _Run, log: ev.EventLog) -> NbpipeError | None:
+        from nbpipe import engine
+
+        max_attempts = run.cfg.retries + 1
+        error: RunFailedError | None = None
+        for n in range(1, max_attempts + 1):
+            attempt = _Attempt(n, self.clock())
+            run.attempts.append(attempt)
+            shutil.rmtree(run.run_dir / "staging", ignore_errors=True)
+            log.attempt = n
+            log.emit(ev.ATTEMPT_STARTED)
+            self._progress({"event": "attempt_started", "attempt": n, "of": max_attempts})
+            env, secret_env = self._env(run, n)
+            nb = engine.read_notebook(run.notebook)
+            nb = engine.parameterize(nb, run.params, kernel_name=run.cfg.kernel, secret_env=secret_env)
+            error = None
+            try:
+                engine.execute(
+                    nb, run.run_dir / records.OUTPUT_NOTEBOOK, kernel_name=run.cfg.kernel,
+                    cwd=run.notebook.parent, env=env,
+                    limits=engine.ExecutionLimits(cell_timeout_s=run.cfg.cell_timeout_s,
+                                                  run_timeout_s=run.cfg.timeout_s),
+                    on_progress=self.on_progress, kernel_log_path=run.run_dir / "kernel.log",
+                )
+                error = self._gates(run, n)
+            except CellExecutionError as exc:
+                error = _from_kernel(exc)
+            except RunFailedError as exc:
+                error = exc
+            attempt.ended_at = self.clock()
+            attempt.status = "succeeded" if error is None else "failed"
+            attempt.error = error
+            log.emit(ev.ATTEMPT_FINISHED, status=attempt.status,
+                     error=None if error is None else run.masker.text(error.message))
+            if error is None:
+                return None
+            if n == max_attempts or not _retryable(error):
+                break
+            shutil.copyfile(run.run_dir / records.OUTPUT_NOTEBOOK, run.run_dir / f"attempt-{n}.ipynb")
+            delay = run.cfg.retry_delay_s * (2 ** (n - 1)) * (1 + 0.5 * self.jitter())
+            self._progress({"event": "retrying", "attempt": n, "delay_s": delay, "error": error.message})
+            self.sleep(delay)
+        return error
+
+    def _gates(self, run: _Run, attempt: int) -> RunFailedError | None:
+        """Quality gates the kernel reported but did not raise for (e.g. an exception swallowed)."""
+        if run.mode != "prod":
+            return None
+        checks = records.checks_entries(list(ev.read_events(run.run_dir / ev.EVENTS_FILE)), attempt)
+        failed = [c for c in checks if not c.get("success")]
+        if failed and run.cfg.quality == "fail":
+            names = ", ".join(str(c.get("suite")) for c in failed)
+            return QualityGateError(f"quality gate failed: suite(s) {names}",
+                                    hint="see the Checks section of report.html; fix the data or the suite, "
+                                    "or set quality: warn for this pipeline")
+        for c in failed:
+            run.warnings.append(f"quality check {c.get('suite')!r} failed (pipeline quality: warn)")
+        return None
+
+    def _publish_and_commit(self, run: _Run, log: ev.EventLog) -> None:
+        events = list(ev.read_events(run.run_dir / ev.EVENTS_FILE))
+        last = run.attempts[-1].attempt
+        staged = [e for e in ev.of_kind(events, ev.DATASET_STAGED, last) + ev.of_kind(events, ev.DATASET_REJECTED, last)
+                  if not e.get("sandbox")]
+        proposals = {e["dataset"]: e["position"] for e in ev.of_kind(events, ev.STATE_PROPOSAL, last)}
+        if not staged and not proposals:
+            return
+        journal = self.store.begin_publish(run.run_id, run.pipeline,
+                                           {"run_dir": str(run.run_dir), "staged": staged, "positions": proposals})
+        if staged:
+            from nbpipe.catalog import publish
+
+            published = publish(self.project, run.run_dir, staged)
+            log.emit(ev.PUBLISHED, datasets=published)
+        self.store.finish_publish(journal, pipeline=run.pipeline, run_id=run.run_id, positions=proposals,
+                                  committed_at=records.iso(self.clock()))
+        run.state_after = {**run.state_before, **proposals}
+        if proposals:
+            log.emit(ev.STATE_COMMITTED, positions=proposals)
+        shutil.rmtree(run.run_dir / "staging", ignore_errors=True)
+
+    def _finish(self, run: _Run, log: ev.EventLog, error: NbpipeError | None) -> RunResult:
+        ended = self.clock()
+        status = "succeeded" if error is None else "failed"
+        exit_code = 0 if error is None else error.exit_code
+        log.attempt = None
+        log.emit(ev.RUN_FINISHED, status=status, exit_code=exit_code,
+                 error=None if error is None else run.masker.text(error.message))
+        record = self._record(run, status, exit_code, ended, error)
+        record = run.masker.data(record)
+        out_nb = run.run_dir / records.OUTPUT_NOTEBOOK
+        if out_nb.exists():
+            from nbpipe import engine
+
+            engine.write_notebook(engine.read_notebook(out_nb), out_nb, mask=run.masker if run.masker else None)
+        _write_json(run.run_dir / records.RUN_JSON, record)
+        if run.masker:
+            _mask_file(run.run_dir / ev.EVENTS_FILE, run.masker)
+            _mask_file(run.run_dir / "kernel.log", run.masker)
+        try:
+            from nbpipe.report import render_report
+
+            render_report(record, out_nb, run.run_dir / records.REPORT_HTML, mask=run.masker if run.masker else None)
+        except NbpipeError as exc:
+            run.warnings.append(f"report.html could not be rendered: {exc}")
+        all_events = run.masker.data(list(ev.read_events(run.run_dir / ev.EVENTS_FILE)))
+        self.store.save_run(record, all_events)
+        self._progress({"event": "finished", "status": status, "run_id": run.run_id})
+        return RunResult(run.run_id, run.pipeline, status, exit_code, run.run_dir, record, error)
+
+    def _record(self, run: _Run, status: str, exit_code: int, ended: dt.datetime,
+                error: NbpipeError | None) -> dict[str, Any]:
+        events = list(ev.read_events(run.run_dir / ev.EVENTS_FILE))
+        last = run.attempts[-1].attempt if run.attempts else None
+        nb_json: dict[str, Any] = {}
+        out_nb = run.run_dir / records.OUTPUT_NOTEBOOK
+        if out_nb.exists():
+            try:
+                nb_json = json.loads(out_nb.read_text(encoding="utf-8", errors="replace"))
+            except ValueError:
+                nb_json = {}
+        checks = records.checks_entries(events, last)
+        duration = (ended - run.started_at).total_seconds()
+        cores = _cores(self.project)
+        record: dict[str, Any] = {
+            "schema_version": records.SCHEMA_VERSION,
+            "run_id": run.run_id,
+            "pipeline": run.pipeline,
+            "project": self.project.config.project,
+            "notebook": str(run.notebook.relative_to(self.project.root)) if run.notebook.is_relative_to(self.project.root) else str(run.notebook),
+            "mode": run.mode,
+            "profile": self.project.profile_name,
+            "status": status,
+            "exit_code": exit_code,
+            "started_at": records.iso(run.started_at),
+            "ended_at": records.iso(ended),
+            "duration_s": round(duration, 3),
+            "params": run.params.masked(),
+            "secret_params": sorted(run.params.secret_names),
+            "attempts": [_attempt_dict(a) for a in run.attempts],
+            "error": _error_dict(error),
+            "cells": records.cells_summary(nb_json),
+            "datasets": records.dataset_entries(events, last),
+            "checks": checks,
+            "metrics": records.metrics_entries(events, last),
+            "state": {"before": run.state_before, "after": run.state_after or run.state_before},
+            "quality": records.quality_status(checks),
+            "warnings": run.warnings,
+            "versions": records.versions(),
+            "git": records.git_facts(self.project.root),
+            **{k: v for k, v in records.host_facts().items() if k in ("host", "pid")},
+            "retry_command": records.retry_command(run.pipeline, run.params.values, run.params.secret_names,
+                                                   self.project.profile_name),
+            "cost_usd": round(duration / 3600 * cores * self.project.config.cost.core_hour_usd, 6),
+            "artifacts": {"notebook": records.OUTPUT_NOTEBOOK, "report": records.REPORT_HTML,
+                          "events": ev.EVENTS_FILE},
+        }
+        return record
+
+    def _progress(self, event: dict[str, Any]) -> None:
+        if self.on_progress:
+            self.on_progress(event)
+
+
+def _from_kernel(exc: CellExecutionError) -> RunFailedError:
+    """Map an nbpipe error raised inside the kernel to its class (e.g. QualityGateError)."""
+    cls = KERNEL_ERRORS.get(exc.ename or "")
+    if cls is None:
+        return exc
+    return cls(exc.message, hint=exc.hint, cell_index=exc.cell_index, ename=exc.ename, evalue=exc.evalue,
+               traceback=exc.traceback)
+
+
+def _retryable(error: NbpipeError) -> bool:
+    if isinstance(error, (QualityGateError, ContractViolationError, BadRowsError, ParameterError)):
+        return False
+    return not (isinstance(error, RunFailedError) and error.ename in NOT_RETRYABLE)
+
+
+def _attempt_dict(a: _Attempt) -> dict[str, Any]:
+    return {
+        "attempt": a.attempt,
+        "status": a.status,
+        "started_at": records.iso(a.started_at),
+        "ended_at": records.iso(a.ended_at),
+        "duration_s": round((a.ended_at - a.started_at).total_seconds(), 3) if a.ended_at else None,
+        "error": None if a.error is None else a.error.message,
+    }
+
+
+def _error_dict(error: NbpipeError | None) -> dict[str, Any] | None:
+    if error is None:
+        return None
+    out: dict[str, Any] = {"type": type(error).__name__, "message": error.message, "hint": error.hint,
+                           "exit_code": error.exit_code}
+    if isinstance(error, RunFailedError):
+        out.update(cell_index=error.cell_index, ename=error.ename, evalue=error.evalue,
+                   traceback=error.traceback)
+    return out
+
+
+def _cores(project: Project) -> int:
+    master = project.profile.spark.master or "local[*]"
+    if master.startswith("local[") and master[6:-1].isdigit():
+        return int(master[6:-1])
+    return os.cpu_count() or 1
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = Path(str(path) + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _mask_file(path: Path, masker: Masker) -> None:
+    if not path.exists():
+        return
+    text = path.read_text(encoding="utf-8", errors="replace")
+    masked = masker.text(text)
+    if masked != text:
+        tmp = Path(str(path) + ".tmp")
+        tmp.write_text(masked, encoding="utf-8")
+        os.replace(tmp, path)

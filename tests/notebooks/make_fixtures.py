@@ -1,0 +1,69 @@
+"""Regenerate the fixture notebooks (one per failure mode): python tests/notebooks/make_fixtures.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+HERE = Path(__file__).parent
+PARAMS = 'run_date = "2013-01-01"\nlimit = 10\nratio = 0.5\nflag = False\nlabel = "hello"'
+KERNEL = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+          "language_info": {"name": "python"}}
+
+
+def nb(*cells: str, params: str | None = PARAMS, title: str = "") -> nbformat.NotebookNode:
+    out = [new_markdown_cell(f"# {title}")] if title else []
+    if params is not None:
+        out.append(new_code_cell(params, metadata={"tags": ["parameters"]}))
+    out += [new_code_cell(c) for c in cells]
+    book = new_notebook(cells=out, metadata=KERNEL)
+    for i, cell in enumerate(book.cells):
+        cell["id"] = f"cell-{i}"
+    return book
+
+
+FIXTURES = {
+    "ok": nb(
+        "import json, pathlib\nprint('run_date', run_date, type(limit).__name__, type(ratio).__name__, flag)",
+        "result = {'run_date': run_date, 'limit': limit, 'ratio': ratio, 'flag': flag, 'label': label}\nresult",
+        title="A trivial parameterized notebook",
+    ),
+    "exception": nb("x = 1", "raise ValueError('bad value in column dep_delay')", "print('never')"),
+    "sys_exit": nb("import sys\nsys.exit(1)", "print('never')"),
+    "os_exit": nb("print('before')", "import os\nos._exit(1)", "print('never')"),
+    "endless": nb("import time\nwhile True:\n    time.sleep(0.1)", "print('never')"),
+    "no_parameters": nb("print('no parameters cell here')", params=None),
+    "big_output": nb("import sys\nchunk = 'x' * 1023 + '\\n'\nfor _ in range(20 * 1024):\n    sys.stdout.write(chunk)",
+                     "print('done')"),
+    "non_utf8": nb("import sys\nsys.stdout.buffer.write(b'caf\\xe9 \\xff\\xfe bytes\\n')\nsys.stdout.flush()\nprint('after')"),
+    "params_echo": nb(
+        "import os\nprint('PARAM_VALUE_BEGIN')\nprint(repr(label))\nprint('PARAM_VALUE_END')\n"
+        "print(sorted(os.listdir('.')))",
+    ),
+    "secret": nb(
+        "print('using the token', api_token)\nprint('length', len(api_token))",
+        params='api_token = ""\nregion = "eu"',
+    ),
+    "flaky": nb(
+        "import os, pathlib\nmarker = pathlib.Path(os.environ['NBPIPE_RUN_DIR']) / 'flaky.count'\n"
+        "n = int(marker.read_text()) if marker.exists() else 0\nmarker.write_text(str(n + 1))\n"
+        "if n < 1:\n    os._exit(3)\nprint('attempt', n + 1, 'ok')",
+    ),
+    "slow": nb("import time\ntime.sleep(2)\nprint('slept')", "time.sleep(30)"),
+    "nbpipe_api": nb(
+        "import nbpipe\nctx = nbpipe.context()\nctx.metric('rows_seen', limit * 2)\n"
+        "print(ctx.mode, ctx.pipeline, ctx.params['run_date'])",
+    ),
+    "html_output": nb(
+        "from IPython.display import HTML, display\n"
+        "display(HTML('<b>bold</b><script>window.__pwned = 1</script><img src=x onerror=\"window.__pwned=2\">'))",
+    ),
+}
+
+
+if __name__ == "__main__":
+    for name, book in FIXTURES.items():
+        nbformat.write(book, HERE / f"{name}.ipynb")
+    print(f"wrote {len(FIXTURES)} notebooks to {HERE}")
