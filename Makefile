@@ -1,0 +1,48 @@
+# nbpipe — two commands: `make demo` and `make test`. Both create/update .venv themselves.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.nbpipe-installed
+
+.PHONY: setup system-deps demo test test-fast lint format bench clean help
+
+help:
+	@echo "make demo   - set up .venv, land sample data, run the example pipelines, write runs/index.html"
+	@echo "make test   - set up .venv and system packages, run the whole test suite"
+	@echo "make lint   - ruff, mypy, import-linter"
+
+$(STAMP): pyproject.toml
+	@scripts/check-java.sh
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+system-deps:
+	@scripts/system-deps.sh
+
+demo: setup
+	$(BIN)/nbpipe demo
+
+test: setup system-deps
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not spark and not browser and not postgres and not kafka and not cluster" $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+format: setup
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+
+bench: setup
+	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) runs/*/ runs/nbpipe.db* warehouse data .pytest_cache .mypy_cache .ruff_cache
