@@ -191,6 +191,10 @@ class RunStore:
             ) from exc
         except sa_exc.SQLAlchemyError as exc:
             raise self._error("open the store", exc) from exc
+        except OSError as exc:
+            raise StoreError(f"run store {self.safe_url}: cannot create the SQLite file's directory: {exc}",
+                             hint="check the `store:` path in nbpipe.yaml and that its directory is writable",
+                             ) from exc
         self.schema_version = self._create_schema()
 
     def _create_engine(self, parsed: sa.URL) -> sa.Engine:
@@ -418,7 +422,7 @@ class RunStore:
             if not isinstance(dataset, str) or not dataset:
                 raise StoreError(f"cannot commit the state of {pipeline!r}: {dataset!r} is no dataset name",
                                  hint="positions map dataset names to position dicts")
-            row = {"pipeline": pipeline, "dataset": dataset, "position_json": _dumps(position),
+            row = {"pipeline": pipeline, "dataset": dataset, "position_json": _dumps(position, strict=True),
                    "run_id": run_id, "committed_at": committed_at}
             self._upsert(conn, state, row, ["pipeline", "dataset"])
             conn.execute(state_history.insert().values(**row))
@@ -426,8 +430,8 @@ class RunStore:
     # --------------------------------------------------------------------------- publish journal
     def begin_publish(self, run_id: str, pipeline: str, payload: dict[str, Any]) -> int:
         """Journal a publish as ``pending`` before any data moves; return the journal id."""
-        row = {"run_id": run_id, "pipeline": pipeline, "payload_json": _dumps(payload), "status": "pending",
-               "created_at": dt.datetime.now(dt.UTC)}
+        row = {"run_id": run_id, "pipeline": pipeline, "payload_json": _dumps(payload, strict=True),
+               "status": "pending", "created_at": dt.datetime.now(dt.UTC)}
         insert = publish_journal.insert().values(**row).returning(publish_journal.c.id)
         with self._tx(f"journal the publish of run {run_id!r}") as conn:
             return int(conn.execute(insert).scalar_one())
@@ -488,7 +492,10 @@ def _history(query: sa.Select[Any], pipeline: str | None, since_iso: str | None,
     return query.order_by(runs.c.started_at, runs.c.run_id, name)
 
 
-def _dumps(value: Any) -> str:
+def _dumps(value: Any, *, strict: bool = False) -> str:
+    """JSON text; ``strict`` (state, journal) refuses NaN and non-JSON values instead of stringifying."""
+    if strict:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False)
     return json.dumps(value, default=str, ensure_ascii=False)
 
 
