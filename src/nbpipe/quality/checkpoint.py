@@ -1,0 +1,218 @@
+"""The quality checkpoint: validate a DataFrame against a suite, then display, gate or quarantine.
+
+This module orders the steps of ``ctx.check(df, suite)``: load the suite, run the engine's
+fast path, hand whatever it cannot mirror to great-expectations, merge the results in suite
+order, optionally divert failing rows to ``<dataset>__rejected``, record a ``check`` event and
+apply the pipeline's ``quality`` gate (prod) or show the rich table inline (explore).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nbpipe import events
+from nbpipe.errors import ConfigError, NbpipeError, QualityGateError
+from nbpipe.quality import suites as S
+from nbpipe.quality.native import is_spark_frame
+from nbpipe.quality.results import EVENT_EXAMPLES, CheckResult, ExpectationResult
+
+if TYPE_CHECKING:  # pragma: no cover
+    from nbpipe.context import RunContext
+
+_FRAMES: dict[str, Any] = {}
+_FRAMES_LOCK = threading.Lock()
+
+
+def register_frame(name: str, df: Any) -> None:
+    """Make ``df`` resolvable as dataset ``name`` for foreign-key expectations (before the catalog)."""
+    with _FRAMES_LOCK:
+        _FRAMES[name] = df
+
+
+def unregister_frame(name: str) -> None:
+    """Forget a frame registered with :func:`register_frame`."""
+    with _FRAMES_LOCK:
+        _FRAMES.pop(name, None)
+
+
+def _lookup(ctx: RunContext, frames: Mapping[str, Any] | None) -> Any:
+    def lookup(name: str) -> Any:
+        if frames and name in frames:
+            return frames[name]
+        with _FRAMES_LOCK:
+            if name in _FRAMES:
+                return _FRAMES[name]
+        return ctx.read(name)
+
+    return lookup
+
+
+def _is_pandas(df: Any) -> bool:
+    return type(df).__module__.startswith("pandas.") and hasattr(df, "columns") and hasattr(df, "iloc")
+
+
+def validate_frame(df: Any, suite: dict[str, Any], *, lookup: Any = None,
+                   examples: bool = True) -> list[ExpectationResult]:
+    """Validate ``df`` (Spark or pandas) against a suite dict: fast path first, GX for the rest."""
+    expectations = suite["expectations"]
+    if is_spark_frame(df):
+        from nbpipe.quality import fast_spark
+
+        fast = fast_spark.validate(df, expectations, lookup, examples=examples)
+    elif _is_pandas(df):
+        from nbpipe.quality import fast_pandas
+
+        fast, _ = fast_pandas.validate(df, expectations, lookup)
+    else:
+        raise NbpipeError(
+            f"quality check of suite {suite['name']!r}: expected a Spark or pandas DataFrame, "
+            f"got {type(df).__module__}.{type(df).__name__}",
+            hint="pass the DataFrame itself (not a path or a list); convert with pd.DataFrame(...) if needed",
+        )
+    todo = [i for i, r in enumerate(fast) if r is None]
+    if todo:
+        from nbpipe.quality import native
+
+        native_results = native.validate(df, [expectations[i] for i in todo], suite_name=suite["name"])
+        for i, res in zip(todo, native_results):
+            fast[i] = res
+    return [r for r in fast if r is not None]
+
+
+def _gate(ctx: RunContext) -> str:
+    if not ctx.is_prod:
+        return "explore"
+    if ctx.pipeline is None:
+        return "fail"
+    return ctx.project.pipeline(ctx.pipeline).quality
+
+
+def _quarantinable(result: ExpectationResult) -> bool:
+    return (not result.success and result.exception is None and result.engine == "fast"
+            and result.expectation_type in S.ROW_LEVEL_TYPES)
+
+
+def _write_rejected(ctx: RunContext, rejected: Any, dataset: str) -> int:
+    """Write rejected rows through the catalog, or to the run's staging area until it exists."""
+    try:
+        from nbpipe.catalog import write_rejected
+    except ImportError:
+        write_rejected = None
+    if write_rejected is not None:
+        info = write_rejected(ctx, rejected, dataset)
+        if isinstance(info, Mapping) and "rows" in info:
+            return int(info["rows"])
+        if isinstance(info, int):
+            return info
+        return int(rejected.count() if hasattr(rejected, "sparkSession") else len(rejected))
+    name = f"{dataset}__rejected"
+    path = Path(ctx.staging_dir) / name
+    if hasattr(rejected, "sparkSession"):
+        rejected.write.mode("overwrite").parquet(str(path))
+        rows = int(rejected.sparkSession.read.parquet(str(path)).count())
+    else:
+        path.mkdir(parents=True, exist_ok=True)
+        rejected.to_parquet(path / "part-00000.parquet", index=False)
+        rows = len(rejected)
+    ctx.log.emit(events.DATASET_REJECTED, dataset=name, source_dataset=dataset, rows=rows, path=str(path),
+                 reason_column="_nbpipe_reason")
+    return rows
+
+
+def _quarantine(ctx: RunContext, df: Any, suite: dict[str, Any], result: CheckResult, dataset: str,
+                lookup: Any) -> None:
+    indices = [i for i, r in enumerate(result.results) if _quarantinable(r)]
+    if not indices:
+        result.passing, result.rejected_rows = df, 0
+        return
+    expectations = suite["expectations"]
+    if is_spark_frame(df):
+        from nbpipe.quality import fast_spark
+
+        passing, rejected = fast_spark.split_rows(df, expectations, indices, lookup)
+    else:
+        from nbpipe.quality import fast_pandas
+
+        passing, rejected = fast_pandas.split_rows(df, expectations, indices, lookup)
+    result.rejected_rows = _write_rejected(ctx, rejected, dataset)
+    result.passing = passing
+
+
+def _display(result: CheckResult) -> None:
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:  # pragma: no cover - IPython ships with Jupyter
+        return
+    shell = get_ipython()
+    if shell is not None and getattr(shell, "kernel", None) is not None:
+        display(result)
+
+
+def run_checkpoint(
+    ctx: RunContext,
+    df: Any,
+    suite: str,
+    *,
+    quarantine: bool = False,
+    dataset: str | None = None,
+    frames: Mapping[str, Any] | None = None,
+) -> CheckResult:
+    """Validate ``df`` against ``expectations/<suite>.json`` and apply the run's quality policy.
+
+    Args:
+        ctx: The run context (mode, project, pipeline, event log).
+        df: A Spark or pandas DataFrame.
+        suite: Suite name; the file is ``<project>/expectations/<suite>.json``.
+        quarantine: Write rows failing row-level expectations to ``<dataset>__rejected`` (with a
+            ``_nbpipe_reason`` column) and return the passing rows as ``result.passing``; those
+            failures then no longer fail the gate.
+        dataset: The dataset checked (default: the suite name); names the rejected dataset.
+        frames: Extra ``{name: DataFrame}`` for foreign-key expectations, before
+            :func:`register_frame` and ``ctx.read``.
+
+    Returns:
+        The :class:`CheckResult` (GX-compatible fields, ``to_dict()``, rich HTML in Jupyter).
+
+    Raises:
+        QualityGateError: In prod with ``quality: fail`` when an expectation failed.
+        ConfigError: The suite file is missing or malformed (in explore a missing suite only warns).
+    """
+    started = time.perf_counter()
+    dataset = dataset or suite
+    gate = _gate(ctx)
+    try:
+        suite_dict = S.load_suite(ctx.project.root, suite)
+    except ConfigError as exc:
+        if ctx.is_prod or S.suite_path(ctx.project.root, suite).exists():
+            raise
+        result = CheckResult(suite=suite, results=[], dataset=dataset, mode=ctx.mode, gate=gate,
+                             notes=[f"{exc.message}. Nothing was checked; `nbpipe promote` suggests a suite "
+                                    "from the data profile."], passing=df)
+        _display(result)
+        return result
+    lookup = _lookup(ctx, frames)
+    results = validate_frame(df, suite_dict, lookup=lookup)
+    result = CheckResult(suite=suite, results=results, dataset=dataset, mode=ctx.mode, gate=gate, passing=df)
+    if quarantine:
+        _quarantine(ctx, df, suite_dict, result, dataset, lookup)
+    result.duration_s = time.perf_counter() - started
+    ctx.log.emit(events.CHECK, **result.to_dict(max_examples=EVENT_EXAMPLES, max_text=120))
+    if not ctx.is_prod:
+        _display(result)
+        return result
+    blocking = [r for r in result.failed if not (quarantine and _quarantinable(r))]
+    if blocking and gate == "fail":
+        result_failed = CheckResult(suite=suite, results=blocking, dataset=dataset)
+        raise QualityGateError(
+            f"quality gate failed: suite {suite!r} on dataset {dataset!r}"
+            f"{f' (pipeline {ctx.pipeline!r})' if ctx.pipeline else ''}: "
+            f"{len(blocking)} of {len(results)} expectations failed\n{result_failed.failure_summary()}",
+            hint=f"fix the data upstream, or edit {S.EXPECTATIONS_DIR}/{suite}.json if the expectation is "
+            "wrong, or set `quality: warn` for this pipeline in nbpipe.yaml to record failures as warnings",
+        )
+    return result
