@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import logging
 import re
 import threading
 import warnings
@@ -507,6 +508,9 @@ def _exporter() -> HTMLExporter:
             exclude_anchor_links=False,
         )
         exporter.register_filter("clean_html", sanitize_html)
+        quiet = logging.getLogger("nbpipe.report.nbconvert")  # not "image lacks alt text" per render
+        quiet.setLevel(logging.ERROR)
+        exporter.log = quiet
         _EXPORTER = exporter
     return _EXPORTER
 
