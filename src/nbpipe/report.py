@@ -20,7 +20,6 @@ first export ~0.6 s, later exports ~0.02 s.
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import json
 import logging
@@ -33,19 +32,17 @@ from typing import TYPE_CHECKING, Any
 
 import nh3
 
+from nbpipe.errors import NotebookError
+
 if TYPE_CHECKING:  # pragma: no cover
     import jinja2
     from nbconvert import HTMLExporter
     from nbformat import NotebookNode
 
 __all__ = [
-    "DEFAULT_MAX_IMAGE_CHARS",
-    "DEFAULT_MAX_OUTPUT_CHARS",
-    "DEFAULT_MAX_TOTAL_CHARS",
-    "REPORT_CSP",
-    "render_report",
-    "sanitize_html",
-]
+    "DEFAULT_MAX_IMAGE_CHARS", "DEFAULT_MAX_OUTPUT_CHARS", "DEFAULT_MAX_TOTAL_CHARS", "REPORT_CSP",
+    "render_report", "sanitize_html",
+]  # fmt: skip
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 DEFAULT_MAX_OUTPUT_CHARS = 200_000
@@ -57,11 +54,9 @@ REPORT_CSP = (
 )
 _PAPERMILL_MARKER_TAG = "papermill-error-cell-tag"
 _DROPPED_MIMETYPES = (
-    "application/javascript",
-    "text/javascript",
-    "application/vnd.jupyter.widget-view+json",
-    "application/vnd.jupyter.widget-state+json",
-)
+    "application/javascript", "text/javascript",
+    "application/vnd.jupyter.widget-view+json", "application/vnd.jupyter.widget-state+json",
+)  # fmt: skip
 _IMAGE_MIMETYPES = ("image/png", "image/jpeg", "image/gif", "image/svg+xml")
 _DISPLAY_PRIORITY = [
     "text/html", "text/markdown", "image/svg+xml", "text/vnd.mermaid", "text/latex",
@@ -73,6 +68,7 @@ _STYLE_PROPERTIES = {
     "border", "border-collapse", "width", "height", "min-width", "max-width",
 }  # fmt: skip
 _RESERVED_ID_PREFIXES = ("cell-", "nbpipe-")
+_CELL_STATUSES = ("ok", "error", "not_run")
 _ATTRIBUTES: dict[str, set[str]] = {k: set(v) for k, v in nh3.ALLOWED_ATTRIBUTES.items()}
 _ATTRIBUTES["*"] = {"class", "id", "title", "style", "lang", "dir"}
 _ATTRIBUTES["a"] |= {"name"}
@@ -85,7 +81,7 @@ _SUMMARY_ENV: jinja2.Environment | None = None
 
 
 def _attribute_filter(tag: str, attr: str, value: str) -> str | None:
-    """Keep images only as ``data:image/...``, links never as ``data:``, ids off our anchors."""
+    """Keep images only as ``data:image/...``, links never ``data:``, ids and classes off ours."""
     lowered = value.strip().lower()
     if attr == "src":
         return value if lowered.startswith("data:image/") else None
@@ -93,6 +89,8 @@ def _attribute_filter(tag: str, attr: str, value: str) -> str | None:
         return None
     if attr == "id" and lowered.startswith(_RESERVED_ID_PREFIXES):
         return None
+    if attr == "class":  # the summary's own look (nb-*) cannot be borrowed to fake a status
+        return " ".join(c for c in value.split() if not c.startswith("nb-")) or None
     return value
 
 
@@ -127,7 +125,7 @@ def _scrub(text: str) -> str:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        text = text.encode("utf-8", "replace").decode("utf-8", "replace")
+        text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
     return text
 
 
@@ -293,15 +291,11 @@ def _prepare_output(output: Any, budget: _Budget, mask: Callable[[str], str] | N
 
 
 def _merge_streams(outputs: list[Any]) -> list[Any]:
+    """Join consecutive stream outputs of the same stream, so truncation sees one logical text."""
     merged: list[Any] = []
     for out in outputs:
-        prev = merged[-1] if merged else None
-        if (
-            prev is not None
-            and out.get("output_type") == "stream"
-            and prev.get("output_type") == "stream"
-            and prev.get("name") == out.get("name")
-        ):
+        prev = merged[-1] if merged and merged[-1].get("output_type") == "stream" else None
+        if prev is not None and out.get("output_type") == "stream" and prev.get("name") == out.get("name"):
             prev["text"] = _text(prev.get("text", "")) + _text(out.get("text", ""))
         else:
             merged.append(out)
@@ -365,30 +359,19 @@ def _load_notebook(path: Path) -> tuple[NotebookNode, list[str]]:
 # --------------------------------------------------------------------------------------------
 def _cell_rows(record: dict[str, Any], nb: NotebookNode) -> list[dict[str, Any]]:
     """Per-cell rows from ``record['cells']``, else from the notebook's own timing metadata."""
+    keys = ("index", "execution_count", "first_line", "status", "seconds")
     rows = [
-        {
-            "index": c.get("index"),
-            "execution_count": c.get("execution_count"),
-            "first_line": c.get("first_line"),
-            "status": c.get("status") if c.get("status") in ("ok", "error", "not_run") else "ok",
-            "seconds": c.get("duration_s"),
-        }
+        dict(zip(keys, (c.get("index"), c.get("execution_count"), c.get("first_line"),
+                        c.get("status") if c.get("status") in _CELL_STATUSES else "ok", c.get("duration_s"))))
         for c in record["cells"]
-    ]
+    ]  # fmt: skip
     for index, cell in enumerate(nb.cells if not rows else []):
         if cell.get("cell_type") == "code":
             ran = cell.get("execution_count") is not None or bool(cell.get("outputs"))
             lines = [ln for ln in cell.source.splitlines() if ln.strip()] or [""]
             status = "error" if _has_error(cell) else ("ok" if ran else "not_run")
-            rows.append(
-                {
-                    "index": index,
-                    "execution_count": cell.get("execution_count"),
-                    "first_line": lines[0],
-                    "status": status,
-                    "seconds": _cell_duration(cell),
-                }
-            )
+            values = (index, cell.get("execution_count"), lines[0], status, _cell_duration(cell))
+            rows.append(dict(zip(keys, values)))
     numbers = [r["seconds"] for r in rows if isinstance(r["seconds"], (int, float))]
     longest = max(numbers, default=0) or 1
     for row in rows:
@@ -560,15 +543,43 @@ def render_report(
     Returns:
         ``out_path``.
 
+    Raises:
+        NotebookError: the report could not be rendered or written (the run's other artifacts
+            are untouched).
+
     Example:
         >>> render_report({"status": "failed"}, Path("out.ipynb"), Path("report.html"))  # doctest: +SKIP
     """
     notebook_path, out_path = Path(notebook_path), Path(out_path)
-    clean = _clean_value(copy.deepcopy(dict(record)), mask)
+    try:
+        html = _render(
+            record,
+            notebook_path,
+            mask,
+            _Budget(max_output_chars, max_image_chars, max_total_chars, notebook_path.name),
+        )
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        out_path.write_text(html, encoding="utf-8")
+    except OSError as exc:
+        raise NotebookError(
+            f"could not write the run report {out_path}: {exc}",
+            hint="check that the run directory exists and is writable; output.ipynb and run.json are intact",
+        ) from exc
+    except Exception as exc:  # a template or exporter failure must not hide the run's own outcome
+        raise NotebookError(
+            f"could not render the run report {out_path} from {notebook_path}: {type(exc).__name__}: {exc}",
+            hint="the executed notebook and run.json are intact; please report this as an nbpipe bug",
+        ) from exc
+    return out_path
+
+
+def _render(
+    record: dict[str, Any], notebook_path: Path, mask: Callable[[str], str] | None, budget: _Budget
+) -> str:
+    """Build the whole HTML document (see :func:`render_report`)."""
+    clean = _normalized(_clean_value(dict(record), mask))
     nb, notes = _load_notebook(notebook_path)
-    budget = _Budget(max_output_chars, max_image_chars, max_total_chars, notebook_path.name)
     _prepare_notebook(nb, mask, budget)
-    clean = _normalized(clean)
     view = _summary_view(clean, nb, budget)
     if budget.cut_outputs:
         notes.append(
@@ -576,23 +587,19 @@ def render_report(
             f"{notebook_path.name} next to it has every output in full."
         )
     with _LOCK:
-        summary = _summary_env().get_template("summary.html.j2").render(r=clean, v=view)
         resources = {
             "nbpipe": {
-                "summary": summary,
+                "summary": _summary_env().get_template("summary.html.j2").render(r=clean, v=view),
                 "css": (TEMPLATE_DIR / "report" / "report.css").read_text(encoding="utf-8"),
                 "csp": REPORT_CSP,
                 "title": f"{view['status']} · {view['pipeline']} · {clean.get('run_id') or ''}",
                 "notebook_name": notebook_path.name,
                 "notebook_notes": notes,
                 "version": _nbpipe_version(),
-                "generated_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
             }
         }
         html, _ = _exporter().from_notebook_node(nb, resources=resources)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(_scrub(html), encoding="utf-8")
-    return out_path
+    return _scrub(html)
 
 
 def _nbpipe_version() -> str:
