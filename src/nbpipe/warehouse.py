@@ -142,27 +142,20 @@ def scd2_merge(
     attrs = [c for c in incoming.columns if c not in (valid_from, valid_to, is_current, surrogate_key)]
     scd_cols = [valid_from, valid_to, is_current]
 
-    dupes = incoming.groupBy(*key).count().filter(F.col("count") > 1).limit(5).collect()
-    if dupes:
-        shown = "; ".join(", ".join(f"{k}={row[k]!r}" for k in key) for row in dupes)
-        raise DatasetError(
-            f"scd2_merge: incoming has more than one row for key ({shown})",
-            hint="deduplicate the snapshot to one row per key before merging",
-        )
-
-    new_versions = incoming.select(
-        *attrs, eff.alias(valid_from), F.lit(None).cast("date").alias(valid_to), F.lit(True).alias(is_current)
-    )
+    if current is not None:
+        _require(current, key + tracked + scd_cols, "scd2_merge current")
+    _validate(current, incoming, key, valid_from, eff_date)
     if current is None:
-        return _finish(new_versions, key, valid_from, surrogate_key)
-
-    _require(current, key + tracked + scd_cols, "scd2_merge current")
-    later = current.filter(F.col(valid_from) > eff).select(*key, valid_from).limit(1).collect()
-    if later:
-        raise DatasetError(
-            f"scd2_merge: current already holds versions from {later[0][valid_from]} "
-            f"(after the effective date {eff_date})",
-            hint="merge snapshots in date order; to rebuild history, start again from an empty dimension",
+        return _finish(
+            incoming.select(
+                *attrs,
+                eff.alias(valid_from),
+                F.lit(None).cast("date").alias(valid_to),
+                F.lit(True).alias(is_current),
+            ),
+            key,
+            valid_from,
+            surrogate_key,
         )
     cur_cols = [c for c in current.columns if c != surrogate_key]
     order = [*attrs, *[x for x in cur_cols if x not in attrs and x not in scd_cols], *scd_cols]
@@ -206,6 +199,39 @@ def scd2_merge(
     )
     out = joined.select(F.explode(F.array(old, new)).alias("__v")).filter(F.col("__v").isNotNull())
     return _finish(out.select("__v.*"), key, valid_from, surrogate_key)
+
+
+def _validate(
+    current: DataFrame | None, incoming: DataFrame, key: list[str], valid_from: str, eff_date: dt.date
+) -> None:
+    """Refuse repeated keys in ``incoming`` and versions after ``eff_date`` in ``current`` (one job)."""
+    from pyspark.sql import functions as F
+
+    problems = (
+        incoming.groupBy(*key)
+        .count()
+        .filter(F.col("count") > 1)
+        .select(F.lit("duplicate").alias("kind"), F.to_json(F.struct(*key)).alias("detail"))
+        .limit(5)
+    )
+    if current is not None:
+        later = current.filter(F.col(valid_from) > F.lit(eff_date)).select(
+            F.lit("later").alias("kind"), F.col(valid_from).cast("string").alias("detail")
+        )
+        problems = problems.unionByName(later.limit(1))
+    found = problems.collect()
+    dupes = [r.detail for r in found if r.kind == "duplicate"]
+    if dupes:
+        raise DatasetError(
+            f"scd2_merge: incoming has more than one row for key {', '.join(sorted(dupes))}",
+            hint="deduplicate the snapshot to one row per key before merging",
+        )
+    if found:
+        raise DatasetError(
+            f"scd2_merge: current already holds versions from {found[0].detail} "
+            f"(after the effective date {eff_date})",
+            hint="merge snapshots in date order; to rebuild history, start again from an empty dimension",
+        )
 
 
 def _finish(df: DataFrame, key: list[str], valid_from: str, surrogate_key: str | None) -> DataFrame:
