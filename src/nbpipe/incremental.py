@@ -143,8 +143,10 @@ def read_incremental(
             raise DatasetError(f"dataset {name!r} is a Kafka topic: column= and max_files= do not apply")
         from nbpipe.kafka import read_kafka
 
-        kb = read_kafka(ctx, name, cfg, state.check_position(committed, "kafka", name), resume=resume)
+        resumed = _resume_part(resume, "kafka", name)
+        kb = read_kafka(ctx, name, cfg, state.check_position(committed, "kafka", name), resume=resumed)
         batch = Batch(kb.df, "kafka", kb.position, kb.snapshot, kb.rows, kb.warnings)
+        _emit_read(ctx, name, kb.rows, f"kafka://{kb.snapshot['topic']}", "kafka")
     elif column is not None:
         if max_files is not None:
             raise DatasetError(f"dataset {name!r}: max_files= applies to file reads, not column= reads")

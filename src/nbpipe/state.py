@@ -317,8 +317,8 @@ def check_watermark_column(position: Mapping[str, Any], column: str, wtype: str,
 
 def kafka_ranges(
     committed: Mapping[str, int],
-    end_offsets: Mapping[int | str, int],
-    start_offsets: Mapping[int | str, int],
+    end_offsets: Mapping[Any, int],
+    start_offsets: Mapping[Any, int],
     *,
     topic: str = "",
 ) -> tuple[dict[str, tuple[int, int]], list[str]]:
