@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import nh3
 
+from nbpipe import __version__
 from nbpipe.errors import NotebookError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -595,17 +596,8 @@ def _render(
                 "title": f"{view['status']} · {view['pipeline']} · {clean.get('run_id') or ''}",
                 "notebook_name": notebook_path.name,
                 "notebook_notes": notes,
-                "version": _nbpipe_version(),
+                "version": __version__,
             }
         }
         html, _ = _exporter().from_notebook_node(nb, resources=resources)
     return _scrub(html)
-
-
-def _nbpipe_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("nbpipe")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "dev"
