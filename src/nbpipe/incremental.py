@@ -181,6 +181,23 @@ def _resume_part(resume: Mapping[str, Any] | None, kind: str, name: str) -> Mapp
     return resume
 
 
+def dataset_contract(ctx: RunContext, name: str) -> Any:
+    """The dataset's contract (``nbpipe.contracts``), or None when there is none."""
+    try:
+        from nbpipe.contracts import find_contract
+    except ImportError:  # pragma: no cover - contracts ship with nbpipe
+        return None
+    return find_contract(ctx.project, name)
+
+
+def primary_key(ctx: RunContext, name: str, cfg: DatasetConfig) -> list[str]:
+    """The dataset's ``primary_key`` from nbpipe.yaml, else from its contract."""
+    if cfg.primary_key:
+        return list(cfg.primary_key)
+    contract = dataset_contract(ctx, name)
+    return list(getattr(contract, "primary_key", ()) or ())
+
+
 def _emit_read(ctx: RunContext, name: str, rows: int, path: str, kind: str) -> None:
     ctx.log.emit(events.DATASET_READ, dataset=name, rows=rows, bytes=None, schema_version=None,
                  rejected_rows=0, path=path, incremental=kind)
@@ -452,12 +469,12 @@ def _read_watermark(
         low, high = state.watermark_range(position, max_seen, delta, wtype)
         new_position = state.advance_watermark(position, column, wtype, high)
         selected = between(df, column, wtype, low, max_seen) if max_seen is not None else df.limit(0)
-    key = list(cfg.primary_key)
+    key = primary_key(ctx, name, cfg)
     if key:
         selected = latest_per_key(selected, key, column, name)
     elif delta:
         warnings.append(f"lookback={lookback!r} without a primary_key: re-read rows are not de-duplicated "
-                        f"(set datasets.{name}.primary_key in nbpipe.yaml)")
+                        f"(set datasets.{name}.primary_key in nbpipe.yaml or in its contract)")
     _emit_read(ctx, name, rows, cfg.path or cfg.options.get("dbtable", cfg.format), "watermark")
     snapshot = {
         "column": column,

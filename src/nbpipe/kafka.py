@@ -26,7 +26,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from nbpipe import state
@@ -301,6 +301,17 @@ def spark_source(spark: SparkSession, opts: KafkaOptions, ranges: Ranges) -> Dat
     return parse_values(base, opts)
 
 
+def contract_schema(ctx: RunContext, name: str) -> str | None:
+    """The JSON value schema from the dataset's contract: its columns minus the Kafka columns."""
+    from nbpipe.incremental import dataset_contract
+
+    contract = dataset_contract(ctx, name)
+    if contract is None:
+        return None
+    fields = [c for c in contract.columns if c.name not in BASE_COLUMNS]
+    return ", ".join(f"`{c.name.replace('`', '``')}` {c.type}" for c in fields) or None
+
+
 def read_kafka(
     ctx: RunContext,
     name: str,
@@ -311,6 +322,8 @@ def read_kafka(
 ) -> KafkaBatch:
     """Read the next bounded batch of dataset ``name`` (or exactly the resumed run's batch)."""
     opts = KafkaOptions.from_config(name, cfg)
+    if opts.value_format == "json" and not opts.schema:
+        opts = replace(opts, schema=contract_schema(ctx, name))
     committed = state.committed_offsets(position, opts.topic, name)
     consumer = _consumer(opts, group=f"nbpipe-{ctx.pipeline or 'explore'}")
     try:

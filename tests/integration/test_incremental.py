@@ -11,7 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ DATASETS = {
     "raw": {"path": "landing/raw", "format": "csv", "options": {"header": "true", "inferSchema": "true"}},
     "orders": {"path": "landing/orders", "format": "parquet", "primary_key": ["id"]},
     "nokey": {"path": "landing/orders", "format": "parquet"},
+    "by_contract": {"path": "landing/orders", "format": "parquet", "contract": "contracts/orders.yaml"},
     "table": {"format": "jdbc", "options": {"url": "jdbc:postgresql://127.0.0.1:1/x", "dbtable": "t"}},
 }
 
@@ -54,11 +56,11 @@ DATASETS = {
 class Harness:
     """A project on disk, a context in it, and helpers to run reads like the runner would."""
 
-    def __init__(self, root: Path, spark: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(self, root: Path, spark: Any, monkeypatch: pytest.MonkeyPatch, **extra: dict) -> None:
         self.root = root
         self.spark = spark
         self.mp = monkeypatch
-        (root / "nbpipe.yaml").write_text(yaml.safe_dump({"project": "t", "datasets": DATASETS}))
+        (root / "nbpipe.yaml").write_text(yaml.safe_dump({"project": "t", "datasets": {**DATASETS, **extra}}))
         self.project = load_project(project_dir=root)
         self.runs = 0
 
@@ -315,3 +317,52 @@ def test_watermark_errors_say_what_to_fix(h: Harness) -> None:
                  "high": "2013-01-01T00:00:00+00:00"}
     with pytest.raises(StateError, match="give a duration"):
         h.read("orders", state={"orders": committed}, column="updated_at", lookback=3)
+
+
+def test_primary_key_from_the_contract(h: Harness) -> None:
+    contract = {
+        "dataset": "by_contract", "version": "1.0",
+        "columns": [{"name": "id", "type": "bigint", "nullable": False},
+                    {"name": "updated_at", "type": "timestamp", "nullable": True},
+                    {"name": "amount", "type": "double", "nullable": True}],
+        "partition_by": [], "primary_key": ["id"],
+    }
+    (h.root / "contracts").mkdir()
+    (h.root / "contracts" / "orders.yaml").write_text(yaml.safe_dump(contract, sort_keys=False))
+    h.orders("p1", [(1, hours(1), 10.0), (1, hours(2), 11.0), (2, hours(1), 20.0)])
+    rows, prop, _ = h.read("by_contract", state={}, column="updated_at")
+    assert [(r[0], r[2]) for r in rows] == [(1, 11.0), (2, 20.0)]
+    assert prop["snapshot"]["primary_key"] == ["id"] and prop["rows"] == 3
+
+
+JDBC_JAR = Path("/usr/share/java/postgresql.jar")
+
+
+@pytest.mark.postgres
+def test_jdbc_watermark_filter_is_pushed_down_to_postgres(
+    tmp_path: Path, spark: Any, monkeypatch: pytest.MonkeyPatch, pg_database: Callable[[], str]
+) -> None:
+    if not JDBC_JAR.is_file():
+        pytest.skip(f"{JDBC_JAR} missing: apt-get install -y libpostgresql-jdbc-java")
+    import psycopg
+
+    url = pg_database()  # postgresql+psycopg://postgres@127.0.0.1:PORT/DB
+    netloc, db = url.split("@", 1)[1].split("/", 1)
+    with psycopg.connect(f"postgresql://postgres@{netloc}/{db}", autocommit=True) as conn:
+        conn.execute("CREATE TABLE orders (id int, updated_at timestamp, v text)")
+        conn.execute("INSERT INTO orders VALUES (1, '2013-01-01 01:00', 'a'), (2, '2013-01-01 02:00', 'b'), "
+                     "(2, '2013-01-01 03:00', 'b2'), (3, '2013-01-01 00:30', 'old')")
+    spark.sql(f"ADD JAR {JDBC_JAR}")
+    jdbc = {"format": "jdbc", "primary_key": ["id"], "options": {
+        "url": f"jdbc:postgresql://{netloc}/{db}?user=postgres", "dbtable": "orders",
+        "driver": "org.postgresql.Driver"}}
+    root = tmp_path / uuid.uuid4().hex[:6]
+    root.mkdir()
+    h = Harness(root, spark, monkeypatch, pg_orders=jdbc)
+    committed = {"kind": "watermark", "column": "updated_at", "type": "timestamp",
+                 "high": "2013-01-01T01:30:00+00:00"}
+    rows, prop, df = h.read("pg_orders", state={"pg_orders": committed}, column="updated_at")
+    assert [(r[0], r[2]) for r in rows] == [(2, "b2")]
+    assert prop["rows"] == 2 and prop["position"]["high"] == "2013-01-01T03:00:00+00:00"
+    plan = df._jdf.queryExecution().executedPlan().toString()
+    assert "JDBCRelation" in plan and "*GreaterThan(updated_at,2013-01-01 01:30:00" in plan, plan

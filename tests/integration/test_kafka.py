@@ -207,3 +207,20 @@ def test_kafka_errors_say_what_to_fix(topic_factory: Any, tmp_path: Path) -> Non
         t.read({"kind": "kafka", "topic": "other", "offsets": {"0": 0}})
     with pytest.raises(StateError, match="recreated"):
         t.read({"kind": "kafka", "topic": t.name, "offsets": {"0": 99}})
+
+
+def test_json_fields_come_from_the_contract_when_no_schema_is_given(topic_factory: Any) -> None:
+    t = topic_factory()
+    contract = {
+        "dataset": "events", "version": "1.0",
+        "columns": [{"name": "offset", "type": "bigint"}, {"name": "value", "type": "string"},
+                    {"name": "id", "type": "int"}, {"name": "name", "type": "string"}],
+        "partition_by": [], "primary_key": [],
+    }
+    (t.root / "contracts").mkdir()
+    (t.root / "contracts" / "events.yaml").write_text(yaml.safe_dump(contract, sort_keys=False))
+    t.produce([(0, {"id": 7, "name": "seven", "extra": True}), (0, "not json")])
+    rows, _ = t.read(None)
+    assert rows[0]["id"] == 7 and rows[0]["name"] == "seven"
+    assert rows[1]["value"] == "not json" and rows[1]["id"] is None
+    assert list(rows[0].asDict())[-2:] == ["id", "name"]
