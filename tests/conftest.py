@@ -32,13 +32,15 @@ def make_project(tmp_path: Path) -> ProjectFactory:
     pipeline config dicts (``notebook`` defaults to ``<name>.ipynb``).
     """
 
-    def factory(pipelines: dict[str, dict[str, Any]] | None = None, notebooks: list[str] | None = None,
-                **config: Any) -> Path:
+    def factory(
+        pipelines: dict[str, dict[str, Any]] | None = None, notebooks: list[str] | None = None, **config: Any
+    ) -> Path:
         root = tmp_path / "project"
         root.mkdir(exist_ok=True)
         pipelines = pipelines or {}
-        for name in set(notebooks or []) | {p.get("notebook", f"{n}.ipynb").removesuffix(".ipynb")
-                                             for n, p in pipelines.items()}:
+        for name in set(notebooks or []) | {
+            p.get("notebook", f"{n}.ipynb").removesuffix(".ipynb") for n, p in pipelines.items()
+        }:
             src = FIXTURE_NOTEBOOKS / f"{name}.ipynb"
             if src.exists():
                 shutil.copy(src, root / f"{name}.ipynb")

@@ -31,7 +31,9 @@ console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 ProjectOpt = Annotated[Path | None, typer.Option("--project", help="Project directory (default: walk up from cwd).")]
-ProfileOpt = Annotated[str | None, typer.Option("--profile", help="Profile from nbpipe.yaml (default: dev or $NBPIPE_PROFILE).")]
+ProfileOpt = Annotated[
+    str | None, typer.Option("--profile", help="Profile from nbpipe.yaml (default: dev or $NBPIPE_PROFILE).")
+]
 
 
 def _project(project: Path | None, profile: str | None) -> Any:
@@ -58,8 +60,10 @@ class _Progress:
     def __call__(self, event: dict[str, Any]) -> None:
         kind = event.get("event")
         if kind == "cell_started":
-            text = (f"{self.pipeline}: cell {event['n']}/{event['total']} · {event['first_line']} · "
-                    f"{event['elapsed_s']:.1f}s")
+            text = (
+                f"{self.pipeline}: cell {event['n']}/{event['total']} · {event['first_line']} · "
+                f"{event['elapsed_s']:.1f}s"
+            )
             if self.live:
                 self.status.update(text)
             else:
@@ -67,8 +71,11 @@ class _Progress:
         elif kind == "attempt_started" and event.get("attempt", 1) > 1:
             err.print(f"{self.pipeline}: attempt {event['attempt']}/{event['of']}", markup=False)
         elif kind == "retrying":
-            err.print(f"[yellow]{self.pipeline}: attempt {event['attempt']} failed: {event['error']} — "
-                      f"retrying in {event['delay_s']:.1f}s[/]", soft_wrap=True)
+            err.print(
+                f"[yellow]{self.pipeline}: attempt {event['attempt']} failed: {event['error']} — "
+                f"retrying in {event['delay_s']:.1f}s[/]",
+                soft_wrap=True,
+            )
 
     def __enter__(self) -> _Progress:
         if self.live:
@@ -83,9 +90,16 @@ class _Progress:
 @app.command()
 def run(
     pipeline: Annotated[str, typer.Argument(help="Pipeline name from nbpipe.yaml.")],
-    param: Annotated[list[str] | None, typer.Option("-p", "--param", help="NAME=VALUE (repeatable); VALUE env:VAR reads a secret from the environment.")] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "-p", "--param", help="NAME=VALUE (repeatable); VALUE env:VAR reads a secret from the environment."
+        ),
+    ] = None,
     params_file: Annotated[Path | None, typer.Option("--params-file", help="YAML/JSON mapping of parameters.")] = None,
-    explore: Annotated[bool, typer.Option("--explore", help="Run in explore mode (sandboxed writes, no state).")] = False,
+    explore: Annotated[
+        bool, typer.Option("--explore", help="Run in explore mode (sandboxed writes, no state).")
+    ] = False,
     project: ProjectOpt = None,
     profile: ProfileOpt = None,
 ) -> None:
@@ -105,7 +119,9 @@ def run(
         with _Progress(pipeline) as progress:
             runner = Runner(proj, on_progress=progress)
             try:
-                result = runner.run(pipeline, given, from_cli=frozenset(cli_pairs), mode="explore" if explore else "prod")
+                result = runner.run(
+                    pipeline, given, from_cli=frozenset(cli_pairs), mode="explore" if explore else "prod"
+                )
             finally:
                 runner.close()
     except NbpipeError as exc:
@@ -113,8 +129,9 @@ def run(
     rel = _rel(result.run_dir)
     if result.status == "succeeded":
         warn = f" with {len(result.record['warnings'])} warning(s)" if result.record["warnings"] else ""
-        console.print(f"[green]✓[/] {pipeline} run {result.run_id} succeeded{warn} in "
-                      f"{result.record['duration_s']:.1f}s")
+        console.print(
+            f"[green]✓[/] {pipeline} run {result.run_id} succeeded{warn} in {result.record['duration_s']:.1f}s"
+        )
         for w in result.record["warnings"]:
             console.print(f"  [yellow]warning:[/] {w}", soft_wrap=True)
     else:
@@ -155,9 +172,15 @@ def runs_cmd(
     colors = {"succeeded": "green", "failed": "red", "running": "cyan", "skipped": "dim"}
     for r in rows:
         dur = r.get("duration_s")
-        table.add_row(r["run_id"], r["pipeline"], f"[{colors.get(r['status'], 'white')}]{r['status']}[/]",
-                      str(r.get("started_at") or "")[:19], f"{dur:.1f}s" if dur is not None else "",
-                      r.get("quality") or "", (r.get("error_message") or "")[:60])
+        table.add_row(
+            r["run_id"],
+            r["pipeline"],
+            f"[{colors.get(r['status'], 'white')}]{r['status']}[/]",
+            str(r.get("started_at") or "")[:19],
+            f"{dur:.1f}s" if dur is not None else "",
+            r.get("quality") or "",
+            (r.get("error_message") or "")[:60],
+        )
     console.print(table)
 
 
@@ -184,8 +207,10 @@ def show(
         console.print_json(json.dumps(record, default=str))
         return
     color = {"succeeded": "green", "failed": "red"}.get(record.get("status", ""), "white")
-    console.print(f"[bold]{record.get('pipeline')}[/] run {record.get('run_id')}: [{color}]{record.get('status')}[/]"
-                  f" in {record.get('duration_s')}s (exit {record.get('exit_code')})")
+    console.print(
+        f"[bold]{record.get('pipeline')}[/] run {record.get('run_id')}: [{color}]{record.get('status')}[/]"
+        f" in {record.get('duration_s')}s (exit {record.get('exit_code')})"
+    )
     console.print(f"  params: {json.dumps(record.get('params', {}))}", soft_wrap=True)
     error = record.get("error")
     if error:

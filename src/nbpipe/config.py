@@ -98,7 +98,7 @@ class NotifyRule(_Model):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     on: list[Literal["success", "failure", "quality_warning", "skipped"]] = Field(
-        default_factory=lambda: ["failure"]
+        default_factory=lambda: ["failure"]  # type: ignore[arg-type]
     )
     webhook: str | None = None
     slack: str | None = None
@@ -129,9 +129,7 @@ class CostConfig(_Model):
 
 
 class SecretsConfig(_Model):
-    param_patterns: list[str] = Field(
-        default_factory=lambda: ["*password*", "*token*", "*secret*", "*_key"]
-    )
+    param_patterns: list[str] = Field(default_factory=lambda: ["*password*", "*token*", "*secret*", "*_key"])
 
 
 class RunsPolicy(_Model):
@@ -155,9 +153,7 @@ class ProjectConfig(_Model):
     def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
         for name in value:
             if not NAME_RE.match(name):
-                raise ValueError(
-                    f"name {name!r} is not allowed: use letters, digits and '_', starting with a letter"
-                )
+                raise ValueError(f"name {name!r} is not allowed: use letters, digits and '_', starting with a letter")
         return value
 
 
@@ -198,7 +194,7 @@ class Project:
         url = self.profile.store
         prefix = "sqlite:///"
         if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
-            url = prefix + str(self.root / url[len(prefix):])
+            url = prefix + str(self.root / url[len(prefix) :])
         return url
 
     def pipeline(self, name: str) -> PipelineConfig:
@@ -290,16 +286,13 @@ def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
     return sorted(model.model_fields)
 
 
-def load_project(
-    start: Path | None = None, *, project_dir: Path | None = None, profile: str | None = None
-) -> Project:
+def load_project(start: Path | None = None, *, project_dir: Path | None = None, profile: str | None = None) -> Project:
     """Load ``nbpipe.yaml`` from ``project_dir`` or by walking up from ``start``."""
+    source: Path | None
     if project_dir is not None:
-        source: Path | None = Path(project_dir) / CONFIG_FILE
+        source = Path(project_dir) / CONFIG_FILE
         if not source.is_file():
-            raise ConfigError(
-                f"no {CONFIG_FILE} in {project_dir}", hint="create one with `nbpipe init DIR`"
-            )
+            raise ConfigError(f"no {CONFIG_FILE} in {project_dir}", hint="create one with `nbpipe init DIR`")
     else:
         source = find_config(start or Path.cwd())
         if source is None:
@@ -307,6 +300,7 @@ def load_project(
                 f"no {CONFIG_FILE} found in {(start or Path.cwd()).resolve()} or any parent",
                 hint="run inside a project, pass --project DIR, or create one with `nbpipe init`",
             )
+    assert source is not None
     try:
         raw = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:

@@ -134,7 +134,7 @@ def context(*, project_dir: str | Path | None = None, profile: str | None = None
         params = json.loads(env.get(ENV_PARAMS, "{}"))
         for key, value in env.items():
             if key.startswith(ENV_SECRET_PREFIX):
-                params[key[len(ENV_SECRET_PREFIX):]] = json.loads(value)
+                params[key[len(ENV_SECRET_PREFIX) :]] = json.loads(value)
         mode: Mode = "prod" if env.get(ENV_MODE, "prod") == "prod" else "explore"
         ctx = RunContext(
             project,

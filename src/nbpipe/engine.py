@@ -37,7 +37,9 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
     try:
         nb = nbformat.read(path, as_version=4)
     except Exception as exc:  # nbformat raises several unrelated types
-        raise NotebookError(f"notebook {path} cannot be read: {exc}", hint="open it in JupyterLab and save it again") from exc
+        raise NotebookError(
+            f"notebook {path} cannot be read: {exc}", hint="open it in JupyterLab and save it again"
+        ) from exc
     # The metadata papermill's inspection, parameterization and execution manager expect.
     nb.metadata.setdefault("papermill", {"default_parameters": {}, "parameters": {}, "environment_variables": {}})
     for cell in nb.cells:
@@ -126,21 +128,39 @@ def execute(
     total = len(code_cells)
     started = time.monotonic()
 
-    class _Manager(NotebookExecutionManager):  # type: ignore[misc]
+    class _Manager(NotebookExecutionManager):
+        last_started: int | None = None
+
         def cell_start(self, cell: Any, cell_index: int | None = None, **kw: Any) -> None:
+            self.last_started = cell_index
             super().cell_start(cell, cell_index, **kw)
             if on_progress and cell.cell_type == "code" and cell_index is not None:
                 first = next((ln for ln in cell.source.splitlines() if ln.strip()), "")
-                on_progress({"event": "cell_started", "index": cell_index, "n": code_cells.index(cell_index) + 1,
-                             "total": total, "first_line": first[:100], "elapsed_s": time.monotonic() - started})
+                on_progress(
+                    {
+                        "event": "cell_started",
+                        "index": cell_index,
+                        "n": code_cells.index(cell_index) + 1,
+                        "total": total,
+                        "first_line": first[:100],
+                        "elapsed_s": time.monotonic() - started,
+                    }
+                )
 
         def cell_complete(self, cell: Any, cell_index: int | None = None, **kw: Any) -> None:
             super().cell_complete(cell, cell_index, **kw)
             if on_progress and cell.cell_type == "code" and cell_index is not None:
-                on_progress({"event": "cell_finished", "index": cell_index, "n": code_cells.index(cell_index) + 1,
-                             "total": total, "duration_s": cell.metadata.papermill.get("duration"),
-                             "status": cell.metadata.papermill.get("status"),
-                             "elapsed_s": time.monotonic() - started})
+                on_progress(
+                    {
+                        "event": "cell_finished",
+                        "index": cell_index,
+                        "n": code_cells.index(cell_index) + 1,
+                        "total": total,
+                        "duration_s": cell.metadata.papermill.get("duration"),
+                        "status": cell.metadata.papermill.get("status"),
+                        "elapsed_s": time.monotonic() - started,
+                    }
+                )
 
     manager = _Manager(nb, output_path=str(output_path), progress_bar=False, autosave_cell_every=10)
     client = PapermillNotebookClient(
@@ -174,14 +194,18 @@ def execute(
         finished.set()
         if kernel_log is not None:
             kernel_log.close()
+        if error is not None and manager.last_started is not None:
+            # papermill marks the cell "completed" in its finally; it did not complete.
+            meta = manager.nb.cells[manager.last_started].metadata.papermill
+            meta["status"], meta["exception"] = "failed", True
         manager.notebook_complete()
         manager.save()
     nb = manager.nb
-    running = _running_cell(nb)
+    running = manager.last_started if error is not None or run_timed_out.is_set() else _running_cell(nb)
     if run_timed_out.is_set():
         raise RunTimeoutError(
             f"the run exceeded its timeout of {limits.run_timeout_s:g} s"
-            + (f" while executing cell In [{running}]" if running is not None else ""),
+            + (f" while executing {cell_label(nb, running)}" if running is not None else ""),
             hint="raise the pipeline's timeout_s in nbpipe.yaml, or make the notebook faster",
             cell_index=running,
         )
@@ -190,14 +214,14 @@ def execute(
             raise error
         if isinstance(error, CellTimeoutError):
             raise RunTimeoutError(
-                f"cell In [{running}] exceeded the cell timeout of {limits.cell_timeout_s:g} s",
+                f"{cell_label(nb, running)} exceeded the cell timeout of {limits.cell_timeout_s:g} s",
                 hint="raise the pipeline's cell_timeout_s in nbpipe.yaml, or make the cell faster",
                 cell_index=running,
             ) from None
         if isinstance(error, DeadKernelError):
             raise KernelDiedError(
                 "the kernel died"
-                + (f" while executing cell In [{running}]" if running is not None else "")
+                + (f" while executing {cell_label(nb, running)}" if running is not None else "")
                 + " (os._exit, a signal such as SIGKILL, or running out of memory)",
                 hint="check memory use of that cell (dmesg shows OOM kills); the executed notebook "
                 "shows the output up to the crash",
@@ -208,9 +232,12 @@ def execute(
     if failed is not None:
         index, ename, evalue, tb = failed
         raise CellExecutionError(
-            f"cell In [{index}] raised {ename}: {evalue}",
+            f"{cell_label(nb, index)} raised {ename}: {evalue}",
             hint="see the traceback in report.html or output.ipynb, fix the notebook or its input, then rerun",
-            cell_index=index, ename=ename, evalue=evalue, traceback=tb,
+            cell_index=index,
+            ename=ename,
+            evalue=evalue,
+            traceback=tb,
         )
     return nb
 
@@ -225,6 +252,14 @@ def _kill_kernel(client: Any) -> None:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def cell_label(nb: nbformat.NotebookNode, index: int | None) -> str:
+    """How a user finds a cell: its position, and the ``In [n]`` prompt when it ran."""
+    if index is None:
+        return "a cell"
+    count = nb.cells[index].get("execution_count") if 0 <= index < len(nb.cells) else None
+    return f"cell {index} (In [{count}])" if count else f"cell {index}"
 
 
 def _running_cell(nb: nbformat.NotebookNode) -> int | None:

@@ -37,7 +37,7 @@ RUN_FINISHED = "run_finished"
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _default(value: Any) -> Any:

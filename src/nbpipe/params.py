@@ -53,6 +53,7 @@ class ResolvedParams:
     """Validated values ready to inject, and which of them are secret."""
 
     values: dict[str, Any] = field(default_factory=dict)
+    defaults: dict[str, Any] = field(default_factory=dict)
     secret_names: set[str] = field(default_factory=set)
     env_secret_values: list[str] = field(default_factory=list)
 
@@ -60,6 +61,11 @@ class ResolvedParams:
     def secret_values(self) -> list[str]:
         found = [str(self.values[n]) for n in self.secret_names if self.values.get(n) not in (None, "")]
         return sorted(set(found + self.env_secret_values), key=len, reverse=True)
+
+    @property
+    def effective(self) -> dict[str, Any]:
+        """What the notebook sees: its literal defaults overridden by the given values."""
+        return {**self.defaults, **self.values}
 
     def masked(self, mask: str = "***") -> dict[str, Any]:
         return {k: (mask if k in self.secret_names else v) for k, v in self.values.items()}
@@ -191,6 +197,8 @@ def resolve(
         if d.secret:
             out.secret_names.add(name)
         if name not in given:
+            if d.has_default:
+                out.defaults[name] = d.default
             if d.required:
                 raise ParameterError(
                     f"parameter {name!r} is required (type {d.type})",
@@ -291,10 +299,12 @@ def coerce(d: ParamDef, raw: Any, *, from_cli: bool = True) -> Any:
 def _check(d: ParamDef, value: Any) -> Any:
     shown = "***" if d.secret else repr(value)
     if d.choices is not None and value not in d.choices:
-        raise ParameterError(
-            f"parameter {d.name!r}: {shown} is not one of {list(d.choices)}{did_you_mean(str(value), map(str, d.choices))}"
-        )
-    for bound, op, word in ((d.min, lambda a, b: a < b, "below the minimum"), (d.max, lambda a, b: a > b, "above the maximum")):
+        near = did_you_mean(str(value), map(str, d.choices))
+        raise ParameterError(f"parameter {d.name!r}: {shown} is not one of {list(d.choices)}{near}")
+    for bound, op, word in (
+        (d.min, lambda a, b: a < b, "below the minimum"),
+        (d.max, lambda a, b: a > b, "above the maximum"),
+    ):
         if bound is None or value is None:
             continue
         try:
@@ -308,8 +318,14 @@ def _check(d: ParamDef, value: Any) -> Any:
 
 def _example(d: ParamDef) -> str:
     examples = {
-        "str": "text", "int": "42", "float": "0.5", "bool": "true", "date": "2013-01-02",
-        "datetime": "2013-01-02T06:00:00", "list": '["a","b"] or a,b', "dict": '{"k": 1}',
+        "str": "text",
+        "int": "42",
+        "float": "0.5",
+        "bool": "true",
+        "date": "2013-01-02",
+        "datetime": "2013-01-02T06:00:00",
+        "list": '["a","b"] or a,b',
+        "dict": '{"k": 1}',
     }
     return f"pass e.g. -p {d.name}={examples.get(d.type, 'VALUE')}"
 

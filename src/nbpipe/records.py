@@ -29,12 +29,12 @@ Clock = Callable[[], dt.datetime]
 
 def new_run_id(now: dt.datetime | None = None) -> str:
     """A sortable run id: UTC time to the microsecond plus a short random suffix."""
-    now = (now or ev.utcnow()).astimezone(dt.timezone.utc)
+    now = (now or ev.utcnow()).astimezone(dt.UTC)
     return now.strftime("%Y%m%dT%H%M%S") + f"{now.microsecond:06d}Z-" + _secrets.token_hex(3)
 
 
 def iso(t: dt.datetime | None) -> str | None:
-    return t.astimezone(dt.timezone.utc).isoformat() if t else None
+    return t.astimezone(dt.UTC).isoformat() if t else None
 
 
 def versions() -> dict[str, str]:
@@ -65,15 +65,20 @@ def git_facts(root: Path) -> dict[str, Any]:
             return {"commit": None, "dirty": None}
         status = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root, capture_output=True, text=True, timeout=5, check=False,
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
         )
         return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
 
 
-def retry_command(pipeline: str, params: dict[str, Any], secret_names: set[str], profile: str,
-                  resume_run_id: str | None = None) -> str:
+def retry_command(
+    pipeline: str, params: dict[str, Any], secret_names: set[str], profile: str, resume_run_id: str | None = None
+) -> str:
     """The exact command that retries a run (secret values are never spelled out)."""
     if resume_run_id:
         parts = ["nbpipe", "run", pipeline, "--resume", resume_run_id]
@@ -112,14 +117,16 @@ def cells_summary(nb: dict[str, Any]) -> list[dict[str, Any]]:
         source = "".join(source) if isinstance(source, list) else source
         first = next((line for line in source.splitlines() if line.strip()), "")
         tags = cell.get("metadata", {}).get("tags", [])
-        out.append({
-            "index": index,
-            "execution_count": cell.get("execution_count"),
-            "first_line": first[:120],
-            "status": state,
-            "duration_s": pm.get("duration"),
-            "tags": list(tags),
-        })
+        out.append(
+            {
+                "index": index,
+                "execution_count": cell.get("execution_count"),
+                "first_line": first[:120],
+                "status": state,
+                "duration_s": pm.get("duration"),
+                "tags": list(tags),
+            }
+        )
     return out
 
 

@@ -43,8 +43,17 @@ from nbpipe.secrets import Masker
 Mode = Literal["prod", "explore"]
 ProgressFn = Callable[[dict[str, Any]], None]
 # Errors raised in the kernel whose retry cannot help: the data or the notebook must change.
-NOT_RETRYABLE = {"QualityGateError", "ContractViolationError", "BadRowsError", "DatasetError",
-                 "ParameterError", "ConfigError", "NotebookError", "SyntaxError", "NameError"}
+NOT_RETRYABLE = {
+    "QualityGateError",
+    "ContractViolationError",
+    "BadRowsError",
+    "DatasetError",
+    "ParameterError",
+    "ConfigError",
+    "NotebookError",
+    "SyntaxError",
+    "NameError",
+}
 KERNEL_ERRORS: dict[str, type[RunFailedError]] = {"QualityGateError": QualityGateError}
 
 
@@ -122,8 +131,9 @@ class Runner:
             self._store.close()
             self._store = None
 
-    def validate(self, pipeline: str, given: dict[str, Any] | None = None, *,
-                 from_cli: frozenset[str] = frozenset()) -> tuple[PipelineConfig, Path, ResolvedParams]:
+    def validate(
+        self, pipeline: str, given: dict[str, Any] | None = None, *, from_cli: frozenset[str] = frozenset()
+    ) -> tuple[PipelineConfig, Path, ResolvedParams]:
         """Check the pipeline, its notebook and the parameters, without starting a kernel."""
         from nbpipe import engine
 
@@ -142,16 +152,30 @@ class Runner:
         defs = build_definitions(declared, cfg.params, self.project.config.secrets.param_patterns)
         return cfg, nb_path, resolve(defs, given, from_cli=from_cli)
 
-    def run(self, pipeline: str, given: dict[str, Any] | None = None, *, from_cli: frozenset[str] = frozenset(),
-            mode: Mode = "prod") -> RunResult:
+    def run(
+        self,
+        pipeline: str,
+        given: dict[str, Any] | None = None,
+        *,
+        from_cli: frozenset[str] = frozenset(),
+        mode: Mode = "prod",
+    ) -> RunResult:
         """Run ``pipeline`` once (with its retries) and write its run record."""
         check_name(pipeline, "pipeline")
         cfg, nb_path, params = self.validate(pipeline, given, from_cli=from_cli)
         started = self.clock()
         run_id = self.run_id_factory(started)
-        run = _Run(pipeline=pipeline, cfg=cfg, notebook=nb_path, params=params, mode=mode, run_id=run_id,
-                   run_dir=self.project.runs_dir / pipeline / run_id, started_at=started,
-                   masker=Masker(params.secret_values))
+        run = _Run(
+            pipeline=pipeline,
+            cfg=cfg,
+            notebook=nb_path,
+            params=params,
+            mode=mode,
+            run_id=run_id,
+            run_dir=self.project.runs_dir / pipeline / run_id,
+            started_at=started,
+            masker=Masker(params.secret_values),
+        )
         lock = PipelineLock(self.project.runs_dir, pipeline, run_id, records.iso(started) or "")
         lock.acquire()
         try:
@@ -163,17 +187,30 @@ class Runner:
     def _run_locked(self, run: _Run, lock: PipelineLock) -> RunResult:
         run.run_dir.mkdir(parents=True, exist_ok=False)
         log = ev.EventLog.in_run_dir(run.run_dir, source="runner")
-        log.emit(ev.RUN_STARTED, run_id=run.run_id, pipeline=run.pipeline, mode=run.mode,
-                 profile=self.project.profile_name, params=run.params.masked(), pid=os.getpid())
+        log.emit(
+            ev.RUN_STARTED,
+            run_id=run.run_id,
+            pipeline=run.pipeline,
+            mode=run.mode,
+            profile=self.project.profile_name,
+            params=run.params.masked(),
+            pid=os.getpid(),
+        )
         if lock.broken_stale:
             run.warnings.append(
                 f"broke the stale lock of run {lock.broken_stale.get('run_id')} "
                 f"(pid {lock.broken_stale.get('pid')}, started {lock.broken_stale.get('started_at')}), "
                 "whose runner was killed"
             )
-        self.store.start_run(run.run_id, run.pipeline, started_at=records.iso(run.started_at),
-                             mode=run.mode, profile=self.project.profile_name,
-                             params=run.params.masked(), run_dir=str(run.run_dir))
+        self.store.start_run(
+            run.run_id,
+            run.pipeline,
+            started_at=records.iso(run.started_at),
+            mode=run.mode,
+            profile=self.project.profile_name,
+            params=run.params.masked(),
+            run_dir=str(run.run_dir),
+        )
         self._recover(run, log)
         run.state_before = self.store.get_state(run.pipeline) if run.mode == "prod" else {}
         (run.run_dir / "state_in.json").write_text(json.dumps(run.state_before, indent=1))
@@ -185,45 +222,130 @@ class Runner:
         except NbpipeError as exc:
             error = exc
         except KeyboardInterrupt:
-            error = RunFailedError("the run was interrupted (Ctrl-C / SIGINT)",
-                                   hint="rerun it with the command below")
+            error = RunFailedError("the run was interrupted (Ctrl-C / SIGINT)", hint="rerun it with the command below")
             self._progress({"event": "interrupted"})
         return self._finish(run, log, error)
 
     def _recover(self, run: _Run, log: ev.EventLog) -> None:
-        """Roll forward publishes a killed runner left half done; mark its run as such."""
+        """Roll forward publishes a killed runner left half done; close the runs it left open."""
         pending = self.store.pending_publishes(run.pipeline)
+        finished_by_publish = {j["run_id"] for j in pending}
         for journal in pending:
             payload = journal["payload"]
             from nbpipe.catalog import publish
 
             publish(self.project, Path(payload["run_dir"]), payload["staged"])
-            self.store.finish_publish(journal["id"], pipeline=run.pipeline, run_id=journal["run_id"],
-                                      positions=payload.get("positions", {}),
-                                      committed_at=records.iso(self.clock()))
+            self.store.finish_publish(
+                journal["id"],
+                pipeline=run.pipeline,
+                run_id=journal["run_id"],
+                positions=payload.get("positions", {}),
+                committed_at=records.iso(self.clock()),
+            )
             log.emit("recovered", run_id=journal["run_id"], action="publish rolled forward")
-            run.warnings.append(f"completed the publish of run {journal['run_id']}, whose runner was killed "
-                                "between publishing and committing state")
+            run.warnings.append(
+                f"completed the publish of run {journal['run_id']}, whose runner was killed "
+                "between publishing and committing state"
+            )
+        # We hold the pipeline lock, so any other run still marked running lost its runner.
+        for orphan in self.store.list_runs(run.pipeline, status="running", limit=100):
+            if orphan["run_id"] == run.run_id:
+                continue
+            self._close_orphan(orphan, published=orphan["run_id"] in finished_by_publish, by=run.run_id)
+            log.emit("recovered", run_id=orphan["run_id"], action="marked the orphaned run as ended")
+
+    def _close_orphan(self, orphan: dict[str, Any], *, published: bool, by: str) -> None:
+        """Write the record of a run whose runner was killed, from what it left on disk."""
+        run_dir = self.project.runs_dir / orphan["pipeline"] / orphan["run_id"]
+        events = list(ev.read_events(run_dir / ev.EVENTS_FILE))
+        started = orphan.get("started_at")
+        error = (
+            None
+            if published
+            else {
+                "type": "RunnerKilledError",
+                "exit_code": 1,
+                "cell_index": None,
+                "ename": None,
+                "evalue": None,
+                "traceback": [],
+                "message": "the runner process was killed before the run finished; nothing was published and no "
+                "state was committed",
+                "hint": f"the next run ({by}) cleaned up; rerun the pipeline if its output is still needed",
+            }
+        )
+        record = {
+            "schema_version": records.SCHEMA_VERSION,
+            "run_id": orphan["run_id"],
+            "pipeline": orphan["pipeline"],
+            "project": self.project.config.project,
+            "mode": orphan.get("mode"),
+            "profile": orphan.get("profile"),
+            "status": "succeeded" if published else "failed",
+            "exit_code": 0 if published else 1,
+            "started_at": started,
+            "ended_at": None,
+            "duration_s": None,
+            "params": orphan.get("params") or {},
+            "attempts": [],
+            "error": error,
+            "cells": [],
+            "datasets": records.dataset_entries(events, None),
+            "checks": records.checks_entries(events, None),
+            "metrics": records.metrics_entries(events, None),
+            "warnings": [
+                f"closed by run {by}: its runner was killed"
+                + (" after publishing; the state commit was completed" if published else "")
+            ],
+            "state": {},
+            "quality": "none",
+            "versions": records.versions(),
+            "artifacts": {},
+        }
+        if run_dir.is_dir():
+            shutil.rmtree(run_dir / "staging", ignore_errors=True)
+            if not (run_dir / records.RUN_JSON).exists():
+                _write_json(run_dir / records.RUN_JSON, record)
+        self.store.save_run(record, events)
 
     def _env(self, run: _Run, attempt: int) -> tuple[dict[str, str], dict[str, str]]:
-        from nbpipe import context as c
+        from nbpipe.context import (
+            ENV_ATTEMPT,
+            ENV_MODE,
+            ENV_PARAMS,
+            ENV_PIPELINE,
+            ENV_PROFILE,
+            ENV_PROJECT,
+            ENV_RUN_DIR,
+            ENV_RUN_ID,
+            ENV_SECRET_PREFIX,
+        )
 
-        secret_env = {name: f"{c.ENV_SECRET_PREFIX}{name}" for name in sorted(run.params.secret_names)
-                      if name in run.params.values}
+        secret_env = {
+            name: f"{ENV_SECRET_PREFIX}{name}" for name in sorted(run.params.secret_names) if name in run.params.values
+        }
         env = dict(os.environ)
-        env.update({
-            c.ENV_PROJECT: str(self.project.root),
-            c.ENV_PROFILE: self.project.profile_name,
-            c.ENV_MODE: run.mode,
-            c.ENV_RUN_ID: run.run_id,
-            c.ENV_RUN_DIR: str(run.run_dir),
-            c.ENV_PIPELINE: run.pipeline,
-            c.ENV_ATTEMPT: str(attempt),
-            c.ENV_PARAMS: json.dumps({k: v for k, v in run.params.values.items() if k not in secret_env}),
-            "NBPIPE_STATE": str(run.run_dir / "state_in.json"),
-            "PYSPARK_PYTHON": env.get("PYSPARK_PYTHON", sys.executable),
-            "SPARK_LOCAL_IP": env.get("SPARK_LOCAL_IP", "127.0.0.1"),
-        })
+        env.update(
+            {
+                ENV_PROJECT: str(self.project.root),
+                ENV_PROFILE: self.project.profile_name,
+                ENV_MODE: run.mode,
+                ENV_RUN_ID: run.run_id,
+                ENV_RUN_DIR: str(run.run_dir),
+                ENV_PIPELINE: run.pipeline,
+                ENV_ATTEMPT: str(attempt),
+                ENV_PARAMS: json.dumps(
+                    {
+                        k: v
+                        for k, v in run.params.effective.items()
+                        if k not in secret_env and k not in run.params.secret_names
+                    }
+                ),
+                "NBPIPE_STATE": str(run.run_dir / "state_in.json"),
+                "PYSPARK_PYTHON": env.get("PYSPARK_PYTHON", sys.executable),
+                "SPARK_LOCAL_IP": env.get("SPARK_LOCAL_IP", "127.0.0.1"),
+            }
+        )
         for name, var in secret_env.items():
             env[var] = json.dumps(run.params.values[name])
         return env, secret_env
@@ -246,11 +368,16 @@ class Runner:
             error = None
             try:
                 engine.execute(
-                    nb, run.run_dir / records.OUTPUT_NOTEBOOK, kernel_name=run.cfg.kernel,
-                    cwd=run.notebook.parent, env=env,
-                    limits=engine.ExecutionLimits(cell_timeout_s=run.cfg.cell_timeout_s,
-                                                  run_timeout_s=run.cfg.timeout_s),
-                    on_progress=self.on_progress, kernel_log_path=run.run_dir / "kernel.log",
+                    nb,
+                    run.run_dir / records.OUTPUT_NOTEBOOK,
+                    kernel_name=run.cfg.kernel,
+                    cwd=run.notebook.parent,
+                    env=env,
+                    limits=engine.ExecutionLimits(
+                        cell_timeout_s=run.cfg.cell_timeout_s, run_timeout_s=run.cfg.timeout_s
+                    ),
+                    on_progress=self.on_progress,
+                    kernel_log_path=run.run_dir / "kernel.log",
                 )
                 error = self._gates(run, n)
             except CellExecutionError as exc:
@@ -260,8 +387,11 @@ class Runner:
             attempt.ended_at = self.clock()
             attempt.status = "succeeded" if error is None else "failed"
             attempt.error = error
-            log.emit(ev.ATTEMPT_FINISHED, status=attempt.status,
-                     error=None if error is None else run.masker.text(error.message))
+            log.emit(
+                ev.ATTEMPT_FINISHED,
+                status=attempt.status,
+                error=None if error is None else run.masker.text(error.message),
+            )
             if error is None:
                 return None
             if n == max_attempts or not _retryable(error):
@@ -280,9 +410,11 @@ class Runner:
         failed = [c for c in checks if not c.get("success")]
         if failed and run.cfg.quality == "fail":
             names = ", ".join(str(c.get("suite")) for c in failed)
-            return QualityGateError(f"quality gate failed: suite(s) {names}",
-                                    hint="see the Checks section of report.html; fix the data or the suite, "
-                                    "or set quality: warn for this pipeline")
+            return QualityGateError(
+                f"quality gate failed: suite(s) {names}",
+                hint="see the Checks section of report.html; fix the data or the suite, "
+                "or set quality: warn for this pipeline",
+            )
         for c in failed:
             run.warnings.append(f"quality check {c.get('suite')!r} failed (pipeline quality: warn)")
         return None
@@ -290,20 +422,29 @@ class Runner:
     def _publish_and_commit(self, run: _Run, log: ev.EventLog) -> None:
         events = list(ev.read_events(run.run_dir / ev.EVENTS_FILE))
         last = run.attempts[-1].attempt
-        staged = [e for e in ev.of_kind(events, ev.DATASET_STAGED, last) + ev.of_kind(events, ev.DATASET_REJECTED, last)
-                  if not e.get("sandbox")]
+        staged = [
+            e
+            for e in ev.of_kind(events, ev.DATASET_STAGED, last) + ev.of_kind(events, ev.DATASET_REJECTED, last)
+            if not e.get("sandbox")
+        ]
         proposals = {e["dataset"]: e["position"] for e in ev.of_kind(events, ev.STATE_PROPOSAL, last)}
         if not staged and not proposals:
             return
-        journal = self.store.begin_publish(run.run_id, run.pipeline,
-                                           {"run_dir": str(run.run_dir), "staged": staged, "positions": proposals})
+        journal = self.store.begin_publish(
+            run.run_id, run.pipeline, {"run_dir": str(run.run_dir), "staged": staged, "positions": proposals}
+        )
         if staged:
             from nbpipe.catalog import publish
 
             published = publish(self.project, run.run_dir, staged)
             log.emit(ev.PUBLISHED, datasets=published)
-        self.store.finish_publish(journal, pipeline=run.pipeline, run_id=run.run_id, positions=proposals,
-                                  committed_at=records.iso(self.clock()))
+        self.store.finish_publish(
+            journal,
+            pipeline=run.pipeline,
+            run_id=run.run_id,
+            positions=proposals,
+            committed_at=records.iso(self.clock()),
+        )
         run.state_after = {**run.state_before, **proposals}
         if proposals:
             log.emit(ev.STATE_COMMITTED, positions=proposals)
@@ -314,8 +455,12 @@ class Runner:
         status = "succeeded" if error is None else "failed"
         exit_code = 0 if error is None else error.exit_code
         log.attempt = None
-        log.emit(ev.RUN_FINISHED, status=status, exit_code=exit_code,
-                 error=None if error is None else run.masker.text(error.message))
+        log.emit(
+            ev.RUN_FINISHED,
+            status=status,
+            exit_code=exit_code,
+            error=None if error is None else run.masker.text(error.message),
+        )
         record = self._record(run, status, exit_code, ended, error)
         record = run.masker.data(record)
         out_nb = run.run_dir / records.OUTPUT_NOTEBOOK
@@ -338,8 +483,9 @@ class Runner:
         self._progress({"event": "finished", "status": status, "run_id": run.run_id})
         return RunResult(run.run_id, run.pipeline, status, exit_code, run.run_dir, record, error)
 
-    def _record(self, run: _Run, status: str, exit_code: int, ended: dt.datetime,
-                error: NbpipeError | None) -> dict[str, Any]:
+    def _record(
+        self, run: _Run, status: str, exit_code: int, ended: dt.datetime, error: NbpipeError | None
+    ) -> dict[str, Any]:
         events = list(ev.read_events(run.run_dir / ev.EVENTS_FILE))
         last = run.attempts[-1].attempt if run.attempts else None
         nb_json: dict[str, Any] = {}
@@ -357,7 +503,9 @@ class Runner:
             "run_id": run.run_id,
             "pipeline": run.pipeline,
             "project": self.project.config.project,
-            "notebook": str(run.notebook.relative_to(self.project.root)) if run.notebook.is_relative_to(self.project.root) else str(run.notebook),
+            "notebook": str(run.notebook.relative_to(self.project.root))
+            if run.notebook.is_relative_to(self.project.root)
+            else str(run.notebook),
             "mode": run.mode,
             "profile": self.project.profile_name,
             "status": status,
@@ -379,11 +527,11 @@ class Runner:
             "versions": records.versions(),
             "git": records.git_facts(self.project.root),
             **{k: v for k, v in records.host_facts().items() if k in ("host", "pid")},
-            "retry_command": records.retry_command(run.pipeline, run.params.values, run.params.secret_names,
-                                                   self.project.profile_name),
+            "retry_command": records.retry_command(
+                run.pipeline, run.params.values, run.params.secret_names, self.project.profile_name
+            ),
             "cost_usd": round(duration / 3600 * cores * self.project.config.cost.core_hour_usd, 6),
-            "artifacts": {"notebook": records.OUTPUT_NOTEBOOK, "report": records.REPORT_HTML,
-                          "events": ev.EVENTS_FILE},
+            "artifacts": {"notebook": records.OUTPUT_NOTEBOOK, "report": records.REPORT_HTML, "events": ev.EVENTS_FILE},
         }
         return record
 
@@ -397,8 +545,14 @@ def _from_kernel(exc: CellExecutionError) -> RunFailedError:
     cls = KERNEL_ERRORS.get(exc.ename or "")
     if cls is None:
         return exc
-    return cls(exc.message, hint=exc.hint, cell_index=exc.cell_index, ename=exc.ename, evalue=exc.evalue,
-               traceback=exc.traceback)
+    return cls(
+        exc.message,
+        hint=exc.hint,
+        cell_index=exc.cell_index,
+        ename=exc.ename,
+        evalue=exc.evalue,
+        traceback=exc.traceback,
+    )
 
 
 def _retryable(error: NbpipeError) -> bool:
@@ -421,11 +575,14 @@ def _attempt_dict(a: _Attempt) -> dict[str, Any]:
 def _error_dict(error: NbpipeError | None) -> dict[str, Any] | None:
     if error is None:
         return None
-    out: dict[str, Any] = {"type": type(error).__name__, "message": error.message, "hint": error.hint,
-                           "exit_code": error.exit_code}
+    out: dict[str, Any] = {
+        "type": type(error).__name__,
+        "message": error.message,
+        "hint": error.hint,
+        "exit_code": error.exit_code,
+    }
     if isinstance(error, RunFailedError):
-        out.update(cell_index=error.cell_index, ename=error.ename, evalue=error.evalue,
-                   traceback=error.traceback)
+        out.update(cell_index=error.cell_index, ename=error.ename, evalue=error.evalue, traceback=error.traceback)
     return out
 
 

@@ -59,10 +59,7 @@ def build_session(cfg: SparkConfig) -> SparkSession:
     except ImportError as exc:  # pragma: no cover - pyspark is a hard dependency
         raise ConfigError("pyspark is not installed", hint="run `make test` or pip install nbpipe") from exc
     builder = SparkSession.builder.appName(cfg.app_name)
-    if cfg.remote:
-        builder = builder.remote(cfg.remote)
-    else:
-        builder = builder.master(cfg.master or "local[*]")
+    builder = builder.remote(cfg.remote) if cfg.remote else builder.master(cfg.master or "local[*]")
     for key, value in session_conf(cfg).items():
         if cfg.remote and key.startswith(("spark.driver.", "spark.ui.")):
             continue

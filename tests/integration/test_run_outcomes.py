@@ -26,8 +26,11 @@ def assert_record(result, status: str, exit_code: int) -> dict:
 
 def test_successful_run_injects_typed_parameters(make_project, runner_for):
     root = make_project(pipelines={"ok": {}})
-    result = runner_for(root).run("ok", {"limit": "7", "flag": "true", "run_date": "2013-01-02"},
-                                  from_cli=frozenset({"limit", "flag", "run_date"}))
+    result = runner_for(root).run(
+        "ok",
+        {"limit": "7", "flag": "true", "run_date": "2013-01-02"},
+        from_cli=frozenset({"limit", "flag", "run_date"}),
+    )
     record = assert_record(result, "succeeded", 0)
     assert record["params"] == {"limit": 7, "flag": True, "run_date": "2013-01-02"}
     nb = nbformat.read(result.run_dir / "output.ipynb", as_version=4)
@@ -46,7 +49,7 @@ def test_cell_exception_fails_with_cell_and_error(make_project, runner_for):
     err = record["error"]
     assert err["type"] == "CellExecutionError" and err["ename"] == "ValueError"
     assert err["cell_index"] == 3
-    assert "cell In [3] raised ValueError: bad value in column dep_delay" in err["message"]
+    assert "cell 3 (In [4]) raised ValueError: bad value in column dep_delay" in err["message"]
     assert any("bad value" in line for line in err["traceback"])
     states = [c["status"] for c in record["cells"]]
     assert states[-2:] == ["error", "not_run"]
@@ -65,7 +68,7 @@ def test_os_exit_kills_the_kernel_and_fails_cleanly(make_project, runner_for):
     result = runner_for(root).run("os_exit")
     record = assert_record(result, "failed", KernelDiedError.exit_code)
     assert record["error"]["type"] == "KernelDiedError"
-    assert "kernel died while executing cell In [3]" in record["error"]["message"]
+    assert "kernel died while executing cell 3 " in record["error"]["message"]
     nb = nbformat.read(result.run_dir / "output.ipynb", as_version=4)
     assert "before" in "".join(o.get("text", "") for o in nb.cells[2].outputs)
 
@@ -74,7 +77,7 @@ def test_endless_loop_hits_cell_timeout(make_project, runner_for):
     root = make_project(pipelines={"endless": {"cell_timeout_s": 3}})
     result = runner_for(root).run("endless")
     record = assert_record(result, "failed", RunTimeoutError.exit_code)
-    assert "cell In [3] exceeded the cell timeout of 3 s" in record["error"]["message"]
+    assert "cell 2 (In [3]) exceeded the cell timeout of 3 s" in record["error"]["message"]
     assert "cell_timeout_s" in record["error"]["hint"]
 
 
@@ -82,7 +85,7 @@ def test_whole_run_timeout_kills_the_kernel(make_project, runner_for):
     root = make_project(pipelines={"slow": {"timeout_s": 5}})
     result = runner_for(root).run("slow")
     record = assert_record(result, "failed", RunTimeoutError.exit_code)
-    assert "exceeded its timeout of 5 s while executing cell In [4]" in record["error"]["message"]
+    assert "exceeded its timeout of 5 s while executing cell 3 (In [4])" in record["error"]["message"]
     assert record["duration_s"] < 30  # the 30 s sleep was cut short, not waited out
 
 
@@ -125,14 +128,16 @@ def test_twenty_megabytes_of_output(make_project, runner_for):
     assert (result.run_dir / "report.html").stat().st_size < 5_000_000
 
 
-def test_non_utf8_output(make_project, runner_for):
+def test_non_utf8_output(make_project, runner_for, monkeypatch):
+    # ipykernel stops forwarding fd-level output (subprocesses, os.write) under pytest.
+    monkeypatch.delenv("PYTEST_CURRENT_TEST", raising=False)
     root = make_project(pipelines={"non_utf8": {}})
     result = runner_for(root).run("non_utf8")
     assert_record(result, "succeeded", 0)
     nb = nbformat.read(result.run_dir / "output.ipynb", as_version=4)
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
-    assert "after" in text and "caf" in text
-    assert "report.html" and (result.run_dir / "report.html").read_text(encoding="utf-8")
+    assert "after" in text and "caf\ufffd" in text and "raw \ufffd" in text
+    assert "caf" in (result.run_dir / "report.html").read_text(encoding="utf-8")
 
 
 def test_retries_with_backoff_record_every_attempt(make_project, runner_for):

@@ -9,8 +9,10 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 HERE = Path(__file__).parent
 PARAMS = 'run_date = "2013-01-01"\nlimit = 10\nratio = 0.5\nflag = False\nlabel = "hello"'
-KERNEL = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-          "language_info": {"name": "python"}}
+KERNEL = {
+    "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+    "language_info": {"name": "python"},
+}
 
 
 def nb(*cells: str, params: str | None = PARAMS, title: str = "") -> nbformat.NotebookNode:
@@ -35,9 +37,16 @@ FIXTURES = {
     "os_exit": nb("print('before')", "import os\nos._exit(1)", "print('never')"),
     "endless": nb("import time\nwhile True:\n    time.sleep(0.1)", "print('never')"),
     "no_parameters": nb("print('no parameters cell here')", params=None),
-    "big_output": nb("import sys\nchunk = 'x' * 1023 + '\\n'\nfor _ in range(20 * 1024):\n    sys.stdout.write(chunk)",
-                     "print('done')"),
-    "non_utf8": nb("import sys\nsys.stdout.buffer.write(b'caf\\xe9 \\xff\\xfe bytes\\n')\nsys.stdout.flush()\nprint('after')"),
+    "big_output": nb(
+        "import sys\nchunk = 'x' * 1023 + '\\n'\nfor _ in range(20 * 1024):\n    sys.stdout.write(chunk)",
+        "print('done')",
+    ),
+    "non_utf8": nb(
+        "import os, subprocess, sys\nsubprocess.run(['printf', 'caf\\\\351 \\\\377\\\\376 bytes\\\\n'])\n"
+        "os.write(1, b'raw \\xff\\xfe\\n')\n"
+        "import time; time.sleep(1)  # fd output is forwarded by a thread\n"
+        "print('after \\udcff'.encode('utf-8', 'replace').decode())"
+    ),
     "params_echo": nb(
         "import os\nprint('PARAM_VALUE_BEGIN')\nprint(repr(label))\nprint('PARAM_VALUE_END')\n"
         "print(sorted(os.listdir('.')))",

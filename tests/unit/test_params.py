@@ -25,10 +25,20 @@ def defs(**specs: ParamSpec):
     return build_definitions(NB, specs, PATTERNS)
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    (True, "bool"), (3, "int"), (2.5, "float"), ("2013-01-01", "date"), ("2013-01-01T06:00:00", "datetime"),
-    ("hello", "str"), ([1], "list"), ({"a": 1}, "dict"), ("2013-1-1", "str"),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (True, "bool"),
+        (3, "int"),
+        (2.5, "float"),
+        ("2013-01-01", "date"),
+        ("2013-01-01T06:00:00", "datetime"),
+        ("hello", "str"),
+        ([1], "list"),
+        ({"a": 1}, "dict"),
+        ("2013-1-1", "str"),
+    ],
+)
 def test_infer_type(value, expected):
     assert infer_type(value) == expected
 
@@ -43,11 +53,23 @@ def test_types_from_defaults_and_config_overlay():
 
 
 def test_cli_strings_are_coerced():
-    cli = {"run_date": "2013-02-03", "limit": "1_000", "ratio": "1e-3", "flag": "yes",
-           "carriers": "AA,DL", "opts": '{"a": [1, 2]}'}
+    cli = {
+        "run_date": "2013-02-03",
+        "limit": "1_000",
+        "ratio": "1e-3",
+        "flag": "yes",
+        "carriers": "AA,DL",
+        "opts": '{"a": [1, 2]}',
+    }
     r = resolve(defs(), cli, from_cli=frozenset(cli))
-    assert r.values == {"run_date": "2013-02-03", "limit": 1000, "ratio": 0.001, "flag": True,
-                        "carriers": ["AA", "DL"], "opts": {"a": [1, 2]}}
+    assert r.values == {
+        "run_date": "2013-02-03",
+        "limit": 1000,
+        "ratio": 0.001,
+        "flag": True,
+        "carriers": ["AA", "DL"],
+        "opts": {"a": [1, 2]},
+    }
 
 
 def test_params_file_values_keep_their_types():
@@ -57,14 +79,17 @@ def test_params_file_values_keep_their_types():
     assert r.values == {"run_date": "2013-01-05", "limit": 3, "carriers": ["B6"]}
 
 
-@pytest.mark.parametrize(("name", "value", "message"), [
-    ("limit", "ten", r"parameter 'limit': 'ten' is not a valid int"),
-    ("limit", True, r"is not a valid int"),
-    ("ratio", "half", r"'half' is not a valid float"),
-    ("flag", "maybe", r"'maybe' is not a valid bool \(use true/false\)"),
-    ("run_date", "2013-02-30", r"not a valid date \(expected YYYY-MM-DD\)"),
-    ("opts", "[1]", r"is not a valid dict"),
-])
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("limit", "ten", r"parameter 'limit': 'ten' is not a valid int"),
+        ("limit", True, r"is not a valid int"),
+        ("ratio", "half", r"'half' is not a valid float"),
+        ("flag", "maybe", r"'maybe' is not a valid bool \(use true/false\)"),
+        ("run_date", "2013-02-30", r"not a valid date \(expected YYYY-MM-DD\)"),
+        ("opts", "[1]", r"is not a valid dict"),
+    ],
+)
 def test_wrong_types_name_parameter_value_and_type(name, value, message):
     with pytest.raises(ParameterError, match=message) as info:
         resolve(defs(), {name: value}, from_cli=frozenset({name}))
@@ -96,8 +121,11 @@ def test_env_values_are_secret_and_never_echoed(monkeypatch):
     with pytest.raises(ParameterError, match="environment variable 'NOPE', which is not set"):
         resolve(defs(), {"limit": "env:NOPE"}, environ={})
     with pytest.raises(ParameterError) as info:  # a secret of the wrong type is not echoed
-        resolve(build_definitions([NotebookParam("api_key", "0")], {}, PATTERNS), {"api_key": "hunter22"},
-                from_cli=frozenset({"api_key"}))
+        resolve(
+            build_definitions([NotebookParam("api_key", "0")], {}, PATTERNS),
+            {"api_key": "hunter22"},
+            from_cli=frozenset({"api_key"}),
+        )
     assert "hunter22" not in str(info.value)
 
 

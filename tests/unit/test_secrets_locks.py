@@ -17,10 +17,10 @@ from nbpipe.secrets import Masker
 
 
 def test_masker_masks_values_and_their_json_forms():
-    m = Masker(["p@ss\"w0rd", "ab"])  # "ab" is too short to mask safely
+    m = Masker(['p@ss"w0rd', "ab"])  # "ab" is too short to mask safely
     assert m.text('token p@ss"w0rd!') == "token ***!"
     assert m.text(json.dumps({"x": 'p@ss"w0rd'})) == '{"x": "***"}'
-    assert m.data({"k": ["p@ss\"w0rd", 1]}) == {"k": ["***", 1]}
+    assert m.data({"k": ['p@ss"w0rd', 1]}) == {"k": ["***", 1]}
     assert m.text("ab stays") == "ab stays"
     assert not Masker([])
 
@@ -44,11 +44,11 @@ def test_second_lock_is_refused_with_holder_details(tmp_path):
 
 def test_lock_of_a_killed_holder_is_broken_and_reported(tmp_path):
     code = (
-        "import sys, time; sys.path.insert(0, %r)\n"
+        "import sys, time; sys.path.insert(0, {!r})\n"
         "from nbpipe.locks import PipelineLock\n"
-        "PipelineLock(%r, 'ingest', 'run-killed', 'then').acquire()\n"
+        "PipelineLock({!r}, 'ingest', 'run-killed', 'then').acquire()\n"
         "print('locked', flush=True); time.sleep(60)\n"
-    ) % (str(__import__("pathlib").Path(__file__).parents[2] / "src"), str(tmp_path))
+    ).format(str(__import__("pathlib").Path(__file__).parents[2] / "src"), str(tmp_path))
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
