@@ -100,6 +100,13 @@ def run(
     explore: Annotated[
         bool, typer.Option("--explore", help="Run in explore mode (sandboxed writes, no state).")
     ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Run even if code, parameters and inputs are unchanged.")
+    ] = False,
+    resume: Annotated[
+        str | None,
+        typer.Option("--resume", help="Repeat a failed run (RUN_ID) with its parameters and exact input snapshot."),
+    ] = None,
     project: ProjectOpt = None,
     profile: ProfileOpt = None,
 ) -> None:
@@ -120,13 +127,21 @@ def run(
             runner = Runner(proj, on_progress=progress)
             try:
                 result = runner.run(
-                    pipeline, given, from_cli=frozenset(cli_pairs), mode="explore" if explore else "prod"
+                    pipeline,
+                    given,
+                    from_cli=frozenset(cli_pairs),
+                    mode="explore" if explore else "prod",
+                    force=force,
+                    resume=resume,
                 )
             finally:
                 runner.close()
     except NbpipeError as exc:
         raise _fail(exc) from None
     rel = _rel(result.run_dir)
+    if result.status == "skipped":
+        console.print(f"[dim]–[/] {pipeline}: {result.record.get('skipped_reason')} (use --force to run anyway)")
+        raise typer.Exit(0)
     if result.status == "succeeded":
         warn = f" with {len(result.record['warnings'])} warning(s)" if result.record["warnings"] else ""
         console.print(

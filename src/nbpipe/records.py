@@ -151,6 +151,11 @@ def metrics_entries(events: list[dict[str, Any]], attempt: int | None) -> dict[s
     return {e["name"]: e["value"] for e in ev.of_kind(events, ev.METRIC, attempt)}
 
 
+def proposals(events: list[dict[str, Any]], attempt: int | None) -> dict[str, Any]:
+    """The incremental state proposals of an attempt: ``{dataset: position}``."""
+    return {e["dataset"]: e.get("position") for e in ev.of_kind(events, ev.STATE_PROPOSAL, attempt)}
+
+
 def quality_status(checks: list[dict[str, Any]]) -> str:
     if not checks:
         return "none"

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from nbpipe import events as ev
-from nbpipe import records
+from nbpipe import failpoints, records
 from nbpipe.config import PipelineConfig, Project, check_name
 from nbpipe.errors import (
     BadRowsError,
@@ -94,6 +94,10 @@ class _Run:
     state_before: dict[str, Any] = field(default_factory=dict)
     state_after: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    force: bool = False
+    resumed: dict[str, Any] | None = None
+    fingerprint: str | None = None
+    fingerprint_parts: dict[str, str] = field(default_factory=dict)
 
 
 class Runner:
@@ -132,12 +136,17 @@ class Runner:
             self._store = None
 
     def validate(
-        self, pipeline: str, given: dict[str, Any] | None = None, *, from_cli: frozenset[str] = frozenset()
+        self,
+        pipeline: str,
+        given: dict[str, Any] | None = None,
+        *,
+        from_cli: frozenset[str] = frozenset(),
+        config: PipelineConfig | None = None,
     ) -> tuple[PipelineConfig, Path, ResolvedParams]:
         """Check the pipeline, its notebook and the parameters, without starting a kernel."""
         from nbpipe import engine
 
-        cfg = self.project.pipeline(pipeline)
+        cfg = config or self.project.pipeline(pipeline)
         nb_path = self.project.path(cfg.notebook)
         nb = engine.read_notebook(nb_path)
         given = dict(given or {})
@@ -159,10 +168,38 @@ class Runner:
         *,
         from_cli: frozenset[str] = frozenset(),
         mode: Mode = "prod",
+        force: bool = False,
+        resume: str | None = None,
+        config: PipelineConfig | None = None,
     ) -> RunResult:
-        """Run ``pipeline`` once (with its retries) and write its run record."""
+        """Run ``pipeline`` once (with its retries) and write its run record.
+
+        Args:
+            pipeline: Name of the pipeline (its run records live under ``runs/<pipeline>/``).
+            given: Parameter values; strings from the command line are coerced (see ``from_cli``).
+            from_cli: Names in ``given`` whose values are command-line strings.
+            mode: ``prod`` (strict, publishes, commits state) or ``explore`` (sandboxed).
+            force: Run even when code, parameters and inputs match the last successful run.
+            resume: Id of a failed run to repeat with its parameters and exact input snapshot.
+            config: Use this pipeline config instead of the one in nbpipe.yaml (``nbpipe promote``
+                runs notebooks that are not declared yet).
+        """
         check_name(pipeline, "pipeline")
-        cfg, nb_path, params = self.validate(pipeline, given, from_cli=from_cli)
+        resumed: dict[str, Any] | None = None
+        if resume:
+            resumed = self._resume_source(pipeline, resume)
+            given = {
+                **{k: v for k, v in resumed["params"].items() if k not in resumed["secret_params"]},
+                **(given or {}),
+            }
+            missing = [k for k in resumed["secret_params"] if k not in (given or {})]
+            if missing:
+                raise ParameterError(
+                    f"run {resume} had secret parameter(s) {', '.join(missing)}, which are never stored",
+                    hint="pass them again, e.g. " + " ".join(f"-p {k}=env:{k.upper()}" for k in missing),
+                )
+            force = True
+        cfg, nb_path, params = self.validate(pipeline, given, from_cli=from_cli, config=config)
         started = self.clock()
         run_id = self.run_id_factory(started)
         run = _Run(
@@ -175,9 +212,12 @@ class Runner:
             run_dir=self.project.runs_dir / pipeline / run_id,
             started_at=started,
             masker=Masker(params.secret_values),
+            force=force,
+            resumed=resumed,
         )
         lock = PipelineLock(self.project.runs_dir, pipeline, run_id, records.iso(started) or "")
         lock.acquire()
+        failpoints.hit("after_lock")
         try:
             return self._run_locked(run, lock)
         finally:
@@ -211,9 +251,15 @@ class Runner:
             params=run.params.masked(),
             run_dir=str(run.run_dir),
         )
+        failpoints.hit("after_run_started")
         self._recover(run, log)
         run.state_before = self.store.get_state(run.pipeline) if run.mode == "prod" else {}
         (run.run_dir / "state_in.json").write_text(json.dumps(run.state_before, indent=1))
+        if run.resumed is not None:
+            (run.run_dir / "resume_snapshot.json").write_text(json.dumps(run.resumed["snapshot"], indent=1))
+        skip_reason = self._fingerprint(run)
+        if skip_reason is not None:
+            return self._finish(run, log, None, skipped=skip_reason)
         error: NbpipeError | None = None
         try:
             error = self._attempts(run, log)
@@ -342,6 +388,11 @@ class Runner:
                     }
                 ),
                 "NBPIPE_STATE": str(run.run_dir / "state_in.json"),
+                **(
+                    {"NBPIPE_RESUME_SNAPSHOT": str(run.run_dir / "resume_snapshot.json")}
+                    if run.resumed is not None
+                    else {}
+                ),
                 "PYSPARK_PYTHON": env.get("PYSPARK_PYTHON", sys.executable),
                 "SPARK_LOCAL_IP": env.get("SPARK_LOCAL_IP", "127.0.0.1"),
             }
@@ -366,6 +417,7 @@ class Runner:
             nb = engine.read_notebook(run.notebook)
             nb = engine.parameterize(nb, run.params, kernel_name=run.cfg.kernel, secret_env=secret_env)
             error = None
+            failpoints.hit("before_execute")
             try:
                 engine.execute(
                     nb,
@@ -379,7 +431,9 @@ class Runner:
                     on_progress=self.on_progress,
                     kernel_log_path=run.run_dir / "kernel.log",
                 )
+                failpoints.hit("after_execute")
                 error = self._gates(run, n)
+                failpoints.hit("after_gates")
             except CellExecutionError as exc:
                 error = _from_kernel(exc)
             except RunFailedError as exc:
@@ -433,11 +487,13 @@ class Runner:
         journal = self.store.begin_publish(
             run.run_id, run.pipeline, {"run_dir": str(run.run_dir), "staged": staged, "positions": proposals}
         )
+        failpoints.hit("after_publish_journal")
         if staged:
             from nbpipe.catalog import publish
 
             published = publish(self.project, run.run_dir, staged)
             log.emit(ev.PUBLISHED, datasets=published)
+        failpoints.hit("after_publish")
         self.store.finish_publish(
             journal,
             pipeline=run.pipeline,
@@ -445,15 +501,86 @@ class Runner:
             positions=proposals,
             committed_at=records.iso(self.clock()),
         )
+        failpoints.hit("after_commit")
         run.state_after = {**run.state_before, **proposals}
         if proposals:
             log.emit(ev.STATE_COMMITTED, positions=proposals)
         shutil.rmtree(run.run_dir / "staging", ignore_errors=True)
 
-    def _finish(self, run: _Run, log: ev.EventLog, error: NbpipeError | None) -> RunResult:
+    def _fingerprint(self, run: _Run) -> str | None:
+        """Fingerprint the run; return why it can be skipped, or None to run it."""
+        from nbpipe import engine, fingerprint
+
+        nb_json = engine.read_notebook(run.notebook)
+        inputs = self._input_listing(run.cfg)
+        parts = fingerprint.fingerprint_parts(
+            nb_json,
+            run.params.effective,
+            {"state": run.state_before, "files": inputs},
+            extra={"profile": self.project.profile_name, "mode": run.mode},
+        )
+        run.fingerprint_parts = parts
+        run.fingerprint = fingerprint.run_fingerprint(
+            nb_json,
+            run.params.effective,
+            {"state": run.state_before, "files": inputs},
+            extra={"profile": self.project.profile_name, "mode": run.mode},
+        )
+        if run.force or run.mode != "prod" or inputs is None:
+            return None
+        last = self.store.last_successful(run.pipeline)
+        if last and last.get("fingerprint") == run.fingerprint:
+            return f"up to date: notebook code, parameters and inputs are unchanged since run {last['run_id']}"
+        return None
+
+    def _input_listing(self, cfg: PipelineConfig) -> dict[str, Any] | None:
+        """File listings of the declared inputs; None when an input cannot be fingerprinted."""
+        if not cfg.reads:
+            return None
+        from nbpipe.incremental import list_files
+
+        out: dict[str, Any] = {}
+        for name in cfg.reads:
+            ds = self.project.config.datasets.get(name)
+            if ds is None or ds.format in ("jdbc", "kafka"):
+                return None
+            root = self.project.path(ds.path) if ds.path else self.project.warehouse / name
+            out[name] = list_files(root) if root.exists() else {}
+        return out
+
+    def _resume_source(self, pipeline: str, run_id: str) -> dict[str, Any]:
+        """Parameters and the exact input snapshot of the failed run to resume."""
+        record = self.store.get_run(run_id)
+        if record.get("pipeline") != pipeline:
+            raise ParameterError(
+                f"run {record.get('run_id')} belongs to pipeline {record.get('pipeline')!r}, not {pipeline!r}",
+                hint=f"nbpipe run {record.get('pipeline')} --resume {record.get('run_id')}",
+            )
+        if record.get("status") != "failed":
+            raise ParameterError(
+                f"run {record.get('run_id')} {record.get('status')}; only failed runs can be resumed",
+                hint=f"run it again with `nbpipe run {pipeline} --force`",
+            )
+        run_dir = self.project.runs_dir / pipeline / str(record["run_id"])
+        events = list(ev.read_events(run_dir / ev.EVENTS_FILE))
+        attempts = [e.get("attempt") for e in ev.of_kind(events, ev.STATE_PROPOSAL)]
+        last = max((a for a in attempts if a is not None), default=None)
+        snapshot = {e["dataset"]: e for e in ev.of_kind(events, ev.STATE_PROPOSAL, last)}
+        return {
+            "run_id": record["run_id"],
+            "params": record.get("params") or {},
+            "secret_params": record.get("secret_params") or [],
+            "snapshot": snapshot,
+        }
+
+    def _finish(
+        self, run: _Run, log: ev.EventLog, error: NbpipeError | None, *, skipped: str | None = None
+    ) -> RunResult:
         ended = self.clock()
-        status = "succeeded" if error is None else "failed"
+        status = "skipped" if skipped else "succeeded" if error is None else "failed"
         exit_code = 0 if error is None else error.exit_code
+        if skipped:
+            run.warnings.append(skipped)
         log.attempt = None
         log.emit(
             ev.RUN_FINISHED,
@@ -479,6 +606,7 @@ class Runner:
         except NbpipeError as exc:
             run.warnings.append(f"report.html could not be rendered: {exc}")
         all_events = run.masker.data(list(ev.read_events(run.run_dir / ev.EVENTS_FILE)))
+        failpoints.hit("after_record")
         self.store.save_run(record, all_events)
         self._progress({"event": "finished", "status": status, "run_id": run.run_id})
         return RunResult(run.run_id, run.pipeline, status, exit_code, run.run_dir, record, error)
@@ -527,8 +655,17 @@ class Runner:
             "versions": records.versions(),
             "git": records.git_facts(self.project.root),
             **{k: v for k, v in records.host_facts().items() if k in ("host", "pid")},
+            "fingerprint": run.fingerprint,
+            "fingerprint_parts": run.fingerprint_parts,
+            "skipped_reason": run.warnings[-1] if status == "skipped" else None,
+            "resumed_from": run.resumed["run_id"] if run.resumed else None,
+            "incremental": bool(records.proposals(events, last)),
             "retry_command": records.retry_command(
-                run.pipeline, run.params.values, run.params.secret_names, self.project.profile_name
+                run.pipeline,
+                run.params.values,
+                run.params.secret_names,
+                self.project.profile_name,
+                resume_run_id=run.run_id if status == "failed" and records.proposals(events, last) else None,
             ),
             "cost_usd": round(duration / 3600 * cores * self.project.config.cost.core_hour_usd, 6),
             "artifacts": {"notebook": records.OUTPUT_NOTEBOOK, "report": records.REPORT_HTML, "events": ev.EVENTS_FILE},
