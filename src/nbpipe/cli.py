@@ -245,6 +245,100 @@ def show(
     console.print(f"  record: {_rel(run_dir)}/report.html", soft_wrap=True)
 
 
+dag_app = typer.Typer(help="Run pipelines in dependency order.", no_args_is_help=True)
+app.add_typer(dag_app, name="dag")
+
+
+def _print_outcomes(outcomes: list[Any]) -> int:
+    table = Table("pipeline", "status", "run id", "duration", "message")
+    colors = {"succeeded": "green", "failed": "red", "skipped": "dim", "upstream_failed": "yellow"}
+    for o in outcomes:
+        table.add_row(
+            o.pipeline,
+            f"[{colors.get(o.status, 'white')}]{o.status}[/]",
+            o.run_id or "",
+            f"{o.duration_s:.1f}s",
+            o.message[:80],
+        )
+    console.print(table)
+    return 1 if any(o.status in ("failed", "upstream_failed") for o in outcomes) else 0
+
+
+@dag_app.command("run")
+def dag_run(
+    pipelines: Annotated[
+        list[str] | None, typer.Argument(help="Pipelines to run (with their upstream); all if none.")
+    ] = None,
+    param: Annotated[
+        list[str] | None, typer.Option("-p", "--param", help="NAME=VALUE for every pipeline that declares NAME.")
+    ] = None,
+    parallel: Annotated[int, typer.Option("--parallel", min=1, help="Pipelines run at once.")] = 1,
+    force: Annotated[bool, typer.Option("--force", help="Run even when up to date.")] = False,
+    project: ProjectOpt = None,
+    profile: ProfileOpt = None,
+) -> None:
+    """Run pipelines in dependency order; downstream of a failure is not run."""
+    from nbpipe.dagrun import run_dag
+    from nbpipe.params import parse_cli_pairs
+
+    try:
+        proj = _project(project, profile)
+        pairs = parse_cli_pairs(param or [])
+        per_pipeline = {name: _params_for(proj, name, pairs) for name in proj.config.pipelines}
+        with _Progress("dag") as progress:
+            outcomes = run_dag(
+                proj, only=pipelines or None, params=per_pipeline, parallel=parallel, force=force, on_progress=progress
+            )
+    except NbpipeError as exc:
+        raise _fail(exc) from None
+    raise typer.Exit(_print_outcomes(outcomes))
+
+
+def _params_for(project: Any, pipeline: str, pairs: dict[str, str]) -> dict[str, str]:
+    """The subset of ``pairs`` a pipeline declares (in nbpipe.yaml or its parameters cell)."""
+    from nbpipe import engine
+
+    cfg = project.pipeline(pipeline)
+    declared = set(cfg.params)
+    nb_path = project.path(cfg.notebook)
+    if nb_path.exists():
+        declared |= {p.name for p in engine.inspect_parameters(engine.read_notebook(nb_path), cfg.kernel)}
+    return {k: v for k, v in pairs.items() if k in declared}
+
+
+@app.command()
+def demo(
+    days: Annotated[int, typer.Option("--days", min=1, max=365, help="Days of 2013 to land (from Jan 1).")] = 7,
+    land_only: Annotated[bool, typer.Option("--land-only", help="Only land the sample data.")] = False,
+    project: ProjectOpt = None,
+    profile: ProfileOpt = None,
+) -> None:
+    """Land NYC flights 2013 as daily CSV drops and run every example pipeline in order."""
+    import datetime as dt
+
+    from nbpipe.dagrun import run_dag
+    from nbpipe.demo import FIRST_DAY, land
+
+    try:
+        proj = _project(project, profile)
+        summary = land(proj.root, days=days)
+        console.print(
+            f"landed {days} day(s) of 2013 flights into {_rel(proj.root / 'data' / 'landing')}: "
+            f"{len(summary['written'])} file(s) written, {len(summary['skipped'])} unchanged"
+        )
+        if land_only:
+            return
+        last_day = (FIRST_DAY + dt.timedelta(days=days - 1)).isoformat()
+        per_pipeline = {name: _params_for(proj, name, {"run_date": last_day}) for name in proj.config.pipelines}
+        with _Progress("demo") as progress:
+            outcomes = run_dag(proj, params=per_pipeline, on_progress=progress)
+    except NbpipeError as exc:
+        raise _fail(exc) from None
+    code = _print_outcomes(outcomes)
+    console.print(f"run records: {_rel(proj.runs_dir)}/<pipeline>/<run_id>/report.html · history: `nbpipe runs`")
+    raise typer.Exit(code)
+
+
 def _rel(path: Path) -> str:
     try:
         return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
