@@ -307,6 +307,25 @@ def _params_for(project: Any, pipeline: str, pairs: dict[str, str]) -> dict[str,
 
 
 @app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Project directory (created if missing).")] = Path("."),
+    name: Annotated[str | None, typer.Option("--name", help="Project name (default: the directory name).")] = None,
+) -> None:
+    """Create a project: nbpipe.yaml, an example notebook, contracts/, expectations/, runs/."""
+    from nbpipe.scaffold import init_project
+
+    try:
+        created, kept = init_project(directory, name)
+    except NbpipeError as exc:
+        raise _fail(exc) from None
+    for path in created:
+        console.print(f"[green]created[/] {_rel(path)}")
+    for path in kept:
+        console.print(f"[dim]kept[/] {_rel(path)} (exists)")
+    console.print(f"next: cd {directory} && nbpipe run hello -p run_date=2024-01-31")
+
+
+@app.command()
 def demo(
     days: Annotated[int, typer.Option("--days", min=1, max=365, help="Days of 2013 to land (from Jan 1).")] = 7,
     land_only: Annotated[bool, typer.Option("--land-only", help="Only land the sample data.")] = False,

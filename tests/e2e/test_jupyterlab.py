@@ -1,0 +1,148 @@
+"""A person in JupyterLab: open the explore notebook, run all cells, see schemas and checks.
+
+Real JupyterLab on 127.0.0.1 with a token, real headless Chromium (Playwright), a real kernel and
+real Spark on a small landing zone. A screenshot is saved to ``test-artifacts/jupyterlab.png``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.spark, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+RUN_ALL_TIMEOUT_S = 600
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """The example project (a copy, 3 landed days) served by JupyterLab; yields (base url, root)."""
+    from nbpipe.demo import land
+
+    root = tmp_path_factory.mktemp("lab") / "flights"
+    root.mkdir()
+    shutil.copy(REPO / "nbpipe.yaml", root / "nbpipe.yaml")
+    for folder in ("notebooks", "contracts", "expectations"):
+        shutil.copytree(REPO / folder, root / folder)
+    land(root, days=3)
+    jupyter_home = tmp_path_factory.mktemp("jupyter")
+    port, token = _free_port(), secrets.token_hex(16)
+    env = {
+        **os.environ,
+        "JUPYTER_RUNTIME_DIR": str(jupyter_home / "runtime"),
+        "JUPYTER_DATA_DIR": str(jupyter_home / "data"),
+        "JUPYTER_CONFIG_DIR": str(jupyter_home / "config"),
+        "JUPYTER_PLATFORM_DIRS": "1",
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "PYSPARK_PYTHON": sys.executable,
+    }
+    env.pop("PYTEST_CURRENT_TEST", None)
+    # Kernels must use this interpreter (the project's venv), whatever kernelspecs the machine has.
+    subprocess.run(
+        [sys.executable, "-m", "ipykernel", "install", "--prefix", str(jupyter_home / "prefix"), "--name", "python3"],
+        check=True,
+        capture_output=True,
+        env=env,
+    )
+    env["JUPYTER_PATH"] = str(jupyter_home / "prefix" / "share" / "jupyter")
+    log = (jupyter_home / "lab.log").open("wb")
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ip",
+        "127.0.0.1",
+        f"--port={port}",
+        f"--IdentityProvider.token={token}",
+        "--ServerApp.port_retries=0",
+        f"--ServerApp.root_dir={root}",
+    ]
+    if os.geteuid() == 0:
+        cmd.append("--allow-root")
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2) as resp:
+                if resp.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"jupyter lab did not start; log:\n{(jupyter_home / 'lab.log').read_text()[-3000:]}")
+        time.sleep(0.5)
+    try:
+        yield f"{base}/lab/tree/notebooks/explore_flights.ipynb?token={token}", root
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def test_explore_notebook_runs_in_jupyterlab(lab, chromium, artifacts_dir):
+    url, root = lab
+    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    outside: list[str] = []
+    page.on(
+        "request",
+        lambda r: (
+            outside.append(r.url) if not r.url.startswith(("http://127.0.0.1", "data:", "blob:", "about:")) else None
+        ),
+    )
+    try:
+        page.goto(url, wait_until="domcontentloaded", timeout=120_000)
+        page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=120_000)
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+        page.locator(".lm-MenuBar-item", has_text="Run").first.click()
+        page.locator(".lm-Menu-item[data-command='notebook:run-all-cells']").click()
+        # Done when every code cell has a number in its prompt and the kernel is idle again.
+        page.wait_for_function(
+            """() => {
+                const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];
+                const done = prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
+                const idle = document.querySelector(".jp-Notebook-ExecutionIndicator[data-status='idle']");
+                return done && idle !== null;
+            }""",
+            timeout=RUN_ALL_TIMEOUT_S * 1000,
+            polling=1000,
+        )
+        outputs = page.locator(".jp-OutputArea-output")
+        text = "\n".join(outputs.all_inner_texts())
+        page.screenshot(path=str(artifacts_dir / "jupyterlab.png"), full_page=False)
+        assert "Traceback" not in text, text[-3000:]
+        # The explore read shows the inferred schema and row count (a rich HTML view).
+        assert page.locator(".jp-OutputArea-output table").count() > 0
+        assert "dep_delay" in text and "carrier" in text
+        assert "rows" in text.lower()
+        # The quality check renders its expectations table inline.
+        assert "expect_" in text, "ctx.check results are rendered inline"
+        # Explore writes go to the sandbox only; production data is untouched.
+        assert not (root / "warehouse" / "flights").exists()
+        assert not outside, f"the page fetched from outside 127.0.0.1: {outside[:5]}"
+    finally:
+        page.screenshot(path=str(artifacts_dir / "jupyterlab-final.png"), full_page=False)
+        context.close()
