@@ -358,6 +358,98 @@ def demo(
     raise typer.Exit(code)
 
 
+spark_app = typer.Typer(
+    help="Local Spark servers: a shared Spark Connect server, or a standalone master + worker.", no_args_is_help=True
+)
+app.add_typer(spark_app, name="spark")
+ConnectOpt = Annotated[bool, typer.Option("--connect", help="The Spark Connect server.")]
+StandaloneOpt = Annotated[bool, typer.Option("--standalone", help="The standalone master + worker.")]
+
+
+def _spark_kinds(connect: bool, standalone: bool, default: tuple[str, ...]) -> tuple[Any, ...]:
+    chosen = tuple(k for k, on in (("connect", connect), ("standalone", standalone)) if on)
+    return chosen or default
+
+
+@spark_app.command("start")
+def spark_start(
+    connect: ConnectOpt = False,
+    standalone: StandaloneOpt = False,
+    port: Annotated[int | None, typer.Option("--port", help="Connect gRPC / master port (default: free).")] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait until ready.")] = 240.0,
+    project: ProjectOpt = None,
+    profile: ProfileOpt = None,
+) -> None:
+    """Start (or reuse) a Spark Connect server (default) and/or a standalone master + worker."""
+    from nbpipe import sparkserver
+
+    try:
+        proj = _project(project, profile)
+        kinds = _spark_kinds(connect, standalone, ("connect",))
+        if port is not None and len(kinds) > 1:
+            raise NbpipeError("--port applies to one server", hint="start --connect and --standalone separately")
+        for kind in kinds:
+            start = sparkserver.start_connect_server if kind == "connect" else sparkserver.start_standalone
+            info = start(proj, port=port, timeout_s=timeout)
+            what = "already running" if info.reused else "started"
+            console.print(f"[green]✓[/] {kind} {what}: {info.url} (pids {info.pids})", soft_wrap=True)
+            var = "NBPIPE_SPARK_REMOTE" if kind == "connect" else "NBPIPE_SPARK_MASTER"
+            key = "remote" if kind == "connect" else "master"
+            console.print(f'  use it: export {var}={info.url}  (or a profile with spark: {{{key}: "{info.url}"}})')
+            console.print(f"  logs: {', '.join(_rel(Path(p)) for p in info.logs.values())}", soft_wrap=True)
+    except NbpipeError as exc:
+        raise _fail(exc) from None
+
+
+@spark_app.command("stop")
+def spark_stop(
+    connect: ConnectOpt = False,
+    standalone: StandaloneOpt = False,
+    project: ProjectOpt = None,
+    profile: ProfileOpt = None,
+) -> None:
+    """Stop the project's managed Spark servers (both kinds unless one is named)."""
+    from nbpipe import sparkserver
+
+    try:
+        proj = _project(project, profile)
+        stopped = [i for k in _spark_kinds(connect, standalone, sparkserver.KINDS) for i in sparkserver.stop(proj, k)]
+    except NbpipeError as exc:
+        raise _fail(exc) from None
+    for info in stopped:
+        console.print(f"stopped {info.kind} {info.url} (pids {info.pids})")
+    if not stopped:
+        console.print("[dim]no managed Spark server was running[/]")
+
+
+@spark_app.command("status")
+def spark_status(
+    connect: ConnectOpt = False,
+    standalone: StandaloneOpt = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    project: ProjectOpt = None,
+    profile: ProfileOpt = None,
+) -> None:
+    """Show the project's managed Spark servers; exit 1 if a named one is not running."""
+    from nbpipe import sparkserver
+
+    try:
+        proj = _project(project, profile)
+        kinds = _spark_kinds(connect, standalone, sparkserver.KINDS)
+        found = {k: sparkserver.status(proj, k) for k in kinds}
+    except NbpipeError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        console.print_json(json.dumps({k: i.to_dict() if i else None for k, i in found.items()}))
+    else:
+        for kind, info in found.items():
+            if info is None:
+                console.print(f"{kind}: [dim]not running[/]")
+            else:
+                console.print(f"{kind}: [green]running[/] {info.url} since {info.started_at} (pids {info.pids})")
+    raise typer.Exit(1 if (connect or standalone) and not all(found.values()) else 0)
+
+
 def _rel(path: Path) -> str:
     try:
         return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
