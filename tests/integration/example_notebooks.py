@@ -57,8 +57,6 @@ landing zone are visible here before `ingest_flights` deals with them strictly.
     SETUP,
     code(
         """
-from pyspark.sql import functions as F
-
 raw = ctx.read("raw_flights")        # every landed day; strings, "NA" for missing values
 raw.printSchema()
 raw.limit(5).toPandas()
@@ -67,17 +65,24 @@ raw.limit(5).toPandas()
     md("## Profile: rows per landing day, missing values, values that are not numbers"),
     code(
         """
+from pyspark.sql import functions as F
+
 numeric = ["dep_time", "sched_dep_time", "dep_delay", "arr_time", "sched_arr_time", "arr_delay",
            "flight", "air_time", "distance", "hour", "minute"]
 per_day = raw.groupBy("date").count().orderBy("date").toPandas()
-missing = raw.select([F.sum(F.when(F.col(c).isNull() | (F.col(c) == "NA"), 1).otherwise(0)).alias(c)
-                      for c in raw.columns if c != "date"]).toPandas().T.rename(columns={0: "missing"})
+missing = raw.select([
+    F.sum(F.when(F.col(c).isNull() | (F.col(c).cast("string") == "NA"), 1).otherwise(0)).alias(c)
+    for c in raw.columns if c != "date"
+]).toPandas().T.rename(columns={0: "missing"})
 not_numbers = raw.select([
-    F.sum(F.when((F.col(c) != "NA") & F.col(c).try_cast("double").isNull(), 1).otherwise(0)).alias(c)
+    F.sum(F.when((F.col(c).cast("string") != "NA") & F.col(c).try_cast("double").isNull(), 1).otherwise(0))
+    .alias(c)
     for c in numeric
 ]).toPandas().T.rename(columns={0: "not_a_number"})
-per_day, missing.join(not_numbers, how="left").fillna(0).astype(int)
-"""
+profile = missing.join(not_numbers, how="left").fillna(0).astype(int)
+per_day, profile
+""",
+        "transform",
     ),
     code(
         """
@@ -90,7 +95,8 @@ flights = raw.select(
     F.col("hour").try_cast("int").alias("hour"),
 )
 flights.describe("dep_delay", "arr_delay").toPandas()
-"""
+""",
+        "transform",
     ),
     md("## Plots"),
     code(
@@ -108,7 +114,8 @@ ax2.plot(daily.flight_date.astype(str), daily.avg_dep_delay, marker="o")
 ax2.set_title("mean departure delay (min)")
 ax2.tick_params(axis="x", rotation=45)
 fig.tight_layout()
-"""
+""",
+        "transform",
     ),
     code(
         """
@@ -123,16 +130,18 @@ ax2.plot(by_hour.hour, by_hour.avg_dep_delay, marker="o")
 ax2.set_title("delays build up over the day")
 ax2.set_xlabel("scheduled hour")
 fig.tight_layout()
-"""
+""",
+        "transform",
     ),
     code(
         """
-plt.figure(figsize=(6, 4))
 sample = flights.filter(F.col("dep_delay").between(-30, 180)).select("dep_delay").toPandas()
-plt.hist(sample.dep_delay, bins=60)
-plt.title("departure delay distribution (min)")
-plt.show()
-"""
+fig, ax = plt.subplots(figsize=(6, 4))
+ax.hist(sample.dep_delay, bins=60)
+ax.set_title("departure delay distribution (min)")
+fig.tight_layout()
+""",
+        "transform",
     ),
     md(
         """
@@ -173,7 +182,8 @@ REQUIRED = ["year", "month", "day", "sched_dep_time", "carrier", "flight", "orig
 
 def value(c):
     \"\"\"The raw text, with the landing zone's "NA" read as null.\"\"\"
-    return F.when(F.col(c) == "NA", F.lit(None)).otherwise(F.col(c))
+    text = F.col(c).cast("string")
+    return F.when(text == "NA", F.lit(None)).otherwise(text)
 
 
 def hhmm_to_ts(flight_date, hhmm):
@@ -583,9 +593,7 @@ SUITES: dict[str, list[dict]] = {
             _e("expect_column_values_to_not_be_null", column=c)
             for c in ("flight_date", "carrier", "flight", "origin", "dest", "sched_dep_ts", "time_hour")
         ],
-        _e(
-            "expect_compound_columns_to_be_unique", column_list=["flight_date", "carrier", "flight", "origin"]
-        ),
+        _e("expect_compound_columns_to_be_unique", column_list=["flight_date", "carrier", "flight", "origin"]),
         _e("expect_column_values_to_be_in_set", column="origin", value_set=["EWR", "JFK", "LGA"]),
         _e("expect_column_values_to_match_regex", column="carrier", regex="^[A-Z0-9]{2}$"),
         _e("expect_column_values_to_be_between", column="dep_delay", min_value=-120, max_value=2000),
@@ -624,9 +632,7 @@ SUITES: dict[str, list[dict]] = {
             _e("expect_column_values_to_not_be_null", column=c)
             for c in ("flight_date", "carrier_sk", "origin_sk", "carrier", "flight", "origin")
         ],
-        _e(
-            "expect_compound_columns_to_be_unique", column_list=["flight_date", "carrier", "flight", "origin"]
-        ),
+        _e("expect_compound_columns_to_be_unique", column_list=["flight_date", "carrier", "flight", "origin"]),
         _e("expect_column_values_to_not_be_null", column="plane_sk", mostly=0.7),
         _e("expect_column_values_to_not_be_null", column="temp", mostly=0.9),
     ],

@@ -34,9 +34,7 @@ from nbpipe.spark import build_session
 @pytest.mark.parametrize("name", sorted(NOTEBOOKS))
 def test_notebook_is_committed_clean_and_parameterised(name: str) -> None:
     path = ROOT / "notebooks" / f"{name}.ipynb"
-    assert path.read_text(encoding="utf-8") == render(name), (
-        "regenerate: python tests/integration/example_notebooks.py"
-    )
+    assert path.read_text(encoding="utf-8") == render(name), "regenerate: python tests/integration/example_notebooks.py"
     nb = nbformat.read(path, as_version=4)
     nbformat.validate(nb)
     tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])]
@@ -61,9 +59,7 @@ def test_config_declares_every_pipeline_and_dataset_the_notebooks_use() -> None:
             assert ds in cfg.datasets, (name, ds)
             assert f'"{ds}"' in source, f"{name} declares {ds} but its notebook never names it"
     producers = {ds: name for name, p in cfg.pipelines.items() for ds in p.writes}
-    upstream = {
-        name: {producers[d] for d in p.reads if d in producers} - {name} for name, p in cfg.pipelines.items()
-    }
+    upstream = {name: {producers[d] for d in p.reads if d in producers} - {name} for name, p in cfg.pipelines.items()}
     assert upstream["fact_flights"] == {"ingest_flights", "dim_carrier", "dim_airport", "dim_plane"}
     assert upstream["daily_delay_report"] == {"fact_flights", "dim_carrier", "dim_airport"}
     for ds in ("flights", "fact_flights"):
@@ -121,9 +117,7 @@ def failures(df: Any, suite: str) -> dict[str, int | None]:
 
 
 def fields(df: Any) -> list[dict[str, Any]]:
-    return [
-        {"name": f.name, "type": f.dataType.simpleString(), "nullable": f.nullable} for f in df.schema.fields
-    ]
+    return [{"name": f.name, "type": f.dataType.simpleString(), "nullable": f.nullable} for f in df.schema.fields]
 
 
 def contract_matches(project: Project, dataset: str, df: Any) -> None:
@@ -131,9 +125,7 @@ def contract_matches(project: Project, dataset: str, df: Any) -> None:
     path = ROOT / (cfg.contract or "")
     if os.environ.get("NBPIPE_WRITE_CONTRACTS") == "1":
         save_contract(
-            contract_from_schema(
-                dataset, fields(df), partition_by=cfg.partition_by, primary_key=cfg.primary_key
-            ),
+            contract_from_schema(dataset, fields(df), partition_by=cfg.partition_by, primary_key=cfg.primary_key),
             path,
         )
     check = check_schema(load_contract(path), fields(df))
@@ -164,18 +156,15 @@ def warehouse(spark: Any, project: Project) -> dict[str, Any]:
     out["dim_plane_first"] = first
     out["dim_plane_week1"] = stored(spark, project, first["dim_plane"], "dim_plane").cache()
     out["dim_plane_week1"].count()
-    second = transform(
-        "dim_plane", snapshots=snapshots, current=out["dim_plane_week1"], run_date="2013-01-14"
-    )
+    second = transform("dim_plane", snapshots=snapshots, current=out["dim_plane_week1"], run_date="2013-01-14")
     out["dim_plane_second"] = second
     out["dim_plane"] = stored(spark, project, second["dim_plane"], "dim_plane", version=2)
     return out
 
 
 @pytest.mark.spark
-def test_ingest_rejects_malformed_lines_and_drops_duplicates(
-    warehouse: dict[str, Any], project: Project
-) -> None:
+@pytest.mark.slow
+def test_ingest_rejects_malformed_lines_and_drops_duplicates(warehouse: dict[str, Any], project: Project) -> None:
     ingest = warehouse["ingest"]
     rejected = sorted((str(r.date), r.reason) for r in ingest["rejected"].select("date", "reason").collect())
     assert [d for d, _ in rejected] == ["2013-01-02", "2013-01-02", "2013-01-09", "2013-01-09"]
@@ -203,6 +192,26 @@ def test_ingest_rejects_malformed_lines_and_drops_duplicates(
 
 
 @pytest.mark.spark
+@pytest.mark.slow
+def test_explore_notebook_profiles_and_plots_the_landing_zone(spark: Any, project: Project) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+    ns = transform("explore_flights", raw=read_raw(spark, project, "raw_flights"))
+    assert len(ns["per_day"]) == 14
+    profile = ns["profile"]
+    assert profile.loc["dep_delay", "not_a_number"] == 2  # the two "12x"-style values
+    assert profile.loc["carrier", "missing"] == 4  # the injected null carriers
+    assert profile.loc["origin", "missing"] == profile.loc["time_hour", "missing"] == 2  # truncated lines
+    assert len(plt.get_fignums()) == 3
+    plt.close("all")
+
+
+@pytest.mark.spark
+@pytest.mark.slow
 def test_dimensions_are_keyed_and_valid(warehouse: dict[str, Any]) -> None:
     carriers, airports = warehouse["dim_carrier"], warehouse["dim_airport"]
     assert carriers.count() == 16 and carriers.select("carrier_sk").distinct().count() == 16
@@ -212,6 +221,7 @@ def test_dimensions_are_keyed_and_valid(warehouse: dict[str, Any]) -> None:
 
 
 @pytest.mark.spark
+@pytest.mark.slow
 def test_dim_plane_keeps_history_across_snapshots(warehouse: dict[str, Any], project: Project) -> None:
     changes = demo.land(project.root, days=14)["planes_changes"]["2013-01-08"]
     assert [d.isoformat() for d in warehouse["dim_plane_first"]["merged"]] == ["2013-01-01"]
@@ -234,6 +244,7 @@ def test_dim_plane_keeps_history_across_snapshots(warehouse: dict[str, Any], pro
 
 
 @pytest.mark.spark
+@pytest.mark.slow
 def test_fact_and_report_for_one_day(spark: Any, warehouse: dict[str, Any], project: Project) -> None:
     run_date = "2013-01-09"
     flights = warehouse["flights"].filter("carrier IS NOT NULL")  # what the quarantine leaves
@@ -253,9 +264,7 @@ def test_fact_and_report_for_one_day(spark: Any, warehouse: dict[str, Any], proj
     assert fact.filter("temp IS NOT NULL").count() > 0.9 * fact.count()
     # planes are joined as of the flight date: a plane changed on 2013-01-08 shows its new seats
     dim = warehouse["dim_plane"]
-    new_seats = {
-        r.tailnum: r.seats for r in dim.filter("is_current AND valid_from = DATE'2013-01-08'").collect()
-    }
+    new_seats = {r.tailnum: r.seats for r in dim.filter("is_current AND valid_from = DATE'2013-01-08'").collect()}
     flown = fact.filter(fact.tailnum.isin(list(new_seats))).select("tailnum", "plane_seats").collect()
     assert all(r.plane_seats == new_seats[r.tailnum] for r in flown)
     contract_matches(project, "fact_flights", fact)
