@@ -162,9 +162,7 @@ def _defect_plan(d: int, rows: list[str]) -> dict[int, str]:
     return plan
 
 
-def _flight_files(
-    day: dt.date, rows: list[str], header: str, defects: bool
-) -> tuple[dict[str, bytes], list[dict]]:
+def _flight_files(day: dt.date, rows: list[str], header: str, defects: bool) -> tuple[dict[str, bytes], list[dict]]:
     """The flights parts of one day and the defects injected into them."""
     d = (day - FIRST_DAY).days
     plan = _defect_plan(d, rows) if defects else {}
@@ -280,9 +278,7 @@ def land(root: Path, *, days: int = 7, start: dt.date = FIRST_DAY, defects: bool
     """
     start = _as_date(start)
     if days < 1:
-        raise DatasetError(
-            f"demo landing: days must be at least 1, got {days}", hint="e.g. land(root, days=7)"
-        )
+        raise DatasetError(f"demo landing: days must be at least 1, got {days}", hint="e.g. land(root, days=7)")
     end = start + dt.timedelta(days=days - 1)
     if start < FIRST_DAY or end > LAST_DAY:
         raise DatasetError(

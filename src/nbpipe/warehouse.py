@@ -228,8 +228,7 @@ def _validate(
         )
     if found:
         raise DatasetError(
-            f"scd2_merge: current already holds versions from {found[0].detail} "
-            f"(after the effective date {eff_date})",
+            f"scd2_merge: current already holds versions from {found[0].detail} (after the effective date {eff_date})",
             hint="merge snapshots in date order; to rebuild history, start again from an empty dimension",
         )
 
@@ -247,9 +246,7 @@ def current_versions(dim: DataFrame, is_current: str = "is_current") -> DataFram
     return dim.filter(F.coalesce(F.col(is_current), F.lit(False)))
 
 
-def as_of(
-    dim: DataFrame, on_date: Column, *, valid_from: str = "valid_from", valid_to: str = "valid_to"
-) -> Column:
+def as_of(dim: DataFrame, on_date: Column, *, valid_from: str = "valid_from", valid_to: str = "valid_to") -> Column:
     """Join condition picking the version of ``dim`` in force on ``on_date``.
 
     Use it with a key equality, e.g. ``fact.join(dim, (fact.tailnum == dim.tailnum) &

@@ -42,9 +42,7 @@ def full(df: Any) -> list[tuple]:
 
 
 def test_first_load_inserts_everything_as_current(spark: Any) -> None:
-    dim = scd2_merge(
-        None, snap(spark, [("N1", 100, "fan", "A"), ("N2", 50, "jet", "B")]), effective_date=D1, **KW
-    )
+    dim = scd2_merge(None, snap(spark, [("N1", 100, "fan", "A"), ("N2", 50, "jet", "B")]), effective_date=D1, **KW)
     assert dim.columns == [
         "sk",
         "tailnum",
@@ -60,9 +58,7 @@ def test_first_load_inserts_everything_as_current(spark: Any) -> None:
 
 
 def test_insert_update_unchanged_in_one_merge(spark: Any) -> None:
-    dim = scd2_merge(
-        None, snap(spark, [("N1", 100, "fan", "A"), ("N2", 50, "jet", "B")]), effective_date=D1, **KW
-    )
+    dim = scd2_merge(None, snap(spark, [("N1", 100, "fan", "A"), ("N2", 50, "jet", "B")]), effective_date=D1, **KW)
     incoming = snap(spark, [("N1", 120, "fan", "A"), ("N2", 50, "jet", "B2"), ("N3", 10, "prop", "C")])
     out = scd2_merge(dim, incoming, effective_date="2013-01-08", **KW)
     assert rows(out) == [
@@ -80,9 +76,7 @@ def test_insert_update_unchanged_in_one_merge(spark: Any) -> None:
 
 
 def test_merging_the_same_snapshot_twice_changes_nothing(spark: Any) -> None:
-    dim = scd2_merge(
-        None, snap(spark, [("N1", 100, "fan", "A"), ("N2", 50, "jet", "B")]), effective_date=D1, **KW
-    )
+    dim = scd2_merge(None, snap(spark, [("N1", 100, "fan", "A"), ("N2", 50, "jet", "B")]), effective_date=D1, **KW)
     incoming = snap(spark, [("N1", 120, "fan", "A"), ("N3", 10, "prop", "C")])
     once = scd2_merge(dim, incoming, effective_date=D2, close_missing=True, **KW)
     twice = scd2_merge(once, incoming, effective_date=D2, close_missing=True, **KW)
@@ -115,9 +109,7 @@ def test_nulls_compare_equal_and_changes_to_or_from_null_are_changes(spark: Any)
 
 
 def test_missing_keys_are_kept_or_closed(spark: Any) -> None:
-    dim = scd2_merge(
-        None, snap(spark, [("N1", 100, "fan", "A"), ("N2", 50, "jet", "B")]), effective_date=D1, **KW
-    )
+    dim = scd2_merge(None, snap(spark, [("N1", 100, "fan", "A"), ("N2", 50, "jet", "B")]), effective_date=D1, **KW)
     only_n1 = snap(spark, [("N1", 100, "fan", "A")])
     kept = scd2_merge(dim, only_n1, effective_date=D2, **KW)
     assert full(kept) == full(dim)
@@ -156,8 +148,7 @@ def test_several_effective_dates_build_a_history(spark: Any) -> None:
     )
     joined = facts.join(dim, (facts.tailnum == dim.tailnum) & as_of(dim, facts.flight_date), "left")
     got = sorted(
-        (r.flight_date, r.seats, r.engine)
-        for r in joined.select(facts.flight_date, "seats", "engine").collect()
+        (r.flight_date, r.seats, r.engine) for r in joined.select(facts.flight_date, "seats", "engine").collect()
     )
     assert got == [
         (dt.date(2013, 1, 1), 100, "fan"),
@@ -182,17 +173,13 @@ def test_misuse_is_refused_with_a_useful_message(spark: Any) -> None:
     with pytest.raises(DatasetError, match=re.escape('key {"tailnum":"N1"}')):
         scd2_merge(dim, snap(spark, [("N1", 1, "fan", "A"), ("N1", 2, "fan", "A")]), effective_date=D3, **KW)
     with pytest.raises(DatasetError, match="did you mean 'seats'"):
-        scd2_merge(
-            dim, snap(spark, [("N1", 1, "fan", "A")]), key=["tailnum"], tracked=["seat"], effective_date=D3
-        )
+        scd2_merge(dim, snap(spark, [("N1", 1, "fan", "A")]), key=["tailnum"], tracked=["seat"], effective_date=D3)
     with pytest.raises(DatasetError, match="not a date"):
         scd2_merge(dim, snap(spark, [("N1", 1, "fan", "A")]), effective_date="next week", **KW)
 
 
 def test_surrogate_key_is_deterministic_and_null_aware(spark: Any) -> None:
-    df = spark.createDataFrame(
-        [("a", None), (None, "a"), ("a", ""), ("", "a"), ("a", "b")], "x string, y string"
-    )
+    df = spark.createDataFrame([("a", None), (None, "a"), ("a", ""), ("", "a"), ("a", "b")], "x string, y string")
     first = {(r.x, r.y): r.sk for r in surrogate_key(df, ["x", "y"]).collect()}
     second = {(r.x, r.y): r.sk for r in surrogate_key(df.repartition(3), ["x", "y"]).collect()}
     assert first == second

@@ -73,9 +73,7 @@ def test_clean_day_matches_the_source_exactly(tmp_path: Path, source_flights: pd
     landing = tmp_path / "data" / "landing"
     for day in (dt.date(2013, 1, 1), dt.date(2013, 1, 2), dt.date(2013, 1, 3)):
         header, rows = _day_rows(landing, day.isoformat())
-        expected = source_flights[
-            (source_flights.month == str(day.month)) & (source_flights.day == str(day.day))
-        ]
+        expected = source_flights[(source_flights.month == str(day.month)) & (source_flights.day == str(day.day))]
         assert header == list(source_flights.columns)
         assert sorted(map(tuple, rows)) == sorted(map(tuple, expected.itertuples(index=False, name=None)))
     # times as in the source: hhmm integers, NA for cancelled flights
@@ -120,9 +118,7 @@ def test_defects_are_injected_where_the_summary_says(landed: tuple[Path, dict]) 
     # nothing else is broken: every other line has 19 columns and a numeric or NA dep_delay
     for day in summary["days"]:
         _, rows = _day_rows(landing, day)
-        bad = [
-            r for r in rows if len(r) != FLIGHT_COLUMNS or not (r[5] == "NA" or r[5].lstrip("-").isdigit())
-        ]
+        bad = [r for r in rows if len(r) != FLIGHT_COLUMNS or not (r[5] == "NA" or r[5].lstrip("-").isdigit())]
         malformed = ("wrong_column_count", "unparseable_number")
         n_malformed = sum(d["kind"] in malformed for d in summary["defects"][day])
         assert len(bad) == n_malformed
