@@ -1,0 +1,170 @@
+"""``nbpipe.spark``: the session a profile asks for, on real local Spark.
+
+One embedded session is built for the module, the way ``ctx.spark`` builds it (``get_session``
+on a project whose dataset reads PostgreSQL over JDBC), and checked for what production relies
+on: loopback binding, no UI, UTC, the profile's shuffle partitions, the JDBC driver on the class
+path and Python workers on this interpreter. Conf and override rules are checked without Spark.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from nbpipe import spark as nbspark
+from nbpipe.config import Project, SparkConfig, load_project
+from nbpipe.errors import ConfigError
+
+PG_JAR = "/usr/share/java/postgresql.jar"
+
+
+def _project(root: Path, spark: dict[str, Any], **datasets: dict[str, Any]) -> Project:
+    root.mkdir(parents=True, exist_ok=True)
+    config = {"project": "s", "profiles": {"dev": {"spark": spark}}, "datasets": datasets}
+    (root / "nbpipe.yaml").write_text(yaml.safe_dump(config))
+    return load_project(project_dir=root)
+
+
+JDBC = {"format": "jdbc", "options": {"url": "jdbc:postgresql://127.0.0.1:5432/db", "dbtable": "t"}}
+
+
+@pytest.fixture(autouse=True)
+def _no_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(nbspark.ENV_REMOTE, raising=False)
+    monkeypatch.delenv(nbspark.ENV_MASTER, raising=False)
+
+
+def test_driver_conf_binds_loopback_and_keeps_ui_off() -> None:
+    conf = nbspark.session_conf(SparkConfig(master="local[2]", conf={"spark.sql.shuffle.partitions": "3"}))
+    assert conf["spark.driver.host"] == conf["spark.driver.bindAddress"] == "127.0.0.1"
+    assert conf["spark.ui.enabled"] == "false" and conf["spark.ui.showConsoleProgress"] == "false"
+    assert conf["spark.sql.session.timeZone"] == "UTC" and conf["spark.sql.shuffle.partitions"] == "3"
+    assert nbspark.session_conf(SparkConfig(ui=True))["spark.ui.enabled"] == "true"
+
+
+def test_jars_merge_with_the_profiles_own_spark_jars() -> None:
+    cfg = SparkConfig(conf={"spark.jars": "/opt/a.jar"})
+    assert nbspark.session_conf(cfg, jars=[PG_JAR, "/opt/a.jar"])["spark.jars"] == f"/opt/a.jar,{PG_JAR}"
+    assert "spark.jars" not in nbspark.session_conf(SparkConfig())
+
+
+def test_connect_clients_send_runtime_sql_conf_only() -> None:
+    cfg = SparkConfig(
+        remote="sc://127.0.0.1:15002",
+        conf={
+            "spark.sql.shuffle.partitions": "2",
+            "spark.executor.memory": "1g",
+            "spark.sql.warehouse.dir": "/x",
+            "spark.ui.showConsoleProgress": "true",
+        },
+    )
+    conf = nbspark.remote_conf(cfg)
+    assert conf["spark.sql.shuffle.partitions"] == "2" and conf["spark.sql.session.timeZone"] == "UTC"
+    assert conf["spark.sql.sources.partitionOverwriteMode"] == "dynamic"
+    assert all(k.startswith("spark.sql.") for k in conf)
+    assert "spark.sql.warehouse.dir" not in conf
+
+
+def test_jdbc_jars_follow_the_datasets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    plain = _project(tmp_path / "a", {}, raw={"format": "csv", "path": "x"})
+    assert nbspark.jdbc_jars(plain) == []
+    other = _project(tmp_path / "b", {}, t={"format": "jdbc", "options": {"url": "jdbc:sqlserver://h/db"}})
+    assert nbspark.jdbc_jars(other) == []
+    monkeypatch.setitem(
+        nbspark.JDBC_DRIVER_JARS, "postgresql", (str(tmp_path / "no.jar"), "libpostgresql-jdbc-java")
+    )
+    pg = _project(tmp_path / "c", {}, orders=JDBC, more=JDBC)
+    with pytest.raises(ConfigError, match="dataset 'more' reads postgresql over JDBC") as info:
+        nbspark.jdbc_jars(pg)
+    assert "apt-get install -y libpostgresql-jdbc-java" in str(info.value)
+
+
+def test_env_override_switches_the_profile_to_connect_or_a_master(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = _project(tmp_path, {"master": "local[2]", "conf": {"spark.sql.shuffle.partitions": "2"}})
+    assert nbspark.spark_config(project).master == "local[2]"
+    monkeypatch.setenv(nbspark.ENV_REMOTE, "sc://127.0.0.1:15002")
+    cfg = nbspark.spark_config(project)
+    assert cfg.remote == "sc://127.0.0.1:15002" and cfg.master is None
+    assert cfg.conf == {"spark.sql.shuffle.partitions": "2"}
+    monkeypatch.setenv(nbspark.ENV_MASTER, "spark://127.0.0.1:7077")
+    with pytest.raises(ConfigError, match="both NBPIPE_SPARK_REMOTE and NBPIPE_SPARK_MASTER are set"):
+        nbspark.spark_config(project)
+    monkeypatch.delenv(nbspark.ENV_MASTER)
+    monkeypatch.setenv(nbspark.ENV_REMOTE, "http://127.0.0.1:15002")
+    with pytest.raises(ConfigError, match=r"NBPIPE_SPARK_REMOTE='http://127\.0\.0\.1:15002' is not usable"):
+        nbspark.spark_config(project)
+
+
+def test_unreachable_connect_server_fails_fast_with_the_start_command() -> None:
+    from nbpipe.sparkserver import free_port
+
+    port = free_port()
+    with pytest.raises(ConfigError) as info:
+        nbspark.build_session(SparkConfig(remote=f"sc://127.0.0.1:{port}"))
+    assert f"no Spark Connect server answers at sc://127.0.0.1:{port}" in str(info.value)
+    assert info.value.hint is not None and f"nbpipe spark start --connect --port {port}" in info.value.hint
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    if not Path(PG_JAR).is_file():
+        pytest.skip(f"{PG_JAR} missing: apt-get install -y libpostgresql-jdbc-java")
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:  # a session left by another module would ignore our static conf
+        active.stop()
+    root = tmp_path_factory.mktemp("session")
+    project = _project(
+        root, {"master": "local[2]", "conf": {"spark.sql.shuffle.partitions": "3"}}, orders=JDBC
+    )
+    spark = nbspark.get_session(project)
+    yield spark
+    spark.stop()
+
+
+@pytest.mark.spark
+def test_local_session_is_bound_to_loopback_with_the_profiles_conf(session: Any) -> None:
+    conf = session.sparkContext.getConf()
+    assert (
+        conf.get("spark.driver.host") == "127.0.0.1" and conf.get("spark.driver.bindAddress") == "127.0.0.1"
+    )
+    assert session.sparkContext.uiWebUrl is None  # UI off
+    assert session.conf.get("spark.sql.session.timeZone") == "UTC"
+    assert session.conf.get("spark.sql.shuffle.partitions") == "3"
+    assert session.sparkContext.master == "local[2]" and not nbspark.is_remote(session)
+    row = session.sql("SELECT unix_timestamp(timestamp'2013-01-01 05:00:00') AS s").first()
+    assert row["s"] == 1357016400  # parsed as UTC whatever the machine's zone
+
+
+@pytest.mark.spark
+def test_local_session_has_the_postgres_jdbc_driver(session: Any) -> None:
+    assert any(j.endswith("postgresql.jar") for j in session.sparkContext.listJars())
+    jvm = session.sparkContext._jvm
+    loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
+    assert (
+        jvm.java.lang.Class.forName("org.postgresql.Driver", True, loader).getName()
+        == "org.postgresql.Driver"
+    )
+
+
+@pytest.mark.spark
+def test_python_workers_run_on_this_interpreter(session: Any) -> None:
+    import pandas as pd
+    from pyspark.sql import functions as F
+
+    @F.pandas_udf("string")
+    def interpreter(x: pd.Series) -> pd.Series:
+        import sys as worker_sys
+
+        return x.map(lambda _: worker_sys.executable)
+
+    used = {r[0] for r in session.range(2).select(interpreter("id")).collect()}
+    assert used == {sys.executable}
