@@ -73,7 +73,7 @@ def assert_same(fast: Any, gx: Any, label: str) -> None:
         assert len(fast.partial_unexpected_list) == len(gx.partial_unexpected_list), label
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(df=frames(), exps=expectation_lists())
 def test_pandas_fast_path_equals_gx(df: pd.DataFrame, exps: list[dict[str, Any]]) -> None:
     fast, masks = fast_pandas.validate(df, exps)
