@@ -35,6 +35,7 @@ from nbpipe.errors import (
     ParameterError,
     QualityGateError,
     RunFailedError,
+    StateError,
 )
 from nbpipe.locks import PipelineLock
 from nbpipe.params import ResolvedParams, build_definitions, resolve
@@ -70,6 +71,21 @@ class RunResult:
     error: NbpipeError | None = None
 
 
+@dataclass(frozen=True)
+class BackfillSlot:
+    """How a backfill runs one of its days (``nbpipe.backfill`` holds the pipeline lock).
+
+    Attributes:
+        backfill_id: The backfill that holds the pipeline lock and already ran recovery, so the
+            run neither takes the lock nor recovers (sibling days may be running).
+        concurrent: Sibling days run at the same time: a run that proposes incremental state
+            fails before publishing, because its input depended on a state its siblings share.
+    """
+
+    backfill_id: str
+    concurrent: bool = False
+
+
 @dataclass
 class _Attempt:
     attempt: int
@@ -98,6 +114,7 @@ class _Run:
     resumed: dict[str, Any] | None = None
     fingerprint: str | None = None
     fingerprint_parts: dict[str, str] = field(default_factory=dict)
+    backfill: BackfillSlot | None = None
 
 
 class Runner:
@@ -171,6 +188,7 @@ class Runner:
         force: bool = False,
         resume: str | None = None,
         config: PipelineConfig | None = None,
+        backfill: BackfillSlot | None = None,
     ) -> RunResult:
         """Run ``pipeline`` once (with its retries) and write its run record.
 
@@ -183,6 +201,9 @@ class Runner:
             resume: Id of a failed run to repeat with its parameters and exact input snapshot.
             config: Use this pipeline config instead of the one in nbpipe.yaml (``nbpipe promote``
                 runs notebooks that are not declared yet).
+            backfill: Run as one day of a backfill that holds the pipeline lock (see
+                :class:`BackfillSlot`); the skip check compares with the last success with the
+                same parameters instead of the last success of the pipeline.
         """
         check_name(pipeline, "pipeline")
         resumed: dict[str, Any] | None = None
@@ -214,8 +235,11 @@ class Runner:
             masker=Masker(params.secret_values),
             force=force,
             resumed=resumed,
+            backfill=backfill,
         )
         lock = PipelineLock(self.project.runs_dir, pipeline, run_id, records.iso(started) or "")
+        if backfill is not None:  # the backfill holds this pipeline's lock for all its days
+            return self._run_locked(run, lock)
         lock.acquire()
         failpoints.hit("after_lock")
         try:
@@ -252,7 +276,8 @@ class Runner:
             run_dir=str(run.run_dir),
         )
         failpoints.hit("after_run_started")
-        self._recover(run, log)
+        if run.backfill is None:
+            self._recover(run.pipeline, run.run_id, run.warnings, log)
         run.state_before = self.store.get_state(run.pipeline) if run.mode == "prod" else {}
         (run.run_dir / "state_in.json").write_text(json.dumps(run.state_before, indent=1))
         if run.resumed is not None:
@@ -272,33 +297,53 @@ class Runner:
             self._progress({"event": "interrupted"})
         return self._finish(run, log, error)
 
-    def _recover(self, run: _Run, log: ev.EventLog) -> None:
+    def recover(self, pipeline: str, *, by: str) -> list[str]:
+        """Roll forward half-done publishes and close orphaned runs; the caller holds the lock.
+
+        ``nbpipe backfill`` calls this once, holding the pipeline lock, before its days run.
+
+        Args:
+            pipeline: The pipeline whose lock the caller holds.
+            by: Who recovers (a run or backfill id), named in the closed runs' records.
+
+        Returns:
+            Warnings describing what was recovered.
+        """
+        warnings: list[str] = []
+        self._recover(pipeline, by, warnings, None)
+        return warnings
+
+    def _recover(self, pipeline: str, by: str, warnings: list[str], log: ev.EventLog | None) -> None:
         """Roll forward publishes a killed runner left half done; close the runs it left open."""
-        pending = self.store.pending_publishes(run.pipeline)
+        pending = self.store.pending_publishes(pipeline)
         finished_by_publish = {j["run_id"] for j in pending}
         for journal in pending:
             payload = journal["payload"]
-            from nbpipe.catalog import publish
+            if payload.get("staged"):  # a state-only publish has nothing to move
+                from nbpipe.catalog import publish
 
-            publish(self.project, Path(payload["run_dir"]), payload["staged"])
+                publish(self.project, Path(payload["run_dir"]), payload["staged"])
             self.store.finish_publish(
                 journal["id"],
-                pipeline=run.pipeline,
+                pipeline=pipeline,
                 run_id=journal["run_id"],
                 positions=payload.get("positions", {}),
                 committed_at=records.iso(self.clock()),
             )
-            log.emit("recovered", run_id=journal["run_id"], action="publish rolled forward")
-            run.warnings.append(
+            if log is not None:
+                log.emit("recovered", run_id=journal["run_id"], action="publish rolled forward")
+            warnings.append(
                 f"completed the publish of run {journal['run_id']}, whose runner was killed "
                 "between publishing and committing state"
             )
         # We hold the pipeline lock, so any other run still marked running lost its runner.
-        for orphan in self.store.list_runs(run.pipeline, status="running", limit=100):
-            if orphan["run_id"] == run.run_id:
+        for orphan in self.store.list_runs(pipeline, status="running", limit=100):
+            if orphan["run_id"] == by:
                 continue
-            self._close_orphan(orphan, published=orphan["run_id"] in finished_by_publish, by=run.run_id)
-            log.emit("recovered", run_id=orphan["run_id"], action="marked the orphaned run as ended")
+            published = orphan["run_id"] in finished_by_publish or self.store.publish_done(orphan["run_id"])
+            self._close_orphan(orphan, published=published, by=by)
+            if log is not None:
+                log.emit("recovered", run_id=orphan["run_id"], action="marked the orphaned run as ended")
 
     def _close_orphan(self, orphan: dict[str, Any], *, published: bool, by: str) -> None:
         """Write the record of a run whose runner was killed, from what it left on disk."""
@@ -348,9 +393,12 @@ class Runner:
             "versions": records.versions(),
             "artifacts": {},
         }
+        written = _read_record(run_dir / records.RUN_JSON)
+        if written.get("status") in ("succeeded", "failed", "skipped") and written.get("run_id") == orphan["run_id"]:
+            record = written  # the runner died after writing run.json, before the store had it
         if run_dir.is_dir():
             shutil.rmtree(run_dir / "staging", ignore_errors=True)
-            if not (run_dir / records.RUN_JSON).exists():
+            if not written:
                 _write_json(run_dir / records.RUN_JSON, record)
         self.store.save_run(record, events)
 
@@ -484,6 +532,14 @@ class Runner:
         proposals = {e["dataset"]: e["position"] for e in ev.of_kind(events, ev.STATE_PROPOSAL, last)}
         if not staged and not proposals:
             return
+        if proposals and run.backfill is not None and run.backfill.concurrent:
+            raise StateError(
+                f"pipeline {run.pipeline!r} reads incrementally ({', '.join(sorted(proposals))}): its runs "
+                "depend on the state the previous run committed, so its days cannot run in parallel; "
+                "nothing was published",
+                hint=f"backfill it with --parallel 1 (rerun the same `nbpipe backfill {run.pipeline} ...` "
+                "command: finished days are skipped)",
+            )
         journal = self.store.begin_publish(
             run.run_id, run.pipeline, {"run_dir": str(run.run_dir), "staged": staged, "positions": proposals}
         )
@@ -528,7 +584,10 @@ class Runner:
         )
         if run.force or run.mode != "prod" or inputs is None:
             return None
-        last = self.store.last_successful(run.pipeline)
+        if run.backfill is not None:  # compare a day with the last success of that same day
+            last = self.store.last_successful(run.pipeline, params_fingerprint=parts["params"])
+        else:
+            last = self.store.last_successful(run.pipeline)
         if last and last.get("fingerprint") == run.fingerprint:
             return f"up to date: notebook code, parameters and inputs are unchanged since run {last['run_id']}"
         return None
@@ -728,6 +787,15 @@ def _cores(project: Project) -> int:
     if master.startswith("local[") and master[6:-1].isdigit():
         return int(master[6:-1])
     return os.cpu_count() or 1
+
+
+def _read_record(path: Path) -> dict[str, Any]:
+    """A run.json, or ``{}`` when it is missing or unreadable."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

@@ -355,10 +355,18 @@ class RunStore:
             out.append({**event, **(_loads(row["payload_json"]) or {})})
         return out
 
-    def last_successful(self, pipeline: str) -> dict[str, Any] | None:
-        """Summary (with ``fingerprint``) of the newest succeeded run of ``pipeline``, or None."""
+    def last_successful(self, pipeline: str, *, params_fingerprint: str | None = None) -> dict[str, Any] | None:
+        """Summary (with ``fingerprint``) of the newest succeeded run of ``pipeline``, or None.
+
+        Args:
+            pipeline: The pipeline.
+            params_fingerprint: Only runs whose record has this ``fingerprint_parts.params``
+                (backfills compare a day with the last success *for that day's parameters*).
+        """
         query = (sa.select(*_SUMMARY).where(runs.c.pipeline == pipeline, runs.c.status == "succeeded")
                  .order_by(runs.c.started_at.desc(), runs.c.run_id.desc()).limit(1))
+        if params_fingerprint is not None:
+            query = query.where(runs.c.record_json.contains(f'"params": {json.dumps(params_fingerprint)}'))
         found = self._rows(f"find the last successful run of {pipeline!r}", query)
         return found[0] if found else None
 
@@ -453,6 +461,12 @@ class RunStore:
             update = publish_journal.update().where(where, publish_journal.c.status == "pending")
             if conn.execute(update.values(status="done", finished_at=committed_at)).rowcount:
                 self._commit_state(conn, pipeline, run_id, positions, committed_at)
+
+    def publish_done(self, run_id: str) -> bool:
+        """Whether a publish of ``run_id`` finished (its outputs are published and its state committed)."""
+        query = sa.select(publish_journal.c.id).where(publish_journal.c.run_id == run_id,
+                                                      publish_journal.c.status == "done")
+        return bool(self._rows(f"read the publish journal of run {run_id!r}", query.limit(1)))
 
     def pending_publishes(self, pipeline: str | None = None) -> list[dict[str, Any]]:
         """Journal entries still ``pending`` (a runner died between publish and commit), oldest first."""
