@@ -98,6 +98,12 @@ flights.describe("dep_delay", "arr_delay").toPandas()
 """,
         "transform",
     ),
+    md("## Quality: what a production gate would say about these rows"),
+    code(
+        """
+ctx.check(flights, "explore_flights")   # explore mode: results inline, never raises
+"""
+    ),
     md("## Plots"),
     code(
         """
@@ -587,6 +593,13 @@ def _e(etype: str, **kwargs: object) -> dict:
 
 #: The expectation suites the notebooks check (``expectations/<name>.json``).
 SUITES: dict[str, list[dict]] = {
+    "explore_flights": [
+        _e("expect_table_row_count_to_be_between", min_value=1),
+        _e("expect_column_values_to_not_be_null", column="carrier"),
+        _e("expect_column_values_to_not_be_null", column="flight_date"),
+        _e("expect_column_values_to_be_in_set", column="origin", value_set=["EWR", "JFK", "LGA"]),
+        _e("expect_column_values_to_be_between", column="dep_delay", min_value=-120, max_value=2000),
+    ],
     "flights": [
         _e("expect_table_row_count_to_be_between", min_value=1),
         *[
