@@ -7,6 +7,7 @@ real Spark on a small landing zone. A screenshot is saved to ``test-artifacts/ju
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -118,22 +119,25 @@ def test_explore_notebook_runs_in_jupyterlab(lab, chromium, artifacts_dir):
         page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=120_000)
         page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
         page.locator(".lm-MenuBar-item", has_text="Run").first.click()
-        page.locator(".lm-Menu-item[data-command='notebook:run-all-cells']").click()
-        # Done when every code cell has a number in its prompt and the kernel is idle again.
+        page.locator(".lm-Menu-content .lm-Menu-item", has_text="Run All Cells").first.click()
+        # Done when the kernel is idle again, nothing is queued, and the first cell has run.
         page.wait_for_function(
             """() => {
                 const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];
-                const done = prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
+                const started = prompts.length > 0 && /\\[\\d+\\]/.test(prompts[0].textContent);
+                const queued = prompts.some(p => p.textContent.includes('[*]'));
                 const idle = document.querySelector(".jp-Notebook-ExecutionIndicator[data-status='idle']");
-                return done && idle !== null;
+                return started && !queued && idle !== null;
             }""",
             timeout=RUN_ALL_TIMEOUT_S * 1000,
             polling=1000,
         )
+        prompts = page.locator(".jp-CodeCell .jp-InputPrompt").all_inner_texts()
         outputs = page.locator(".jp-OutputArea-output")
         text = "\n".join(outputs.all_inner_texts())
         page.screenshot(path=str(artifacts_dir / "jupyterlab.png"), full_page=False)
         assert "Traceback" not in text, text[-3000:]
+        assert all(re.search(r"\[\d+\]", p) for p in prompts), f"not every cell ran: {prompts}"
         # The explore read shows the inferred schema and row count (a rich HTML view).
         assert page.locator(".jp-OutputArea-output table").count() > 0
         assert "dep_delay" in text and "carrier" in text
