@@ -115,6 +115,7 @@ class _Run:
     fingerprint: str | None = None
     fingerprint_parts: dict[str, str] = field(default_factory=dict)
     backfill: BackfillSlot | None = None
+    fingerprint_basis: tuple[Any, Any] = ({}, None)
 
 
 class Runner:
@@ -559,29 +560,22 @@ class Runner:
         )
         failpoints.hit("after_commit")
         run.state_after = {**run.state_before, **proposals}
+        if proposals and _caught_up(proposals, run.fingerprint_basis[1]):
+            # Record the fingerprint of the inputs as this run leaves them (same files, the committed
+            # positions): a next run that finds exactly this has nothing new to read and is skipped.
+            self._set_fingerprint(run, run.state_after)
         if proposals:
             log.emit(ev.STATE_COMMITTED, positions=proposals)
         shutil.rmtree(run.run_dir / "staging", ignore_errors=True)
 
     def _fingerprint(self, run: _Run) -> str | None:
         """Fingerprint the run; return why it can be skipped, or None to run it."""
-        from nbpipe import engine, fingerprint
+        from nbpipe import engine
 
         nb_json = engine.read_notebook(run.notebook)
         inputs = self._input_listing(run.cfg)
-        parts = fingerprint.fingerprint_parts(
-            nb_json,
-            run.params.effective,
-            {"state": run.state_before, "files": inputs},
-            extra={"profile": self.project.profile_name, "mode": run.mode},
-        )
-        run.fingerprint_parts = parts
-        run.fingerprint = fingerprint.run_fingerprint(
-            nb_json,
-            run.params.effective,
-            {"state": run.state_before, "files": inputs},
-            extra={"profile": self.project.profile_name, "mode": run.mode},
-        )
+        run.fingerprint_basis = (nb_json, inputs)
+        parts = self._set_fingerprint(run, run.state_before)
         if run.force or run.mode != "prod" or inputs is None:
             return None
         if run.backfill is not None:  # compare a day with the last success of that same day
@@ -591,6 +585,17 @@ class Runner:
         if last and last.get("fingerprint") == run.fingerprint:
             return f"up to date: notebook code, parameters and inputs are unchanged since run {last['run_id']}"
         return None
+
+    def _set_fingerprint(self, run: _Run, state: dict[str, Any]) -> dict[str, str]:
+        """Set ``run.fingerprint`` (and its parts) over the code, params, inputs and ``state``."""
+        from nbpipe import fingerprint
+
+        nb_json, inputs = run.fingerprint_basis
+        basis = (nb_json, run.params.effective, {"state": state, "files": inputs})
+        extra = {"profile": self.project.profile_name, "mode": run.mode}
+        run.fingerprint_parts = fingerprint.fingerprint_parts(*basis, extra=extra)
+        run.fingerprint = fingerprint.run_fingerprint(*basis, extra=extra)
+        return run.fingerprint_parts
 
     def _input_listing(self, cfg: PipelineConfig) -> dict[str, Any] | None:
         """File listings of the declared inputs; None when an input cannot be fingerprinted."""
@@ -749,6 +754,18 @@ def _from_kernel(exc: CellExecutionError) -> RunFailedError:
         evalue=exc.evalue,
         traceback=exc.traceback,
     )
+
+
+def _caught_up(proposals: dict[str, Any], listings: dict[str, Any] | None) -> bool:
+    """Whether the proposed file positions cover every file listed at run start (no ``max_files`` rest)."""
+    for dataset, position in proposals.items():
+        if not isinstance(position, dict) or position.get("kind") != "files":
+            continue
+        read = position.get("files") or {}
+        listed = (listings or {}).get(dataset) or {}
+        if any(read.get(path) != meta for path, meta in listed.items()):
+            return False
+    return True
 
 
 def _retryable(error: NbpipeError) -> bool:

@@ -1,0 +1,171 @@
+"""Skip-if-unchanged, ``--force`` and ``--resume`` with real kernels (and real Spark for resume).
+
+Skipping is tested on a notebook without Spark (``incremental_daily``: a declared file input and
+a day parameter), so a run costs a kernel start only; resume needs real incremental reads, so it
+runs ``incremental_state`` against the Spark Connect server that ``test_crash_safety`` shares.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from nbpipe.config import load_project
+from nbpipe.runner import Runner
+from nbpipe.store import RunStore
+
+NBPIPE = [sys.executable, "-m", "nbpipe.cli"]
+FIXTURES = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def nbpipe(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*NBPIPE, *args], cwd=root, capture_output=True, text=True, timeout=900,
+                          env={**os.environ, **(env or {})})
+
+
+def project(root: Path, notebook: str, pipeline: str, extra: dict[str, Any] | None = None,
+            profile: dict[str, Any] | None = None) -> Path:
+    root.mkdir(parents=True)
+    shutil.copy(FIXTURES / f"{notebook}.ipynb", root / f"{notebook}.ipynb")
+    doc = {
+        "project": "skip",
+        "datasets": {"landing": {"path": "landing/events", "format": "csv", "options": {"header": "true"}}},
+        "pipelines": {pipeline: {"notebook": f"{notebook}.ipynb", "reads": ["landing"], **(extra or {})}},
+    }
+    if profile:
+        doc["profiles"] = {"dev": profile}
+    (root / "nbpipe.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    return root
+
+
+def land(root: Path, day: str, rows: list[tuple[int, float]], name: str = "part.csv") -> Path:
+    target = root / "landing" / "events" / f"day={day}" / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("id,amount\n" + "".join(f"{i},{a}\n" for i, a in rows))
+    return target
+
+
+def record(root: Path, pipeline: str, run_id: str) -> dict[str, Any]:
+    return json.loads((root / "runs" / pipeline / run_id / "run.json").read_text())
+
+
+# --------------------------------------------------------------------------- skip if unchanged
+@pytest.fixture
+def daily(tmp_path: Path) -> Iterator[tuple[Path, Runner]]:
+    root = project(tmp_path / "p", "incremental_daily", "daily")
+    land(root, "2024-01-01", [(1, 1.0)])
+    runner = Runner(load_project(project_dir=root))
+    yield root, runner
+    runner.close()
+
+
+def test_unchanged_run_is_skipped_and_recorded_force_runs_it(daily: tuple[Path, Runner]) -> None:
+    root, runner = daily
+    first = runner.run("daily", {"run_date": "2024-01-01"}, from_cli=frozenset({"run_date"}))
+    assert first.status == "succeeded" and first.record["fingerprint"].startswith("sha256:")
+
+    proc = nbpipe(root, "run", "daily", "-p", "run_date=2024-01-01")
+    assert proc.returncode == 0, proc.stderr
+    out = " ".join(proc.stdout.split())
+    assert f"up to date: notebook code, parameters and inputs are unchanged since run {first.run_id}" in out
+    assert "use --force" in out
+    with RunStore(runner.project.store_url) as store:
+        skipped = store.list_runs("daily", status="skipped")
+        assert len(skipped) == 1 and skipped[0]["skipped_reason"].startswith("up to date")
+        assert store.last_successful("daily")["run_id"] == first.run_id, "a skip is not a success"
+    rec = record(root, "daily", skipped[0]["run_id"])
+    assert rec["status"] == "skipped" and rec["exit_code"] == 0 and rec["attempts"] == []
+    assert rec["fingerprint"] == first.record["fingerprint"] and "up to date" in rec["skipped_reason"]
+    assert not (root / "runs" / "daily" / rec["run_id"] / "output.ipynb").exists(), "no kernel ran"
+
+    forced = runner.run("daily", {"run_date": "2024-01-01"}, from_cli=frozenset({"run_date"}), force=True)
+    assert forced.status == "succeeded" and forced.record["fingerprint"] == first.record["fingerprint"]
+
+
+@pytest.mark.parametrize("change", ["input_file", "new_file", "param", "notebook_code"])
+def test_a_change_in_code_params_or_inputs_runs_again(daily: tuple[Path, Runner], change: str) -> None:
+    root, runner = daily
+    given = {"run_date": "2024-01-01"}
+    first = runner.run("daily", given, from_cli=frozenset(given))
+    assert first.status == "succeeded"
+    changed_part = {"input_file": "inputs", "new_file": "inputs", "param": "params", "notebook_code": "notebook"}
+    if change == "input_file":
+        land(root, "2024-01-01", [(1, 1.0), (2, 2.0)])
+    elif change == "new_file":
+        land(root, "2024-01-02", [(3, 3.0)])
+    elif change == "param":
+        given = {"run_date": "2024-01-02"}
+    else:
+        nb = root / "incremental_daily.ipynb"
+        text = nb.read_text()
+        assert 'print(\\"done\\", run_date)' in text
+        nb.write_text(text.replace('print(\\"done\\", run_date)', 'print(\\"finished\\", run_date)'))
+    again = runner.run("daily", given, from_cli=frozenset(given))
+    assert again.status == "succeeded", f"{change}: expected a real run, got {again.status}"
+    parts, before = again.record["fingerprint_parts"], first.record["fingerprint_parts"]
+    differs = sorted(k for k in parts if parts[k] != before[k])
+    assert differs == [changed_part[change]], f"{change}: fingerprint parts that changed: {differs}"
+
+
+# --------------------------------------------------------------------------- resume (Spark)
+@pytest.fixture(scope="module")
+def remote(tmp_path_factory: pytest.TempPathFactory) -> str:
+    from test_crash_safety import connect_url
+
+    return connect_url(tmp_path_factory.getbasetemp())
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_resume_reads_exactly_the_failed_snapshot_then_new_files_then_skips(tmp_path: Path, remote: str) -> None:
+    root = project(tmp_path / "p", "incremental_state", "ingest", profile={"spark": {"remote": remote}})
+    land(root, "2024-01-01", [(1, 1.0), (2, 2.0)])
+    land(root, "2024-01-02", [(3, 3.0)])
+    env = {"NBPIPE_SPARK_REMOTE": remote}
+
+    failed = nbpipe(root, "run", "ingest", "-p", "fail=True", env=env)
+    assert failed.returncode == 10, failed.stderr
+    match = re.search(r"retry: nbpipe run ingest --resume (\S+)", failed.stderr)
+    assert match, f"the failed incremental run prints the --resume command:\n{failed.stderr}"
+    failed_id = match.group(1)
+    failed_rec = record(root, "ingest", failed_id)
+    assert failed_rec["status"] == "failed" and failed_rec["incremental"] is True
+    assert failed_rec["state"] == {"before": {}, "after": {}}, "a failed run commits nothing"
+    assert failed_rec["retry_command"] == f"nbpipe run ingest --resume {failed_id}"
+
+    land(root, "2024-01-03", [(4, 4.0), (5, 5.0), (6, 6.0)])  # lands after the failure
+    resumed = nbpipe(root, "run", "ingest", "--resume", failed_id, "-p", "fail=False", env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    with RunStore(load_project(project_dir=root).store_url) as store:
+        resumed_id = store.list_runs("ingest", status="succeeded")[0]["run_id"]
+        state_after_resume = store.get_state("ingest")
+    rec = record(root, "ingest", resumed_id)
+    assert rec["resumed_from"] == failed_id and rec["incremental"] is True
+    assert rec["metrics"]["rows_in"] == 3, "exactly the failed run's files (not the new day)"
+    assert sorted(state_after_resume["landing"]["files"]) == [
+        "day=2024-01-01/part.csv", "day=2024-01-02/part.csv"]
+    assert rec["state"]["before"] == {} and rec["state"]["after"] == state_after_resume
+    assert rec["datasets"]["inputs"][0]["rows"] == 3
+
+    nxt = nbpipe(root, "run", "ingest", env=env)
+    assert nxt.returncode == 0, nxt.stderr
+    with RunStore(load_project(project_dir=root).store_url) as store:
+        latest = store.list_runs("ingest", status="succeeded")[0]
+        state = store.get_state("ingest")
+    rec = record(root, "ingest", latest["run_id"])
+    assert rec["metrics"]["rows_in"] == 3 and rec["resumed_from"] is None, "only the new day is read"
+    assert rec["state"]["before"] == state_after_resume and rec["state"]["after"] == state
+    assert len(state["landing"]["files"]) == 3
+
+    unchanged = nbpipe(root, "run", "ingest", env=env)
+    assert unchanged.returncode == 0 and "up to date" in " ".join(unchanged.stdout.split()), unchanged.stderr
