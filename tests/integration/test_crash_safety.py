@@ -170,12 +170,13 @@ def run_killed(root: Path, point: str, remote: str) -> int:
         args += ["-p", "sleep_s=600"]
     else:
         env[failpoints.ENV] = point
+    before = {p.name for p in (root / "runs" / PIPELINE).iterdir()}
     proc = subprocess.Popen(args, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     try:
         if point == "mid_cell":
             deadline = time.monotonic() + 600
-            while not list((root / "runs" / PIPELINE).glob("*/cell_sleeping")):
+            while not [m for m in (root / "runs" / PIPELINE).glob("*/cell_sleeping") if m.parent.name not in before]:
                 assert proc.poll() is None, f"the run ended before the sleeping cell: {proc.communicate()}"
                 assert time.monotonic() < deadline, "the run never reached the sleeping cell"
                 time.sleep(0.2)

@@ -4,8 +4,9 @@
   sleep in a marked cell (``sleep_s``, for mid-cell kills) or fail on purpose (``fail``), and
   writes the batch to the partitioned dataset ``events`` (``ctx.write``, staged then published).
 * ``incremental_state``: the same without the write (state commit only, no outputs).
-* ``incremental_daily``: a non-incremental, partition-parameter notebook for backfills (``run_date``; fails
-  on the dates listed in ``fail_dates``).
+* ``incremental_daily``: a partition-parameter notebook for backfills and skip tests (``run_date``;
+  fails while a marker ``fail/<run_date>`` exists; ``propose=True`` makes it propose a state
+  position like an incremental read, without Spark).
 """
 
 from __future__ import annotations
@@ -55,11 +56,15 @@ DAILY = """import json, pathlib
 import nbpipe
 
 ctx = nbpipe.context()
-if run_date in [d for d in fail_dates.split(",") if d]:
-    raise ValueError(f"no data for {run_date} (fail_dates)")
-target = pathlib.Path(ctx.project.root, "daily_out")
+root = pathlib.Path(ctx.project.root)
+if (root / "fail" / run_date).exists():  # a marker outside the declared inputs: fixing it keeps the fingerprint
+    raise ValueError(f"no data for {run_date} (marker fail/{run_date})")
+if propose:  # behave like an incremental read: propose a position for the runner to commit
+    ctx.log.emit("state_proposal", dataset="landing", incremental="files", rows=1, snapshot={}, warnings=[],
+                 position={"kind": "files", "files": {run_date: {"size": 1, "mtime_ns": 1}}})
+target = root / "daily_out"
 target.mkdir(exist_ok=True)
-(target / f"{run_date}.json").write_text(json.dumps({"run_date": run_date}))
+(target / f"{run_date}.json").write_text(json.dumps({"run_date": run_date, "label": label}))
 print("done", run_date)"""
 
 
@@ -74,7 +79,7 @@ def nb(params: str, *cells: str) -> nbformat.NotebookNode:
 FIXTURES = {
     "incremental_ingest": nb("sleep_s = 0.0\nfail = False", READ, SLEEP, TRANSFORM, FAIL, WRITE),
     "incremental_state": nb("sleep_s = 0.0\nfail = False", READ, SLEEP, FAIL),
-    "incremental_daily": nb('run_date = "2024-01-01"\nfail_dates = ""', DAILY),
+    "incremental_daily": nb('run_date = "2024-01-01"\nlabel = ""\npropose = False', DAILY),
 }
 
 
