@@ -97,29 +97,23 @@ def _quarantinable(result: ExpectationResult) -> bool:
 
 
 def _write_rejected(ctx: RunContext, rejected: Any, dataset: str) -> int:
-    """Write rejected rows through the catalog, or to the run's staging area until it exists."""
-    try:
+    """Write rejected rows: Spark frames through ``nbpipe.catalog.write_rejected``, pandas to staging."""
+    if is_spark_frame(rejected):
         from nbpipe.catalog import write_rejected
-    except ImportError:
-        write_rejected = None
-    if write_rejected is not None:
-        info = write_rejected(ctx, rejected, dataset)
-        if isinstance(info, Mapping) and "rows" in info:
-            return int(info["rows"])
-        if isinstance(info, int):
-            return info
-        return int(rejected.count() if hasattr(rejected, "sparkSession") else len(rejected))
+
+        return int(write_rejected(ctx, rejected, dataset))
     name = f"{dataset}__rejected"
-    path = Path(ctx.staging_dir) / name
-    if hasattr(rejected, "sparkSession"):
-        rejected.write.mode("overwrite").parquet(str(path))
-        rows = int(rejected.sparkSession.read.parquet(str(path)).count())
-    else:
-        path.mkdir(parents=True, exist_ok=True)
-        rejected.to_parquet(path / "part-00000.parquet", index=False)
-        rows = len(rejected)
-    ctx.log.emit(events.DATASET_REJECTED, dataset=name, source_dataset=dataset, rows=rows, path=str(path),
-                 reason_column="_nbpipe_reason")
+    root = Path(ctx.staging_dir) if ctx.is_prod else ctx.project.warehouse / "_explore"
+    path = root / name / f"_nbpipe_run_id={ctx.run_id}"
+    path.mkdir(parents=True, exist_ok=True)
+    seq = len(list(path.glob("part-*.parquet")))
+    target = path / f"part-{seq:05d}.parquet"
+    rejected.astype({c: "string" for c in rejected.columns}).to_parquet(target, index=False)
+    rows = len(rejected)
+    ctx.log.emit(events.DATASET_REJECTED, dataset=name, source_dataset=dataset, rows=rows,
+                 bytes=target.stat().st_size, path=str(root / name), staging_path=str(root / name),
+                 partitions=[path.name], partition_by=["_nbpipe_run_id"], format="parquet",
+                 reason_column="_nbpipe_reason", sandbox=not ctx.is_prod, mode="overwrite_partitions")
     return rows
 
 

@@ -12,6 +12,7 @@ fetched with a small ``LIMIT`` query only for expectations that failed.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -298,6 +299,7 @@ def validate(
     row = combined.collect()[0].asDict()
     total = int(row["n"])
     out: list[ExpectationResult | None] = []
+    wanted: list[_MapRule] = []
     for plan in plans:
         if isinstance(plan, ExpectationResult):
             if plan.expectation_type == S.ROW_COUNT and plan.exception is None:
@@ -305,7 +307,10 @@ def validate(
                 plan = row_count_result(exp, total)
             out.append(plan)
         elif isinstance(plan, _MapRule):
-            out.append(_map_result(work, plan, total, row, examples))
+            res = _map_result(plan, total, row)
+            if examples and not res.success and res.unexpected_count:
+                wanted.append(plan)
+            out.append(res)
         elif isinstance(plan, _UniqueRule):
             unexpected = int(row[f"u{plan.index}"])
             considered = int(row[f"d{plan.index}"])
@@ -315,31 +320,53 @@ def validate(
             out.append(res)
         else:
             out.append(None)
+    for index, values in _map_examples(work, wanted).items():
+        found = out[index]
+        if found is not None:
+            found.partial_unexpected_list = values
     return out
 
 
-def _map_result(work: DataFrame, rule: _MapRule, total: int, row: dict[str, Any],
-                examples: bool) -> ExpectationResult:
+def _map_result(rule: _MapRule, total: int, row: dict[str, Any]) -> ExpectationResult:
     unexpected = int(row[f"u{rule.index}"])
     if rule.exp["type"] == S.UNEXPECTED_ROWS:
-        res = ExpectationResult(
+        return ExpectationResult(
             expectation_type=rule.exp["type"], kwargs=dict(rule.exp["kwargs"]), success=unexpected == 0,
             observed_value=unexpected, unexpected_count=unexpected,
             unexpected_percent=unexpected / total * 100 if total else None, element_count=total,
             meta=dict(rule.exp.get("meta") or {}),
         )
-    else:
-        considered = None if rule.domain is None else int(row[f"d{rule.index}"])
-        res = map_result(rule.exp, total=total, considered=considered, unexpected=unexpected, examples=[])
-    if examples and not res.success and unexpected:
-        rows = work.where(rule.unexpected).select(*rule.examples).limit(MAX_EXAMPLES).collect()
+    considered = None if rule.domain is None else int(row[f"d{rule.index}"])
+    return map_result(rule.exp, total=total, considered=considered, unexpected=unexpected, examples=[])
+
+
+def _map_examples(work: DataFrame, rules: list[_MapRule]) -> dict[int, list[Any]]:
+    """Up to 20 offending values per rule, for all rules in one Spark action (a UNION of LIMITs)."""
+    from pyspark.sql import functions as F
+
+    if not rules:
+        return {}
+    parts = [
+        work.where(rule.unexpected)
+        .select(F.lit(rule.index).alias("i"), F.to_json(F.struct(*[c.alias(f"v{j}") for j, c in
+                                                                   enumerate(rule.examples)])).alias("v"))
+        .limit(MAX_EXAMPLES)
+        for rule in rules
+    ]
+    union = parts[0]
+    for part in parts[1:]:
+        union = union.unionAll(part)
+    shapes = {rule.index: rule for rule in rules}
+    out: dict[int, list[Any]] = {rule.index: [] for rule in rules}
+    for r in union.collect():
+        rule = shapes[r["i"]]
+        record = json.loads(r["v"]) if r["v"] else {}
+        values = [record.get(f"v{j}") for j in range(len(rule.examples))]
         if rule.shape == "pair":
-            res.partial_unexpected_list = [(r[0], r[1]) for r in rows]
-        elif rule.shape == "record":
-            res.partial_unexpected_list = [r[0].asDict() for r in rows]
+            out[r["i"]].append((values[0], values[1]))
         else:
-            res.partial_unexpected_list = [r[0] for r in rows]
-    return res
+            out[r["i"]].append(values[0])
+    return out
 
 
 def _unique_examples(df: DataFrame, rule: _UniqueRule) -> list[Any]:
