@@ -140,7 +140,9 @@ def run(
         raise _fail(exc) from None
     rel = _rel(result.run_dir)
     if result.status == "skipped":
-        console.print(f"[dim]–[/] {pipeline}: {result.record.get('skipped_reason')} (use --force to run anyway)")
+        console.print(
+            f"[dim]–[/] {pipeline}: {result.record.get('skipped_reason')} (use --force to run anyway)", soft_wrap=True
+        )
         raise typer.Exit(0)
     if result.status == "succeeded":
         warn = f" with {len(result.record['warnings'])} warning(s)" if result.record["warnings"] else ""
@@ -156,6 +158,69 @@ def run(
             err.print(f"[yellow]hint:[/] {result.error.hint}", soft_wrap=True)
         err.print(f"retry: [bold]{result.record['retry_command']}[/]", soft_wrap=True)
     console.print(f"  record: {rel}/report.html", soft_wrap=True)
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def backfill(
+    pipeline: Annotated[str, typer.Argument(help="Pipeline name from nbpipe.yaml.")],
+    start: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD.")],
+    end: Annotated[str, typer.Option("--to", help="Last day (included), YYYY-MM-DD.")],
+    day_param: Annotated[str, typer.Option("--param", help="The parameter that gets each day.")] = "run_date",
+    parallel: Annotated[int, typer.Option("--parallel", min=1, help="Days run at the same time.")] = 1,
+    param: Annotated[list[str] | None, typer.Option("-p", help="NAME=VALUE common to every day (repeatable).")] = None,
+    project: ProjectOpt = None,
+    profile: ProfileOpt = None,
+) -> None:
+    """Run a pipeline once per day; done days are skipped, so rerunning resumes."""
+    from nbpipe import backfill as service
+    from nbpipe.params import parse_cli_pairs
+
+    colors = {"succeeded": "green", "failed": "red", "skipped": "dim"}
+
+    def on_day(day: Any) -> None:
+        took = f" in {day.duration_s:.1f}s" if day.duration_s is not None else ""
+        err.print(f"{pipeline} {day.day}: [{colors.get(day.status, 'white')}]{day.status}[/]{took}", soft_wrap=True)
+
+    try:
+        proj = _project(project, profile)
+        pairs = parse_cli_pairs(param or [])
+        result = service.backfill(
+            proj,
+            pipeline,
+            start=service.parse_day(start, "--from"),
+            end=service.parse_day(end, "--to"),
+            param=day_param,
+            parallel=parallel,
+            given=dict(pairs),
+            from_cli=frozenset(pairs),
+            on_day=on_day,
+        )
+    except NbpipeError as exc:
+        raise _fail(exc) from None
+    table = Table("day", "status", "run id", "duration", "error", title=f"backfill {pipeline} ({result.backfill_id})")
+    for d in result.days:
+        table.add_row(
+            d.day,
+            f"[{colors.get(d.status, 'white')}]{d.status}[/]",
+            d.run_id or "",
+            f"{d.duration_s:.1f}s" if d.duration_s is not None else "",
+            (d.error or "")[:70],
+        )
+    console.print(table)
+    for w in result.warnings:
+        console.print(f"[yellow]warning:[/] {w}", soft_wrap=True)
+    counts = ", ".join(f"{result.count(s)} {s}" for s in ("succeeded", "skipped", "failed"))
+    console.print(f"{pipeline}: {len(result.days)} day(s): {counts}")
+    if result.exit_code:
+        err.print(
+            f"rerun to retry the failed days (done days are skipped): [bold]nbpipe backfill {pipeline} "
+            f"--from {start} --to {end}"
+            + (f" --param {day_param}" if day_param != "run_date" else "")
+            + "".join(f" -p {k}={v}" for k, v in pairs.items())
+            + "[/]",
+            soft_wrap=True,
+        )
     raise typer.Exit(result.exit_code)
 
 
@@ -245,6 +310,72 @@ def show(
     console.print(f"  record: {_rel(run_dir)}/report.html", soft_wrap=True)
 
 
+@app.command()
+def promote(
+    target: Annotated[str, typer.Argument(help="Notebook path or pipeline name.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Accept breaking contract changes (major version bump).")] = False,
+    reuse: Annotated[
+        str | None,
+        typer.Option("--reuse", help="Reuse a succeeded explore run (RUN_ID, or 'latest') instead of running."),
+    ] = None,
+    margin: Annotated[
+        float, typer.Option("--margin", min=0.0, help="Widen observed ranges/row counts in suggested checks.")
+    ] = 0.1,
+    param: Annotated[
+        list[str] | None, typer.Option("-p", "--param", help="NAME=VALUE for the explore run (repeatable).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    project: ProjectOpt = None,
+    profile: ProfileOpt = None,
+) -> None:
+    """Freeze an explored notebook: contracts, suggested suites and its nbpipe.yaml pipeline entry."""
+    from nbpipe.params import parse_cli_pairs
+    from nbpipe.promote import promote as promote_service
+
+    try:
+        proj = _project(project, profile)
+        with _Progress(f"promote {target}") as progress:
+            result = promote_service(
+                proj,
+                target,
+                yes=yes,
+                reuse_run=reuse,
+                margin=margin,
+                params=parse_cli_pairs(param or []),
+                on_progress=progress,
+            )
+    except NbpipeError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        console.print_json(json.dumps(result.to_dict(), default=str))
+        return
+    console.print(result.render(), markup=False, highlight=False, soft_wrap=True)
+
+
+@contracts_app.command("diff")
+def contracts_diff(
+    dataset: Annotated[str, typer.Argument(help="Dataset name from nbpipe.yaml.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    project: ProjectOpt = None,
+    profile: ProfileOpt = None,
+) -> None:
+    """Compare a dataset's contract with its current data; exit 7 on a breaking difference."""
+    from nbpipe.errors import ContractViolationError
+    from nbpipe.promote import data_drift
+
+    try:
+        proj = _project(project, profile)
+        drift = data_drift(proj, dataset)
+    except NbpipeError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        console.print_json(json.dumps(drift.to_dict(), default=str))
+    else:
+        console.print(drift.render(), markup=False, highlight=False, soft_wrap=True)
+    if drift.breaking:
+        raise typer.Exit(ContractViolationError.exit_code)
+
+
 dag_app = typer.Typer(help="Run pipelines in dependency order.", no_args_is_help=True)
 app.add_typer(dag_app, name="dag")
 
@@ -307,6 +438,28 @@ def _params_for(project: Any, pipeline: str, pairs: dict[str, str]) -> dict[str,
 
 
 @app.command()
+def report(
+    out: Annotated[Path | None, typer.Option("--out", help="Output directory (default: the runs directory).")] = None,
+    project: ProjectOpt = None,
+    profile: ProfileOpt = None,
+) -> None:
+    """Write the static pipeline-health dashboard (index.html) from the run store."""
+    from nbpipe.dashboard import render
+    from nbpipe.store import RunStore
+
+    try:
+        proj = _project(project, profile)
+        store = RunStore(proj.store_url)
+        try:
+            page = render(proj, store, out or proj.runs_dir)
+        finally:
+            store.close()
+    except NbpipeError as exc:
+        raise _fail(exc) from None
+    console.print(f"dashboard: {_rel(page)}")
+
+
+@app.command()
 def init(
     directory: Annotated[Path, typer.Argument(help="Project directory (created if missing).")] = Path("."),
     name: Annotated[str | None, typer.Option("--name", help="Project name (default: the directory name).")] = None,
@@ -354,7 +507,16 @@ def demo(
     except NbpipeError as exc:
         raise _fail(exc) from None
     code = _print_outcomes(outcomes)
+    from nbpipe.dashboard import render
+    from nbpipe.store import RunStore
+
+    store = RunStore(proj.store_url)
+    try:
+        page = render(proj, store, proj.runs_dir)
+    finally:
+        store.close()
     console.print(f"run records: {_rel(proj.runs_dir)}/<pipeline>/<run_id>/report.html · history: `nbpipe runs`")
+    console.print(f"dashboard:   {_rel(page)}")
     raise typer.Exit(code)
 
 
