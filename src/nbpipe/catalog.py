@@ -1,0 +1,465 @@
+"""Reading datasets on Spark: explore vs strict prod reads, schema drift, quarantine of bad rows.
+
+The Spark adapter behind ``ctx.read`` (and the public face of the catalog: ``write_dataset``,
+``write_rejected``, ``publish``, ``discard_staging`` and ``gc_staging`` live in
+:mod:`nbpipe.publish` and are re-exported here):
+
+* explore reads infer the schema, parse permissively (malformed rows kept in ``_corrupt_record``
+  and counted) and show schema, counts and the diff against the contract;
+* prod reads apply the contract: a source whose header drifted from it raises
+  :class:`~nbpipe.errors.ContractViolationError`; rows that are malformed, hold uncastable values
+  or nulls in non-null columns go to ``<dataset>__rejected`` with ``_nbpipe_reason`` (or raise
+  :class:`~nbpipe.errors.BadRowsError` with ``on_bad_rows: fail``), so that
+  ``rows == accepted_rows + rejected_rows`` exactly.
+
+The source is parsed once with the contract's types; the parser itself marks bad rows (their raw
+line lands in ``_corrupt_record`` and the unparsable field is null), and only those rows are parsed
+again as strings to name the failing column. The classified frame is persisted, counted and split,
+so quarantine costs no second scan of the source.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nbpipe import display, events
+from nbpipe.config import DatasetConfig, Project, inside
+from nbpipe.contracts import (
+    CORRUPT_COLUMN,
+    Contract,
+    ContractDiff,
+    check_schema,
+    contract_from_schema,
+    contract_path,
+    diff_contracts,
+    find_contract,
+    load_contract,
+)
+from nbpipe.errors import BadRowsError, ContractViolationError, DatasetError
+from nbpipe.publish import (
+    RAW,
+    REASON,
+    SOURCE,
+    WriteResult,
+    dataset_config,
+    dataset_root,
+    discard_staging,
+    frame_fields,
+    gc_staging,
+    hidden,
+    promote_hint,
+    publish,
+    require_contract,
+    schema_override,
+    struct_type,
+    write_dataset,
+    write_rejected,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.sql import Column as SparkColumn
+    from pyspark.sql import DataFrame, SparkSession
+
+    from nbpipe.context import RunContext
+
+__all__ = ["WriteResult", "diff_contract_with_data", "discard_staging", "gc_staging", "publish",
+           "read_dataset", "write_dataset", "write_rejected"]
+
+JDBC_JAR = Path("/usr/share/java/postgresql.jar")
+_PARSED = "_nbpipe_parsed"
+_MAX_VALUE = 60
+_persisted: dict[tuple[str, str], Any] = {}
+
+
+@dataclass
+class _Source:
+    base: Path | None
+    files: list[Path] = field(default_factory=list)
+    partition_cols: list[str] = field(default_factory=list)
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.stat().st_size for f in self.files)
+
+
+# --------------------------------------------------------------------------- locating inputs
+def _list_files(base: Path) -> list[Path]:
+    if base.is_file():
+        return [base]
+    out = []
+    for path in sorted(base.rglob("*")):
+        rel = path.relative_to(base).parts
+        if path.is_file() and not any(hidden(p) for p in rel):
+            out.append(path)
+    return out
+
+
+def _source(project: Project, name: str, cfg: DatasetConfig, paths: list[str] | None) -> _Source:
+    if cfg.format == "jdbc":
+        return _Source(None)
+    base = dataset_root(project, name, cfg)
+    key = f"datasets.{name}.path" if cfg.path else f"the warehouse ({project.profile.warehouse})"
+    if paths is None:
+        if not base.exists():
+            raise DatasetError(f"input of dataset {name!r} is missing: {base} does not exist (from {key})",
+                               hint=f"land data there first, or fix {key} in nbpipe.yaml")
+        files = _list_files(base)
+    else:
+        files = []
+        for p in paths:
+            resolved = inside(base, project.path(str(p)), f"file of dataset {name!r}")
+            if not resolved.exists():
+                raise DatasetError(f"input file of dataset {name!r} is missing: {resolved}",
+                                   hint=f"pass existing files under {base} ({key})")
+            files.extend(_list_files(resolved))
+    parts: list[str] = []
+    for f in files:
+        for piece in f.relative_to(base).parts[:-1] if base.is_dir() else ():
+            col = piece.split("=", 1)[0] if "=" in piece else None
+            if col and col not in parts:
+                parts.append(col)
+    return _Source(base, files, parts)
+
+
+def _reader(spark: SparkSession, cfg: DatasetConfig, src: _Source) -> Any:
+    reader = spark.read.format(cfg.format).options(**cfg.options)
+    if src.base is not None and src.base.is_dir():
+        reader = reader.option("basePath", str(src.base))
+    if cfg.format == "jdbc":
+        _jdbc_driver(spark, cfg)
+        if cfg.options.get("url", "").startswith("jdbc:postgresql") and "driver" not in cfg.options:
+            reader = reader.option("driver", "org.postgresql.Driver")
+    return reader
+
+
+_JARS_ADDED: set[int] = set()
+
+
+def _jdbc_driver(spark: SparkSession, cfg: DatasetConfig) -> None:
+    """Make Debian's PostgreSQL JDBC driver available to the session once (ADD JAR)."""
+    if not cfg.options.get("url", "").startswith("jdbc:postgresql") or id(spark) in _JARS_ADDED:
+        return
+    if JDBC_JAR.is_file() and str(JDBC_JAR) not in (spark.conf.get("spark.jars", "") or ""):
+        spark.sql(f"ADD JAR {JDBC_JAR}")
+    _JARS_ADDED.add(id(spark))
+
+
+def _load(reader: Any, src: _Source, name: str, cfg: DatasetConfig) -> DataFrame:
+    try:
+        return reader.load() if cfg.format == "jdbc" else reader.load([str(f) for f in src.files])
+    except Exception as exc:
+        where = _mask_url(cfg.options.get("url", "")) if cfg.format == "jdbc" else str(src.base)
+        raise DatasetError(
+            f"cannot read dataset {name!r} ({cfg.format}) from {where}: {type(exc).__name__}: "
+            f"{(str(exc).splitlines() or [''])[0][:300]}",
+            hint=f"check datasets.{name}.format/options in nbpipe.yaml against the data",
+        ) from exc
+
+
+def _mask_url(url: str) -> str:
+    return url.split("?", 1)[0]
+
+
+# --------------------------------------------------------------------------- reads
+def read_dataset(ctx: RunContext, name: str, *, paths: list[str] | None = None,
+                 schema_override: Any = None) -> DataFrame:
+    """Read a dataset: inferred and permissive in explore mode, contract-enforced in prod.
+
+    Args:
+        ctx: the run context (mode, project, Spark, event log).
+        name: a dataset declared in ``nbpipe.yaml``.
+        paths: read exactly these files/directories (absolute or relative to the project root,
+            inside the dataset's path) with the same enforcement; ``[]`` gives an empty frame.
+        schema_override: a Contract, ``[{name, type, nullable}]`` or DDL string used instead of
+            the contract (prod) or of inference (explore).
+
+    Returns:
+        The DataFrame (prod: accepted rows only, in contract column order).
+
+    Raises:
+        DatasetError: unknown dataset, path escaping its root, missing input.
+        ContractViolationError: no contract in prod, or the source drifted from it.
+        BadRowsError: bad rows and ``on_bad_rows: fail``.
+    """
+    cfg = ctx.project.dataset(name)
+    if cfg.format == "kafka":
+        raise DatasetError(f"dataset {name!r} is a Kafka topic", hint=f"read it with ctx.incremental({name!r})")
+    src = _source(ctx.project, name, cfg, paths)
+    if ctx.mode == "prod":
+        contract = require_contract(ctx, name, schema_override)
+        df, info = _strict_read(ctx, name, cfg, src, contract)
+    else:
+        df, info = _explore_read(ctx, name, cfg, src, schema_override)
+    event = ctx.log.emit(events.DATASET_READ, dataset=name, mode=ctx.mode, format=cfg.format,
+                         path=str(src.base) if src.base else _mask_url(cfg.options.get("url", "")),
+                         files=len(src.files), bytes=src.bytes, **info)
+    if ctx.mode == "explore":
+        display.show_read(event)
+    return df
+
+
+def flexible_frame(spark: SparkSession, name: str, cfg: DatasetConfig, src: _Source,
+                   override: Contract | None) -> DataFrame:
+    """The source as explore mode sees it: inferred (or overridden) schema, permissive parsing."""
+    reader = _reader(spark, cfg, src)
+    if cfg.format == "jdbc":
+        return _load(reader, src, name, cfg)
+    if not src.files:
+        return spark.createDataFrame([], struct_type(override.fields() if override else []))
+    if cfg.format in ("csv", "json"):
+        reader = reader.option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT_COLUMN)
+    if cfg.format == "csv" and "inferSchema" not in cfg.options:
+        reader = reader.option("inferSchema", "true")
+    if override is not None:
+        extra = [{"name": CORRUPT_COLUMN, "type": "string"}] if cfg.format in ("csv", "json") else []
+        return _load(reader.schema(struct_type(override.fields() + extra)), src, name, cfg)
+    if cfg.format == "csv":
+        inferred = _load(reader, src, name, cfg).schema
+        fields = [{"name": f.name, "type": f.dataType.simpleString()} for f in inferred.fields]
+        return _load(reader.schema(struct_type([*fields, {"name": CORRUPT_COLUMN, "type": "string"}])), src, name, cfg)
+    return _load(reader, src, name, cfg)
+
+
+def _explore_read(ctx: RunContext, name: str, cfg: DatasetConfig, src: _Source,
+                  override: Any) -> tuple[DataFrame, dict[str, Any]]:
+    from pyspark.sql import functions as F
+
+    contract_over = schema_override(override, name)
+    df = flexible_frame(ctx.spark, name, cfg, src, contract_over)
+    data_cols = [c for c in df.columns if c != CORRUPT_COLUMN]
+    if CORRUPT_COLUMN in df.columns and data_cols:
+        # Reference every column: Spark refuses queries on raw CSV/JSON that only use the corrupt column,
+        # and which rows are corrupt depends on which columns get parsed.
+        every = F.max(F.hash(*[F.col(f"`{c}`") for c in data_cols]))
+        row = df.agg(F.count(F.lit(1)), F.count(F.col(CORRUPT_COLUMN)), every).collect()[0]
+        rows, corrupt = int(row[0]), int(row[1])
+    else:
+        rows, corrupt = int(df.count()), 0
+    fields = [f for f in frame_fields(df) if f["name"] != CORRUPT_COLUMN]
+    contract = contract_over or find_contract(ctx.project, name)
+    diff = None
+    if contract is not None:
+        diff = diff_contracts(contract, contract_from_schema(name, fields, version=contract.version),
+                              compare_keys=False)
+        diff.new_version = None
+    return df, {"rows": rows, "corrupt_rows": corrupt, "rejected_rows": 0, "schema": fields,
+                "schema_version": contract.version if contract else None,
+                "contract_diff": diff.render() if diff is not None and diff.changed else None}
+
+
+# --------------------------------------------------------------------------- strict (prod) reads
+def _opt(cfg: DatasetConfig, key: str, default: str) -> str:
+    return next((v for k, v in cfg.options.items() if k.lower() == key.lower()), default)
+
+
+def _drift_error(ctx: RunContext, name: str, contract: Contract, problems: list[str]) -> ContractViolationError:
+    return ContractViolationError(
+        f"dataset {name!r}: the source drifted from its contract v{contract.version} "
+        f"({contract_path(ctx.project, name)}): " + "; ".join(problems), hint=promote_hint(ctx))
+
+
+def _csv_groups(ctx: RunContext, name: str, cfg: DatasetConfig, src: _Source,
+                contract: Contract) -> dict[tuple[str, ...], list[Path]]:
+    """Files grouped by header; a header that differs from the contract is drift."""
+    expected = [c for c in contract.names if c not in src.partition_cols]
+    problems = [f"partition directory column {c} is not in the contract" for c in src.partition_cols
+                if c not in contract.names]
+    if _opt(cfg, "header", "false").lower() != "true":
+        return {tuple(expected): list(src.files)}
+    groups: dict[tuple[str, ...], list[Path]] = {}
+    for f in src.files:
+        header = tuple(header_of(f, cfg.options))
+        if header:  # an empty file holds no rows
+            groups.setdefault(header, []).append(f)
+    for header, files in groups.items():
+        extra = [c for c in header if c not in expected]
+        missing = [c for c in expected if c not in header]
+        where = f"{files[0]}" + (f" (and {len(files) - 1} more file(s))" if len(files) > 1 else "")
+        if extra:
+            problems.append(f"{where} has column(s) not in the contract: {', '.join(extra)}")
+        if missing:
+            problems.append(f"{where} lacks contract column(s): {', '.join(missing)}")
+    if problems:
+        raise _drift_error(ctx, name, contract, problems)
+    return groups
+
+
+def _json_drift(ctx: RunContext, name: str, src: _Source, contract: Contract) -> None:
+    extra: dict[str, Path] = {}
+    for f in src.files:
+        for key in first_json_keys(f):
+            if key not in contract.names:
+                extra.setdefault(key, f)
+    if extra:
+        raise _drift_error(ctx, name, contract, [f"{f} has field {k} not in the contract" for k, f in extra.items()])
+
+
+def _reason(contract: Contract, checked: list[str], parsed: SparkColumn | None,
+            malformed: SparkColumn | None) -> SparkColumn:
+    """Why a row is rejected (null when it is accepted): malformed, uncastable, null in non-null."""
+    from pyspark.sql import functions as F
+
+    def col(c: str) -> SparkColumn:
+        return F.col(f"`{c}`")
+
+    reason = None
+    if parsed is not None and malformed is not None:
+        casts = [
+            F.when(parsed[c].isNotNull() & col(c).isNull(),
+                   F.concat(F.lit(f"column {c}: '"), F.substring(parsed[c], 1, _MAX_VALUE),
+                            F.lit(f"' is not {contract.column(c).type}")))  # type: ignore[union-attr]
+            for c in checked
+        ]
+        why = F.when(malformed, F.lit("malformed line")).otherwise(F.coalesce(*casts, F.lit("malformed line")))
+        reason = F.when(F.col(CORRUPT_COLUMN).isNotNull(), why)
+    for c in contract.columns:
+        if not c.nullable:
+            text = F.lit(f"column {c.name}: null in non-null column")
+            reason = F.when(col(c.name).isNull(), text) if reason is None else reason.when(col(c.name).isNull(), text)
+    return reason if reason is not None else F.lit(None).cast("string")
+
+
+def _classified_frames(ctx: RunContext, name: str, cfg: DatasetConfig, src: _Source,
+                       contract: Contract) -> list[DataFrame]:
+    """The source as typed frames with ``_nbpipe_reason``/``_nbpipe_raw``/``_nbpipe_source`` added."""
+    from pyspark.sql import functions as F
+
+    reader = _reader(ctx.spark, cfg, src)
+    corrupt = {"name": CORRUPT_COLUMN, "type": "string"}
+    out_cols = [F.col(f"`{c}`") for c in contract.names]
+    source = (F.lit(_mask_url(cfg.options.get("url", ""))) if cfg.format == "jdbc"
+              else F.col("_metadata.file_path"))
+    frames = []
+    if cfg.format in ("csv", "json"):
+        reader = reader.option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT_COLUMN)
+        if cfg.format == "csv":
+            groups = _csv_groups(ctx, name, cfg, src, contract)
+        else:
+            _json_drift(ctx, name, src, contract)
+            groups = {tuple(contract.names): list(src.files)}
+        opts = {k: v for k, v in cfg.options.items() if k.lower() not in ("header", "inferschema", "basepath")}
+        opts.update(mode="PERMISSIVE", columnNameOfCorruptRecord=CORRUPT_COLUMN)
+        for header, files in groups.items():
+            checked = [c for c in header if c not in src.partition_cols]
+            fields = [contract.column(c).field() for c in header]  # type: ignore[union-attr]
+            fields += [contract.column(c).field() for c in src.partition_cols if c not in header]  # type: ignore[union-attr]
+            df = _load(reader.schema(struct_type([*fields, corrupt])), _Source(src.base, files), name, cfg)
+            raw_ddl = ", ".join(f"`{c}` string" for c in checked) + f", `{CORRUPT_COLUMN}` string"
+            if cfg.format == "csv":
+                parsed = F.from_csv(F.col(CORRUPT_COLUMN), raw_ddl, opts)
+            else:
+                parsed = F.from_json(F.col(CORRUPT_COLUMN), raw_ddl, opts)
+            df = df.withColumn(_PARSED, F.when(F.col(CORRUPT_COLUMN).isNotNull(), parsed))
+            p = F.col(_PARSED)
+            reason = _reason(contract, checked, p, p[CORRUPT_COLUMN].isNotNull() | p.isNull())
+            frames.append(df.select(*out_cols, reason.alias(REASON), F.col(CORRUPT_COLUMN).alias(RAW),
+                                    F.when(reason.isNotNull(), source).alias(SOURCE)))
+        return frames
+    df = _load(reader, src, name, cfg)
+    check = check_schema(contract, frame_fields(df))
+    if not check.ok:
+        raise _drift_error(ctx, name, contract, check.problems())
+    widened = {r.name: r.new for r in check.widened}
+    df = df.select(*[F.col(f"`{c}`").cast(widened[c]).alias(c) if c in widened else F.col(f"`{c}`")
+                     for c in contract.names], source.alias(SOURCE))
+    reason = _reason(contract, [], None, None)
+    return [df.select(*out_cols, reason.alias(REASON), F.lit(None).cast("string").alias(RAW),
+                      F.when(reason.isNotNull(), F.col(SOURCE)).alias(SOURCE))]
+
+
+def _strict_read(ctx: RunContext, name: str, cfg: DatasetConfig, src: _Source,
+                 contract: Contract) -> tuple[DataFrame, dict[str, Any]]:
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    info: dict[str, Any] = {"schema": contract.fields(), "schema_version": contract.version}
+    frames = _classified_frames(ctx, name, cfg, src, contract) if (src.files or cfg.format == "jdbc") else []
+    if not frames:
+        empty = ctx.spark.createDataFrame([], struct_type(contract.fields()))
+        return empty, {**info, "rows": 0, "accepted_rows": 0, "rejected_rows": 0, "corrupt_rows": 0}
+    classified = frames[0]
+    for other in frames[1:]:
+        classified = classified.unionByName(other)
+    previous = _persisted.pop((ctx.run_id, name), None)
+    if previous is not None:
+        previous.unpersist()
+    classified = classified.persist(StorageLevel.MEMORY_AND_DISK)
+    _persisted[(ctx.run_id, name)] = classified
+    row = classified.agg(F.count(F.lit(1)), F.count(REASON), F.count(RAW)).collect()[0]
+    rows, rejected, corrupt = int(row[0]), int(row[1]), int(row[2])
+    info.update(rows=rows, accepted_rows=rows - rejected, rejected_rows=rejected, corrupt_rows=corrupt)
+    if rejected:
+        bad = classified.filter(F.col(REASON).isNotNull())
+        top = bad.groupBy(REASON).count().orderBy(F.desc("count"), REASON).limit(5).collect()
+        info["rejected_reasons"] = {r[0]: int(r[1]) for r in top}
+        if cfg.on_bad_rows == "fail":
+            examples = bad.select(REASON, RAW, SOURCE).limit(3).collect()
+            classified.unpersist()
+            shown = "; ".join(f"{e[0]} ({e[2]}{': ' + repr(e[1][:80]) if e[1] else ''})" for e in examples)
+            counts = ", ".join(f"{n} x {r}" for r, n in info["rejected_reasons"].items())
+            raise BadRowsError(
+                f"dataset {name!r}: {rejected} of {rows} rows violate contract v{contract.version} "
+                f"({counts}); e.g. {shown}",
+                hint=f"fix the source rows, or set datasets.{name}.on_bad_rows: quarantine in nbpipe.yaml "
+                f"to keep them in {name}__rejected")
+        write_rejected(ctx, bad, name)
+    accepted = classified.filter(F.col(REASON).isNull()).select(*[F.col(f"`{c}`") for c in contract.names])
+    return accepted, info
+
+
+# --------------------------------------------------------------------------- contracts vs data
+def diff_contract_with_data(project: Project, dataset: str) -> ContractDiff:
+    """Compare a dataset's contract with the schema of its current data (``nbpipe contracts diff``).
+
+    The data side is read as explore mode would (inferred schema); a column is nullable on the
+    data side when it holds nulls.
+    """
+    from pyspark.sql import functions as F
+
+    from nbpipe.spark import get_session
+
+    contract = load_contract(contract_path(project, dataset))
+    cfg = dataset_config(project, dataset)
+    src = _source(project, dataset, cfg, None)
+    df = flexible_frame(get_session(project), dataset, cfg, src, None)
+    fields = [f for f in frame_fields(df) if f["name"] != CORRUPT_COLUMN]
+    names = [f["name"] for f in fields]
+    nulls = {}
+    if names and (src.files or cfg.format == "jdbc"):
+        row = df.agg(*[F.count(F.when(F.col(f"`{c}`").isNull(), 1)) for c in names]).collect()[0]
+        nulls = dict(zip(names, row, strict=True))
+    data_fields = [{**f, "nullable": bool(nulls.get(f["name"]))} for f in fields]
+    diff = diff_contracts(contract, contract_from_schema(dataset, data_fields, version=contract.version),
+                          compare_keys=False)
+    diff.new_version = None
+    return diff
+
+
+def header_of(path: Path, options: dict[str, str]) -> list[str]:
+    """The header row of a CSV file (empty list for an empty file)."""
+    opts = {k.lower(): v for k, v in options.items()}
+    sep = opts.get("sep", opts.get("delimiter", ","))
+    quote = opts.get("quote", '"')
+    with open(path, encoding=opts.get("encoding", opts.get("charset", "utf-8")), errors="replace", newline="") as fh:
+        line = fh.readline()
+    if not line.strip():
+        return []
+    return [c.strip() for c in next(csv.reader(io.StringIO(line), delimiter=sep, quotechar=quote or None))]
+
+
+def first_json_keys(path: Path) -> list[str]:
+    """Keys of the first JSON-lines record of a file (empty when unreadable)."""
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            if line.strip():
+                try:
+                    value = json.loads(line)
+                except ValueError:
+                    return []
+                return list(value) if isinstance(value, dict) else []
+    return []

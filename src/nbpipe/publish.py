@@ -1,0 +1,600 @@
+"""Outputs: contract-checked staged writes, quarantined rows, and the atomic, idempotent publish.
+
+``write_dataset`` (prod) checks a frame against the dataset's contract, writes it sorted into
+deterministic files (``part-00000.parquet``, no ``_SUCCESS``/``.crc``) and stages it under
+``<run_dir>/staging/<dataset>/`` as *units*: one directory per partition (``flight_date=2013-01-02``)
+or the whole dataset when it is unpartitioned. Every unit carries a marker file
+(``_nbpipe_run.json``, ignored by Spark like every ``_``-prefixed name) naming the run and attempt
+that wrote it. Explore writes go to ``warehouse/_explore/<dataset>/`` and are never published.
+``write_rejected`` stages rows with a ``_nbpipe_reason`` into ``<dataset>__rejected``.
+
+:func:`publish` (runner side, no Spark) replaces, per unit, the warehouse directory by the staged one:
+
+1. move the unit to ``.<dataset>.publish/<run_id>/incoming/<unit>`` beside the dataset root (a
+   rename; a copy + rename when the staging area is on another filesystem);
+2. swap it with the live directory (``renameat2(RENAME_EXCHANGE)`` where the kernel has it: readers
+   see the old or the new unit, never neither; else two renames);
+3. move what came out to ``…/trash/<unit>`` and delete it.
+
+Each step is re-entrant: the markers tell whether ``incoming`` holds our new data or the old data
+it replaced, so calling :func:`publish` again with the same events (crash recovery) rolls forward
+and ends in the same state. A failed or killed run never calls publish; its staging is removed
+by the runner (:func:`discard_staging`) or :func:`gc_staging`. Spark is imported lazily, only by
+the write functions.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import json
+import os
+import shutil
+import socket
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nbpipe import display, events
+from nbpipe.config import DatasetConfig, Project, check_name, inside
+from nbpipe.contracts import CORRUPT_COLUMN, Contract, check_schema, contract_from_schema, contract_path, find_contract
+from nbpipe.errors import ContractViolationError, DatasetError, did_you_mean
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.sql import DataFrame
+
+    from nbpipe.context import RunContext
+
+STAGING_DIR = "staging"
+MARKER = "_nbpipe_run.json"
+REJECTED_SUFFIX = "__rejected"
+RUN_ID_COLUMN = "_nbpipe_run_id"
+EXPLORE_DIR = "_explore"
+PUBLISH_SUFFIX = ".publish"
+REASON = "_nbpipe_reason"
+RAW = "_nbpipe_raw"
+SOURCE = "_nbpipe_source"
+WRITE_MODES = ("overwrite_partitions", "overwrite")
+FILE_FORMATS = ("csv", "json", "parquet")
+_READER_ONLY = {"inferschema", "samplingratio", "mode", "columnnameofcorruptrecord", "enforceschema"}
+_EXT = {"parquet": ".parquet", "csv": ".csv", "json": ".json"}
+_RENAME_EXCHANGE = 2
+
+
+def dataset_config(project: Project, name: str) -> DatasetConfig:
+    """The dataset's config; ``<declared>__rejected`` quarantine datasets get an implicit one."""
+    check_name(name, "dataset")
+    base = name[: -len(REJECTED_SUFFIX)] if name.endswith(REJECTED_SUFFIX) else None
+    if base and name not in project.config.datasets and base in project.config.datasets:
+        return DatasetConfig(format="parquet", partition_by=[RUN_ID_COLUMN],
+                             description=f"rows of {base} rejected by its contract or quality checks")
+    return project.dataset(name)
+
+
+def dataset_root(project: Project, name: str, cfg: DatasetConfig | None = None) -> Path:
+    """Where a dataset lives: its ``path`` (inside the project or the warehouse) or ``warehouse/<name>``.
+
+    Raises:
+        DatasetError: the path escapes both the project root and the warehouse.
+    """
+    cfg = cfg or dataset_config(project, name)
+    what = f"path of dataset {name!r} (datasets.{name}.path)"
+    if not cfg.path:
+        return inside(project.warehouse, project.warehouse / name, what)
+    candidate = project.path(cfg.path)
+    for root in (project.root, project.warehouse):
+        try:
+            return inside(root, candidate, what)
+        except DatasetError:
+            continue
+    return inside(project.root, candidate, what)  # raises, naming the project root
+
+
+def publish_work_dir(root: Path, run_id: str) -> Path:
+    """Hidden sibling of a dataset root where one run's publish keeps incoming and trash units."""
+    return root.with_name(f".{root.name}{PUBLISH_SUFFIX}") / run_id
+
+
+def write_marker(unit_dir: Path, **info: Any) -> None:
+    """Record which run (and attempt) staged ``unit_dir``."""
+    (unit_dir / MARKER).write_text(json.dumps(info, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def read_marker(unit_dir: Path) -> dict[str, Any]:
+    """The marker of a unit directory, or ``{}``."""
+    try:
+        return dict(json.loads((unit_dir / MARKER).read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return {}
+
+
+# --------------------------------------------------------------------------- staged writes
+@dataclass
+class WriteResult:
+    """What a ``write_dataset`` staged (prod) or wrote to the sandbox (explore)."""
+
+    dataset: str
+    path: str
+    rows: int
+    bytes: int
+    partitions: list[str]
+    partition_by: list[str]
+    format: str
+    schema_version: str | None
+    schema: list[dict[str, Any]]
+    sandbox: bool
+    mode: str = "overwrite_partitions"
+
+    def __repr__(self) -> str:
+        where = "sandbox" if self.sandbox else "staged"
+        return (f"<WriteResult {self.dataset} {where}: {self.rows} rows, {len(self.partitions)} partition(s), "
+                f"{self.bytes} bytes at {self.path}>")
+
+    def _repr_html_(self) -> str:
+        return display.write_html(asdict(self))
+
+
+def hidden(name: str) -> bool:
+    return name.startswith((".", "_")) or name.endswith(".crc")
+
+
+def frame_fields(df: DataFrame) -> list[dict[str, Any]]:
+    return [{"name": f.name, "type": f.dataType.simpleString(), "nullable": f.nullable} for f in df.schema.fields]
+
+
+def schema_override(value: Any, name: str) -> Contract | None:
+    """A Contract from a Contract, ``[{name, type, nullable}]`` or a DDL string (None passes through)."""
+    if value is None or isinstance(value, Contract):
+        return value
+    if isinstance(value, str):
+        from pyspark.sql.types import StructType
+
+        parsed: Any = StructType.fromDDL(value)
+        value = [{"name": f.name, "type": f.dataType.simpleString(), "nullable": f.nullable} for f in parsed.fields]
+    return contract_from_schema(name, list(value))
+
+
+def struct_type(fields: list[dict[str, Any]]) -> Any:
+    """A Spark StructType for ``[{name, type}]``."""
+    from pyspark.sql.types import StructType
+
+    ddl = ", ".join(f"`{f['name']}` {f['type']}" for f in fields)
+    return StructType.fromDDL(ddl) if ddl else StructType([])
+
+
+def promote_hint(ctx: RunContext) -> str:
+    notebook = "<notebook>"
+    if ctx.pipeline and ctx.pipeline in ctx.project.config.pipelines:
+        notebook = ctx.project.config.pipelines[ctx.pipeline].notebook
+    return (f"fix the notebook or the source, or explore the change and re-promote: "
+            f"`nbpipe promote {notebook}` (then review `nbpipe contracts diff`)")
+
+
+def require_contract(ctx: RunContext, name: str, override: Any) -> Contract:
+    contract = schema_override(override, name) or find_contract(ctx.project, name)
+    if contract is None:
+        raise ContractViolationError(
+            f"dataset {name!r} has no contract ({contract_path(ctx.project, name)}); prod reads and writes "
+            "are enforced against one", hint=promote_hint(ctx))
+    return contract
+
+
+def _tidy(tmp: Path, fmt: str) -> list[str]:
+    """Drop _SUCCESS/.crc files, rename data files to part-NNNNN<ext>; return the leaf units."""
+    units = []
+    for directory in sorted({p.parent for p in tmp.rglob("*") if p.is_file()} | {tmp}):
+        files = sorted(p for p in directory.iterdir() if p.is_file())
+        data = [p for p in files if not hidden(p.name)]
+        for p in files:
+            if p not in data:
+                p.unlink()
+        for i, p in enumerate(data):
+            p.rename(directory / f"part-{i:05d}{_EXT[fmt]}")
+        if data:
+            units.append(directory.relative_to(tmp).as_posix() if directory != tmp else "")
+    return units
+
+
+def _sortable(df: DataFrame, cols: list[str]) -> list[str]:
+    kinds = {f.name: f.dataType.simpleString() for f in df.schema.fields}
+    return [c for c in cols if not kinds.get(c, "").startswith("map<")]
+
+
+def _write_files(df: DataFrame, tmp: Path, fmt: str, partition_by: list[str], sort_cols: list[str],
+                 options: dict[str, str], single_file: bool = False) -> list[str]:
+    from pyspark.sql import functions as F
+
+    ordered = df.repartition(*[F.col(f"`{c}`") for c in partition_by]) if partition_by and not single_file \
+        else df.repartition(1)
+    keys = [F.col(f"`{c}`") for c in [*partition_by, *_sortable(df, sort_cols)]]
+    writer = ordered.sortWithinPartitions(*keys).write.mode("overwrite").format(fmt)
+    writer = writer.options(**{k: v for k, v in options.items() if k.lower() not in _READER_ONLY})
+    if fmt == "csv" and "header" not in {k.lower() for k in options}:
+        writer = writer.option("header", "true")
+    if partition_by:
+        writer = writer.partitionBy(*partition_by)
+    writer.save(str(tmp))
+    return _tidy(tmp, fmt)
+
+
+def write_dataset(ctx: RunContext, df: DataFrame, name: str, *, mode: str = "overwrite_partitions") -> WriteResult:
+    """Write a dataset: contract-checked and staged in prod, to the sandbox in explore mode.
+
+    Args:
+        ctx: the run context.
+        df: the frame to write.
+        name: a dataset declared in ``nbpipe.yaml`` (csv, json or parquet).
+        mode: ``overwrite_partitions`` (replace only the partitions present) or ``overwrite``.
+
+    Returns:
+        The :class:`WriteResult` (also emitted as a ``dataset_staged`` event).
+
+    Raises:
+        ContractViolationError: missing/extra/retyped columns or nulls in non-null columns (prod).
+    """
+    from pyspark.sql import functions as F
+
+    cfg = ctx.project.dataset(name)
+    if mode not in WRITE_MODES:
+        raise DatasetError(f"write mode {mode!r} is not supported{did_you_mean(mode, WRITE_MODES)}",
+                           hint=f"use one of: {', '.join(WRITE_MODES)}")
+    if cfg.format not in FILE_FORMATS:
+        raise DatasetError(f"dataset {name!r} has format {cfg.format!r}; nbpipe writes {', '.join(FILE_FORMATS)}",
+                           hint=f"set datasets.{name}.format to parquet (or csv/json)")
+    prod = ctx.mode == "prod"
+    contract = require_contract(ctx, name, None) if prod else find_contract(ctx.project, name)
+    fields = frame_fields(df)
+    if prod and contract is not None:
+        check = check_schema(contract, fields)
+        if not check.ok:
+            raise ContractViolationError(
+                f"dataset {name!r} does not match its contract v{contract.version} "
+                f"({contract_path(ctx.project, name)}): " + "; ".join(check.problems()),
+                hint=promote_hint(ctx))
+        widened = {r.name: r.new for r in check.widened}
+        df = df.select(*[F.col(f"`{c}`").cast(widened[c]).alias(c) if c in widened else F.col(f"`{c}`")
+                         for c in contract.names])
+        fields = contract.fields()
+    partition_by = list(cfg.partition_by or (contract.partition_by if contract else ()))
+    missing = [c for c in partition_by if c not in df.columns]
+    if missing:
+        raise DatasetError(f"dataset {name!r}: partition column(s) {', '.join(missing)} not in the frame",
+                           hint=f"add them, or change datasets.{name}.partition_by")
+    keys = list(cfg.primary_key or (contract.primary_key if contract else ()))
+    sort_cols = keys or [c for c in df.columns if c not in partition_by]
+    out = ctx.staging_dir / name if prod else ctx.project.warehouse / EXPLORE_DIR / name
+    out = inside(ctx.staging_dir if prod else ctx.project.warehouse / EXPLORE_DIR, out, f"output of {name!r}")
+    tmp = out.parent / f".{name}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        units = _write_files(df, tmp, cfg.format, partition_by, sort_cols, cfg.options)
+        rows = _verify_written(ctx, name, cfg, tmp, fields, contract if prod else None, partition_by)
+        if mode == "overwrite" or not partition_by or not out.exists():
+            shutil.rmtree(out, ignore_errors=True)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp.rename(out)
+        else:
+            for unit in units:
+                shutil.rmtree(out / unit, ignore_errors=True)
+                (out / unit).parent.mkdir(parents=True, exist_ok=True)
+                (tmp / unit).rename(out / unit)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if prod:
+        for unit in units if partition_by else [""]:
+            write_marker(out / unit, run_id=ctx.run_id, attempt=ctx.attempt, dataset=name)
+    size = sum(p.stat().st_size for u in units for p in (out / u).iterdir() if p.is_file() and not hidden(p.name))
+    result = WriteResult(dataset=name, path=str(out), rows=rows, bytes=size,
+                         partitions=[u for u in units if u], partition_by=partition_by, format=cfg.format,
+                         schema_version=contract.version if contract else None, schema=fields,
+                         sandbox=not prod, mode=mode)
+    ctx.log.emit(events.DATASET_STAGED, staging_path=str(out), **asdict(result))
+    if not prod:
+        display.show_write(asdict(result))
+    return result
+
+
+def _verify_written(ctx: RunContext, name: str, cfg: DatasetConfig, tmp: Path, fields: list[dict[str, Any]],
+                    contract: Contract | None, partition_by: list[str]) -> int:
+    """Count rows from the written files and enforce non-null columns there (one cheap pass)."""
+    from pyspark.sql import functions as F
+
+    reader = ctx.spark.read.format(cfg.format).options(**cfg.options)
+    if cfg.format != "parquet":
+        reader = reader.schema(struct_type([f for f in fields if f["name"] not in partition_by] +
+                                       [f for f in fields if f["name"] in partition_by]))
+        if cfg.format == "csv":
+            reader = reader.option("header", cfg.options.get("header", "true"))
+    written = reader.load(str(tmp))
+    non_null = [c.name for c in contract.columns if not c.nullable] if contract else []
+    row = written.agg(F.count(F.lit(1)), *[F.count(F.when(F.col(f"`{c}`").isNull(), 1)) for c in non_null]).collect()[0]
+    bad = [f"column {c}: {n} null value(s) in non-null column" for c, n in zip(non_null, row[1:], strict=True) if n]
+    if bad:
+        assert contract is not None
+        raise ContractViolationError(f"dataset {name!r} violates its contract v{contract.version}: " + "; ".join(bad),
+                                     hint="filter or fill the nulls before ctx.write (or quarantine them with "
+                                          "ctx.check), or make the column nullable and re-promote")
+    return int(row[0])
+
+
+def write_rejected(ctx: RunContext, df: DataFrame, dataset: str) -> int:
+    """Stage rows that carry ``_nbpipe_reason`` into ``<dataset>__rejected``; return the row count.
+
+    Data columns are stored as strings (bad values often do not fit their type), plus
+    ``_nbpipe_reason``, ``_nbpipe_raw`` (the raw line when known), ``_nbpipe_source`` (the input file)
+    and the partition column ``_nbpipe_run_id``. Repeated calls in a run add files.
+    """
+    from pyspark.sql import functions as F
+
+    check_name(dataset, "dataset")
+    name = f"{dataset}{REJECTED_SUFFIX}"
+    if REASON not in df.columns:
+        raise DatasetError(f"rows to reject from {dataset!r} need a {REASON} column",
+                           hint=f"df.withColumn('{REASON}', F.lit('why'))")
+    internal = {REASON, RAW, SOURCE, CORRUPT_COLUMN, RUN_ID_COLUMN}
+    data = [c for c in df.columns if c not in internal]
+    raw = F.col(RAW) if RAW in df.columns else F.col(CORRUPT_COLUMN) if CORRUPT_COLUMN in df.columns else F.lit(None)
+    rejected = df.select(*[F.col(f"`{c}`").cast("string").alias(c) for c in data],
+                         F.col(REASON).cast("string").alias(REASON), raw.cast("string").alias(RAW),
+                         (F.col(SOURCE) if SOURCE in df.columns else F.lit(None)).cast("string").alias(SOURCE))
+    prod = ctx.mode == "prod"
+    root = ctx.staging_dir if prod else ctx.project.warehouse / EXPLORE_DIR
+    unit_dir = root / name / f"{RUN_ID_COLUMN}={ctx.run_id}"
+    if unit_dir.is_dir() and read_marker(unit_dir).get("attempt") not in (None, ctx.attempt):
+        shutil.rmtree(unit_dir)  # left by an earlier attempt of this run
+    tmp = root / f".{name}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        _write_files(rejected, tmp, "parquet", [], [REASON, *data], {}, single_file=True)
+        written = ctx.spark.read.parquet(str(tmp))
+        rows = int(written.count())
+        unit_dir.mkdir(parents=True, exist_ok=True)
+        seq = len(list(unit_dir.glob("part-*.parquet")))
+        target = unit_dir / f"part-{seq:05d}.parquet"
+        (tmp / "part-00000.parquet").rename(target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    write_marker(unit_dir, run_id=ctx.run_id, attempt=ctx.attempt, dataset=name)
+    ctx.log.emit(events.DATASET_REJECTED, dataset=name, source_dataset=dataset, rows=rows,
+                 bytes=target.stat().st_size, path=str(root / name), staging_path=str(root / name),
+                 partitions=[unit_dir.name], partition_by=[RUN_ID_COLUMN], format="parquet",
+                 reason_column=REASON, sandbox=not prod, mode="overwrite_partitions")
+    return rows
+
+
+def _libc() -> Any:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    except OSError:  # pragma: no cover - not glibc
+        return None
+
+
+_LIBC = _libc()
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux ``renameat2``); False when unsupported."""
+    fn = getattr(_LIBC, "renameat2", None)
+    if fn is None:
+        return False
+    at_fdcwd = -100
+    rc = fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE)
+    if rc == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: filesystem or kernel without exchange
+        return False
+    raise OSError(err, f"cannot swap {a} and {b}: {os.strerror(err)}")
+
+
+def _move(src: Path, dst: Path) -> None:
+    """Rename ``src`` to ``dst``; copy then rename when they are on different filesystems."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.rename(src, dst)
+    except OSError as exc:
+        if exc.errno != 18:  # EXDEV
+            raise
+        tmp = dst.with_name(f".{dst.name}.copying")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(src, tmp)
+        os.rename(tmp, dst)
+        shutil.rmtree(src)
+
+
+def _units(event: dict[str, Any]) -> list[str]:
+    """Publish units of one staged event: its partitions, or the whole dataset ("")."""
+    if event.get("mode") == "overwrite" or not event.get("partition_by"):
+        return [""]
+    return [str(p) for p in event.get("partitions") or []]
+
+
+def _publish_unit(staged: Path, target: Path, work: Path, unit: str, run_id: str) -> bool:
+    """Swap one staged unit into place; return True when it replaced existing data."""
+    incoming = work / "incoming" / (unit or "_all")
+    trash = work / "trash" / (unit or "_all")
+    if staged.is_dir():
+        if incoming.is_dir() and read_marker(incoming).get("run_id") == run_id:
+            shutil.rmtree(staged)  # a cross-device copy completed but its source was not yet deleted
+        else:
+            _move(staged, incoming)
+    replaced = False
+    if incoming.is_dir() and read_marker(incoming).get("run_id") == run_id:
+        if target.exists() and read_marker(target).get("run_id") == run_id:
+            shutil.rmtree(incoming)  # already live (published by an earlier call)
+        elif target.exists():
+            replaced = True
+            if not _exchange(incoming, target):
+                shutil.rmtree(trash, ignore_errors=True)
+                _move(target, trash)
+                os.rename(incoming, target)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(incoming, target)
+    if incoming.exists():  # after an exchange: the old data
+        replaced = True
+        shutil.rmtree(trash, ignore_errors=True)
+        _move(incoming, trash)
+    shutil.rmtree(trash, ignore_errors=True)
+    return replaced
+
+
+def _staged_by_dataset(staged_events: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    merged: dict[str, dict[str, Any]] = {}
+    for e in staged_events:
+        if e.get("kind") not in (events.DATASET_STAGED, events.DATASET_REJECTED, None) or e.get("sandbox"):
+            continue
+        name = str(e["dataset"])
+        cur = merged.setdefault(name, {"dataset": name, "units": [], "rows": 0, "bytes": 0, "events": []})
+        cur["events"].append(e)
+        for unit in _units(e):
+            if unit == "":
+                cur["units"] = [""]
+            elif cur["units"] != [""] and unit not in cur["units"]:
+                cur["units"].append(unit)
+        cur["rows"] += int(e.get("rows") or 0)
+        cur["bytes"] += int(e.get("bytes") or 0)
+        for key in ("schema_version", "format", "partition_by", "source_dataset"):
+            if e.get(key) is not None:
+                cur[key] = e[key]
+    return merged
+
+
+def publish(project: Project, run_dir: Path, staged_events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Publish a successful run's staged datasets into the warehouse.
+
+    Only the units (partitions) named by the events are replaced; an unpartitioned dataset (or a
+    write with ``mode="overwrite"``) is replaced whole. Idempotent: calling it again with the
+    same events after a crash completes the publish and returns the same list.
+
+    Args:
+        project: the loaded project (locates the warehouse and datasets).
+        run_dir: ``runs/<pipeline>/<run_id>``; its name is the run id.
+        staged_events: the last attempt's ``dataset_staged``/``dataset_rejected`` events.
+
+    Returns:
+        One dict per dataset: ``dataset, path, partitions, rows, bytes, schema_version, format,
+        replaced`` (partitions that existed before).
+
+    Raises:
+        DatasetError: a staged unit is missing although nothing was published, or was staged by
+            another run.
+    """
+    run_dir = Path(run_dir)
+    run_id = run_dir.name
+    staging_root = run_dir / STAGING_DIR
+    results = []
+    for name, info in sorted(_staged_by_dataset(staged_events).items()):
+        cfg = dataset_config(project, name)
+        root = dataset_root(project, name, cfg)
+        stage = inside(staging_root, staging_root / name, f"staging of dataset {name!r}")
+        work = publish_work_dir(root, run_id)
+        replaced = []
+        for unit in info["units"]:
+            staged = stage / unit if unit else stage
+            target = root / unit if unit else root
+            live = target.exists() and read_marker(target).get("run_id") == run_id
+            in_flight = (work / "incoming" / (unit or "_all")).exists()
+            if not (staged.is_dir() or live or in_flight):
+                raise DatasetError(
+                    f"cannot publish dataset {name!r}: staged unit {staged} is missing and was never published",
+                    hint="the run's staging was removed; rerun the pipeline",
+                )
+            owner = read_marker(staged).get("run_id") if staged.is_dir() else run_id
+            if owner != run_id:
+                raise DatasetError(f"cannot publish {staged}: it was staged by run {owner!r}, not {run_id!r}",
+                                   hint="rerun the pipeline; stale staging is removed by `nbpipe gc`")
+            if _publish_unit(staged, target, work, unit, run_id):
+                replaced.append(unit or "*")
+        shutil.rmtree(work, ignore_errors=True)
+        if work.parent.is_dir() and not any(work.parent.iterdir()):
+            work.parent.rmdir()
+        results.append({
+            "dataset": name, "path": str(root), "partitions": [u for u in info["units"] if u],
+            "rows": info["rows"], "bytes": info["bytes"], "schema_version": info.get("schema_version"),
+            "format": info.get("format", cfg.format), "run_id": run_id, "replaced": replaced,
+        })
+    return results
+
+
+def discard_staging(run_dir: Path) -> bool:
+    """Delete a run's staging area (failed attempt, failed run); True if there was one."""
+    staging = Path(run_dir) / STAGING_DIR
+    existed = staging.exists()
+    shutil.rmtree(staging, ignore_errors=True)
+    return existed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - alive, someone else's
+        return True
+    return True
+
+
+def run_is_live(run_dir: Path, *, min_age_s: float = 6 * 3600) -> bool:
+    """Whether a run may still be executing (so its staging must be kept).
+
+    Finished records (``run.json`` status other than ``running``, or a ``run_finished`` event)
+    are not live; a ``running`` record whose pid is gone on this host is not live; without either,
+    a run whose directory changed less than ``min_age_s`` ago is presumed live.
+    """
+    record_path = Path(run_dir) / "run.json"
+    if record_path.is_file():
+        try:
+            record = json.loads(record_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            record = {}
+        if record.get("status") not in (None, "running"):
+            return False
+        if record.get("pid") and record.get("host") in (None, socket.gethostname()):
+            return _pid_alive(int(record["pid"]))
+    if any(e.get("kind") == events.RUN_FINISHED for e in events.read_events(Path(run_dir) / events.EVENTS_FILE)):
+        return False
+    newest = max((p.stat().st_mtime for p in (Path(run_dir), *Path(run_dir).glob("*")) if p.exists()), default=0.0)
+    return time.time() - newest < min_age_s
+
+
+def gc_staging(
+    project: Project,
+    runs_dir: Path,
+    *,
+    pipeline: str | None = None,
+    exclude: Iterable[Path] = (),
+    min_age_s: float = 6 * 3600,
+    dry_run: bool = False,
+) -> list[Path]:
+    """Remove staging litter of failed or killed runs, and trash left by interrupted publishes.
+
+    Args:
+        project: the loaded project.
+        runs_dir: the runs root (``runs/``), holding ``<pipeline>/<run_id>/``.
+        pipeline: only this pipeline's runs (the runner calls it so under the pipeline lock).
+        exclude: run directories to keep (the current run).
+        min_age_s: a run without a record is presumed live for this long; pass 0 under the lock.
+        dry_run: only list what would be removed.
+
+    Returns:
+        The directories removed (or that would be).
+    """
+    keep = {Path(p).resolve() for p in exclude}
+    found: list[Path] = []
+    pattern = f"{pipeline}/*/{STAGING_DIR}" if pipeline else f"*/*/{STAGING_DIR}"
+    for staging in sorted(Path(runs_dir).glob(pattern)):
+        run_dir = staging.parent
+        if run_dir.resolve() in keep or run_dir.parent.name == EXPLORE_DIR:
+            continue
+        if not run_is_live(run_dir, min_age_s=min_age_s):
+            found.append(staging)
+    warehouse = project.warehouse
+    if warehouse.is_dir():
+        for trash in sorted(warehouse.glob(f".*{PUBLISH_SUFFIX}/*/trash")):
+            found.append(trash)
+    if not dry_run:
+        for path in found:
+            shutil.rmtree(path, ignore_errors=True)
+    return found

@@ -1,0 +1,329 @@
+"""Catalog reads on real Spark: explore inference, strict contract reads, drift, quarantine, errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from nbpipe import events
+from nbpipe.catalog import diff_contract_with_data, read_dataset
+from nbpipe.config import SparkConfig, load_project
+from nbpipe.context import RunContext
+from nbpipe.contracts import contract_from_schema, save_contract
+from nbpipe.errors import BadRowsError, ContractViolationError, DatasetError
+from nbpipe.spark import build_session
+
+pytestmark = pytest.mark.spark
+
+HEADER = "flight_date,carrier,flight,dep_delay\n"
+GOOD = ["2013-01-01,AA,1,5", "2013-01-01,UA,2,-3", "2013-01-02,DL,3,0"]
+CONTRACT = [
+    {"name": "flight_date", "type": "date", "nullable": False},
+    {"name": "carrier", "type": "string", "nullable": False},
+    {"name": "flight", "type": "int", "nullable": True},
+    {"name": "dep_delay", "type": "int", "nullable": True},
+]
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    session = build_session(SparkConfig(master="local[2]", conf={"spark.sql.shuffle.partitions": "2"}))
+    yield session
+
+
+class Proj:
+    """A throwaway project with one CSV source dataset ``raw`` and helpers to read it."""
+
+    def __init__(self, root: Path, spark: Any, **datasets: dict[str, Any]) -> None:
+        self.root, self.spark = root, spark
+        config = {
+            "project": "t",
+            "datasets": {"raw": {"path": "landing/raw", "format": "csv", "options": {"header": "true"}},
+                         **datasets},
+            "pipelines": {"ingest": {"notebook": "notebooks/ingest.ipynb"}},
+        }
+        (root / "nbpipe.yaml").write_text(yaml.safe_dump(config))
+        self.project = load_project(project_dir=root)
+
+    def contract(self, dataset: str = "raw", fields: list[dict[str, Any]] | None = None) -> None:
+        save_contract(contract_from_schema(dataset, fields or CONTRACT, version="1.0"),
+                      self.root / "contracts" / f"{dataset}.yaml")
+
+    def land(self, rel: str, text: str) -> Path:
+        path = self.root / "landing" / "raw" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return path
+
+    def ctx(self, mode: str = "prod", run_id: str = "r1") -> RunContext:
+        ctx = RunContext(self.project, mode=mode, run_id=run_id,  # type: ignore[arg-type]
+                         run_dir=self.root / "runs" / "ingest" / run_id, pipeline="ingest", attempt=1, params={})
+        ctx.__dict__["spark"] = self.spark
+        return ctx
+
+    def events(self, ctx: RunContext, kind: str) -> list[dict[str, Any]]:
+        return events.of_kind(ctx.log.read(), kind)
+
+
+@pytest.fixture
+def proj(tmp_path: Path, spark: Any) -> Callable[..., Proj]:
+    def make(**datasets: dict[str, Any]) -> Proj:
+        return Proj(tmp_path, spark, **datasets)
+
+    return make
+
+
+def _rejected(p: Proj, ctx: RunContext, dataset: str = "raw") -> list[Any]:
+    path = ctx.staging_dir / f"{dataset}__rejected"
+    return p.spark.read.parquet(str(path)).orderBy("_nbpipe_reason", "_nbpipe_raw").collect()
+
+
+def test_prod_read_quarantines_malformed_uncastable_and_null_rows(proj: Callable[..., Proj]) -> None:
+    p = proj()
+    p.contract()
+    bad = ['2013-01-02,B6,4', '2013-01-02,AA,5,abc', '2013-01-03,,6,1', '2013-01-03,"EV,7,2',
+           '2013-01-04,WN,8,9,extra', '2013-01-04,US,x9,1']
+    p.land("a.csv", HEADER + "\n".join(GOOD + bad) + "\n")
+    ctx = p.ctx()
+    df = read_dataset(ctx, "raw")
+    rows = sorted((str(r.flight_date), r.carrier, r.flight, r.dep_delay) for r in df.collect())
+    assert rows == [("2013-01-01", "AA", 1, 5), ("2013-01-01", "UA", 2, -3), ("2013-01-02", "DL", 3, 0)]
+    assert df.columns == ["flight_date", "carrier", "flight", "dep_delay"]
+    (read,) = p.events(ctx, events.DATASET_READ)
+    assert read["rows"] == 9 and read["rejected_rows"] == 6 and read["accepted_rows"] == 3
+    assert read["rows"] == read["accepted_rows"] + read["rejected_rows"]
+    assert read["schema_version"] == "1.0" and read["bytes"] > 0 and read["attempt"] == 1
+    rejected = _rejected(p, ctx)
+    reasons = sorted(r["_nbpipe_reason"] for r in rejected)
+    assert reasons == [
+        "column carrier: null in non-null column",
+        "column dep_delay: 'abc' is not int",
+        "column flight: 'x9' is not int",
+        "malformed line",
+        "malformed line",
+        "malformed line",
+    ]
+    assert {r["_nbpipe_run_id"] for r in rejected} == {"r1"}
+    raw_lines = {r["_nbpipe_raw"] for r in rejected if r["_nbpipe_reason"] == "malformed line"}
+    assert raw_lines == {"2013-01-02,B6,4", '2013-01-03,"EV,7,2', "2013-01-04,WN,8,9,extra"}
+    assert all(r["_nbpipe_source"].endswith("a.csv") for r in rejected)
+    (rej_event,) = p.events(ctx, events.DATASET_REJECTED)
+    assert rej_event["dataset"] == "raw__rejected" and rej_event["rows"] == 6
+    assert rej_event["partitions"] == ["_nbpipe_run_id=r1"]
+    assert read["rejected_reasons"]["malformed line"] == 3
+
+
+def test_on_bad_rows_fail_raises_with_counts_and_examples(proj: Callable[..., Proj]) -> None:
+    p = proj(strict={"path": "landing/raw", "format": "csv", "options": {"header": "true"}, "on_bad_rows": "fail"})
+    p.contract("strict")
+    p.land("a.csv", HEADER + "\n".join([*GOOD, "2013-01-02,AA,5,abc", "2013-01-03,,6,1"]) + "\n")
+    ctx = p.ctx()
+    with pytest.raises(BadRowsError) as exc:
+        read_dataset(ctx, "strict")
+    msg = str(exc.value)
+    assert "2 of 5 rows violate contract v1.0" in msg
+    assert "1 x column dep_delay: 'abc' is not int" in msg and "1 x column carrier: null in non-null column" in msg
+    assert "on_bad_rows: quarantine" in msg
+    assert not ctx.staging_dir.exists(), "nothing is staged when the read fails"
+    assert p.events(ctx, events.DATASET_READ) == []
+
+
+@pytest.mark.parametrize(
+    ("header", "needles"),
+    [
+        ("flight_date,carrier,flight,dep_delay,tailnum", ["has column(s) not in the contract: tailnum"]),
+        ("flight_date,carrier,flight", ["lacks contract column(s): dep_delay"]),
+        ("flight_date,carrier,flight_no,dep_delay",
+         ["not in the contract: flight_no", "lacks contract column(s): flight"]),
+    ],
+    ids=["added", "removed", "renamed"],
+)
+def test_schema_drift_in_csv_header_names_columns_and_promote(
+    proj: Callable[..., Proj], header: str, needles: list[str]
+) -> None:
+    p = proj()
+    p.contract()
+    p.land("good.csv", HEADER + GOOD[0] + "\n")
+    drifted = p.land("new.csv", header + "\n" + "2013-01-05,AA,1,2,N1\n")
+    ctx = p.ctx()
+    with pytest.raises(ContractViolationError) as exc:
+        read_dataset(ctx, "raw")
+    msg = str(exc.value)
+    assert str(drifted) in msg
+    assert all(n in msg for n in needles), msg
+    assert "nbpipe promote notebooks/ingest.ipynb" in msg
+    assert not ctx.staging_dir.exists()
+
+
+def test_reordered_header_is_read_by_name(proj: Callable[..., Proj]) -> None:
+    p = proj()
+    p.contract()
+    p.land("a.csv", HEADER + GOOD[0] + "\n")
+    p.land("b.csv", "dep_delay,flight,carrier,flight_date\n7,9,UA,2013-01-09\n")
+    df = read_dataset(p.ctx(), "raw")
+    got = sorted((str(r.flight_date), r.carrier, r.flight, r.dep_delay) for r in df.collect())
+    assert got == [("2013-01-01", "AA", 1, 5), ("2013-01-09", "UA", 9, 7)]
+
+
+def test_retyped_column_in_parquet_source_is_drift(proj: Callable[..., Proj], spark: Any) -> None:
+    p = proj(events_pq={"path": "landing/events", "format": "parquet"})
+    p.contract("events_pq", [{"name": "id", "type": "int", "nullable": False}, {"name": "v", "type": "double"}])
+    out = p.root / "landing" / "events"
+    spark.createDataFrame([("1", 1.0)], "id string, v double").write.parquet(str(out))
+    with pytest.raises(ContractViolationError, match=r"column id: expected int, got string") as exc:
+        read_dataset(p.ctx(), "events_pq")
+    assert "nbpipe promote" in str(exc.value)
+
+
+def test_parquet_source_nulls_and_widening(proj: Callable[..., Proj], spark: Any) -> None:
+    p = proj(events_pq={"path": "landing/events", "format": "parquet"})
+    p.contract("events_pq", [{"name": "id", "type": "bigint", "nullable": False}, {"name": "v", "type": "double"}])
+    out = p.root / "landing" / "events"
+    spark.createDataFrame([(1, 1.0), (None, 2.0), (3, None)], "id int, v double").write.parquet(str(out))
+    ctx = p.ctx()
+    df = read_dataset(ctx, "events_pq")
+    assert dict(df.dtypes) == {"id": "bigint", "v": "double"}
+    assert sorted(r.id for r in df.collect()) == [1, 3]
+    assert [r["_nbpipe_reason"] for r in _rejected(p, ctx, "events_pq")] == ["column id: null in non-null column"]
+
+
+def test_empty_inputs_give_empty_frames_with_the_contract_schema(proj: Callable[..., Proj]) -> None:
+    p = proj()
+    p.contract()
+    p.land("header_only.csv", HEADER)
+    p.land("zero.csv", "")
+    ctx = p.ctx()
+    df = read_dataset(ctx, "raw")
+    assert df.count() == 0 and df.columns == [c["name"] for c in CONTRACT]
+    empty = read_dataset(ctx, "raw", paths=[])
+    assert empty.count() == 0 and dict(empty.dtypes)["flight_date"] == "date"
+    reads = p.events(ctx, events.DATASET_READ)
+    assert [(e["rows"], e["rejected_rows"], e["files"]) for e in reads] == [(0, 0, 2), (0, 0, 0)]
+
+
+def test_missing_input_path_names_path_and_config_key(proj: Callable[..., Proj]) -> None:
+    p = proj()
+    p.contract()
+    with pytest.raises(DatasetError) as exc:
+        read_dataset(p.ctx(), "raw")
+    assert str(p.root / "landing" / "raw") in str(exc.value) and "datasets.raw.path" in str(exc.value)
+    p.land("a.csv", HEADER)
+    with pytest.raises(DatasetError, match=r"input file of dataset 'raw' is missing: .*nope\.csv"):
+        read_dataset(p.ctx(), "raw", paths=["landing/raw/nope.csv"])
+
+
+def test_path_escape_and_bad_names_are_refused(proj: Callable[..., Proj]) -> None:
+    p = proj(evil={"path": "../../etc", "format": "csv"})
+    with pytest.raises(DatasetError, match="escapes its root"):
+        read_dataset(p.ctx(), "evil")
+    p.contract()
+    p.land("a.csv", HEADER)
+    with pytest.raises(DatasetError, match="escapes its root"):
+        read_dataset(p.ctx(), "raw", paths=["/etc/passwd"])
+    with pytest.raises(DatasetError, match="not allowed"):
+        read_dataset(p.ctx(), "../raw")
+    with pytest.raises(DatasetError, match="did you mean 'raw'"):
+        read_dataset(p.ctx(), "raww")
+
+
+def test_prod_read_without_contract_points_to_promote(proj: Callable[..., Proj]) -> None:
+    p = proj()
+    p.land("a.csv", HEADER + GOOD[0] + "\n")
+    with pytest.raises(ContractViolationError, match=r"has no contract .*contracts/raw.yaml") as exc:
+        read_dataset(p.ctx(), "raw")
+    assert "nbpipe promote notebooks/ingest.ipynb" in str(exc.value)
+
+
+def test_paths_subset_keeps_partition_columns_and_enforcement(proj: Callable[..., Proj]) -> None:
+    p = proj()
+    p.contract(fields=[*CONTRACT, {"name": "day", "type": "date", "nullable": False}])
+    p.land("day=2013-01-01/a.csv", HEADER + GOOD[0] + "\n")
+    second = p.land("day=2013-01-02/b.csv", HEADER + GOOD[1] + "\n2013-01-02,AA,5,abc\n")
+    ctx = p.ctx()
+    df = read_dataset(ctx, "raw", paths=[str(second)])
+    got = [(r.carrier, str(r.day)) for r in df.collect()]
+    assert got == [("UA", "2013-01-02")]
+    assert [r["_nbpipe_reason"] for r in _rejected(p, ctx)] == ["column dep_delay: 'abc' is not int"]
+    whole = read_dataset(ctx, "raw")
+    assert whole.count() == 2
+    assert len(list((ctx.staging_dir / "raw__rejected" / "_nbpipe_run_id=r1").glob("part-*.parquet"))) == 2
+
+
+def test_explore_read_infers_counts_corrupt_and_diffs_the_contract(
+    proj: Callable[..., Proj], capsys: pytest.CaptureFixture[str]
+) -> None:
+    p = proj()
+    p.contract()
+    p.land("a.csv", HEADER + "\n".join([*GOOD, "2013-01-02,AA,5,abc", "2013-01-03,B6"]) + "\n")
+    ctx = p.ctx(mode="explore")
+    df = read_dataset(ctx, "raw")
+    assert "_corrupt_record" in df.columns and df.count() == 5
+    (read,) = p.events(ctx, events.DATASET_READ)
+    assert read["mode"] == "explore" and read["rows"] == 5 and read["corrupt_rows"] == 1
+    types = {f["name"]: f["type"] for f in read["schema"]}
+    assert types == {"flight_date": "date", "carrier": "string", "flight": "int", "dep_delay": "string"}
+    assert "dep_delay: int -> string" in read["contract_diff"]
+    out = capsys.readouterr().out
+    assert "corrupt rows (in _corrupt_record): 1" in out and "dep_delay: int -> string" in out
+    assert not ctx.staging_dir.exists(), "explore reads quarantine nothing"
+
+
+def test_json_prod_read_quarantines_and_detects_extra_fields(proj: Callable[..., Proj]) -> None:
+    p = proj(ev={"path": "landing/ev", "format": "json"})
+    p.contract("ev", [{"name": "id", "type": "int", "nullable": False}, {"name": "v", "type": "double"}])
+    src = p.root / "landing" / "ev"
+    src.mkdir(parents=True)
+    lines = ['{"id": 1, "v": 1.5}', '{"id": "x", "v": 2}', '{"id": 3, "v": 3', '{"v": 4.0}', '{"id": 5}']
+    (src / "a.json").write_text("\n".join(lines) + "\n")
+    ctx = p.ctx()
+    df = read_dataset(ctx, "ev")
+    assert sorted(r.id for r in df.collect()) == [1, 5]
+    assert sorted(r["_nbpipe_reason"] for r in _rejected(p, ctx, "ev")) == [
+        "column id: 'x' is not int", "column id: null in non-null column", "malformed line"]
+    (src / "b.json").write_text('{"id": 9, "v": 1.0, "extra": true}\n')
+    with pytest.raises(ContractViolationError, match="has field extra not in the contract"):
+        read_dataset(p.ctx(run_id="r2"), "ev")
+
+
+def test_diff_contract_with_data(proj: Callable[..., Proj]) -> None:
+    p = proj()
+    p.contract()
+    p.land("a.csv", "flight_date,carrier,flight,dep_delay,tailnum\n2013-01-01,AA,1,5,N1\n2013-01-01,,1,5,N2\n")
+    diff = diff_contract_with_data(p.project, "raw")
+    assert [c.name for c in diff.added] == ["tailnum"]
+    assert diff.loosened == ["carrier"], "carrier holds a null in the data"
+    assert diff.breaking and "carrier: not null -> nullable" in diff.render()
+
+
+@pytest.mark.postgres
+def test_jdbc_source_on_postgres(proj: Callable[..., Proj], pg_database: Callable[[], str]) -> None:
+    import psycopg
+
+    from nbpipe.catalog import JDBC_JAR
+
+    if not JDBC_JAR.is_file():
+        pytest.skip(f"{JDBC_JAR} missing: apt-get install -y libpostgresql-jdbc-java")
+    url = pg_database()
+    netloc, db = url.split("@", 1)[1].split("/", 1)
+    with psycopg.connect(f"postgresql://postgres@{netloc}/{db}", autocommit=True) as conn:
+        conn.execute("CREATE TABLE airlines (code text, name text, fleet integer)")
+        conn.execute("INSERT INTO airlines VALUES ('AA', 'American', 900), ('UA', 'United', 800), (NULL, 'Ghost', 1)")
+    p = proj(airlines={"format": "jdbc", "options": {"url": f"jdbc:postgresql://{netloc}/{db}?user=postgres",
+                                                    "dbtable": "airlines"}})
+    explore = p.ctx(mode="explore", run_id="e1")
+    df = read_dataset(explore, "airlines")
+    assert df.count() == 3 and dict(df.dtypes) == {"code": "string", "name": "string", "fleet": "int"}
+    p.contract("airlines", [{"name": "code", "type": "string", "nullable": False},
+                            {"name": "name", "type": "string"}, {"name": "fleet", "type": "int"}])
+    ctx = p.ctx()
+    prod = read_dataset(ctx, "airlines")
+    assert sorted(r.code for r in prod.collect()) == ["AA", "UA"]
+    (rej,) = _rejected(p, ctx, "airlines")
+    assert rej["_nbpipe_reason"] == "column code: null in non-null column" and rej["name"] == "Ghost"
+    (read,) = p.events(ctx, events.DATASET_READ)
+    assert read["rows"] == 3 and read["rejected_rows"] == 1 and "user=" not in json.dumps(read)
