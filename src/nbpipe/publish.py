@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nbpipe import display, events
+from nbpipe import display, events, failpoints
 from nbpipe.config import DatasetConfig, Project, check_name, inside
 from nbpipe.contracts import CORRUPT_COLUMN, Contract, check_schema, contract_from_schema, contract_path, find_contract
 from nbpipe.errors import ContractViolationError, DatasetError, did_you_mean
@@ -507,6 +507,7 @@ def publish(project: Project, run_dir: Path, staged_events: list[dict[str, Any]]
                                    hint="rerun the pipeline; stale staging is removed by `nbpipe gc`")
             if _publish_unit(staged, target, work, unit, run_id):
                 replaced.append(unit or "*")
+            failpoints.hit("mid_publish")  # crash tests: die after the first unit is swapped in
         shutil.rmtree(work, ignore_errors=True)
         if work.parent.is_dir() and not any(work.parent.iterdir()):
             work.parent.rmdir()
