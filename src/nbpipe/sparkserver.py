@@ -496,7 +496,11 @@ def _wait(project: Project, info: ServerInfo, kind: Kind, what: str, ready: Any,
 
 def _exit_code(pid: int) -> int | None:
     proc = _CHILDREN.get(pid)
-    return proc.poll() if proc is not None else None
+    if proc is None:
+        return None
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        return proc.wait(timeout=5)
+    return None
 
 
 def _log_excerpt(log: Path, lines: int = 6) -> str:

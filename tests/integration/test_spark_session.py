@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -146,18 +147,19 @@ def test_local_session_is_bound_to_loopback_with_the_profiles_conf(session: Any)
 
 @pytest.mark.spark
 def test_local_session_has_the_postgres_jdbc_driver(session: Any) -> None:
-    assert any(j.endswith("postgresql.jar") for j in session.sparkContext.listJars())
-    jvm = session.sparkContext._jvm
-    loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
-    assert (
-        jvm.java.lang.Class.forName("org.postgresql.Driver", True, loader).getName()
-        == "org.postgresql.Driver"
+    assert PG_JAR in session.sparkContext.getConf().get("spark.jars").split(",")
+    # The driver class loads (else ClassNotFoundException when Spark registers it) and the read gets
+    # as far as connecting, to a port nothing listens on.
+    reader = session.read.format("jdbc").options(
+        url="jdbc:postgresql://127.0.0.1:1/none", dbtable="t", driver="org.postgresql.Driver"
     )
+    with pytest.raises(Exception, match=r"FAILED_JDBC\.CONNECTION.*Couldn't connect to the database") as info:
+        reader.load()
+    assert "ClassNotFoundException" not in str(info.value)
 
 
 @pytest.mark.spark
 def test_python_workers_run_on_this_interpreter(session: Any) -> None:
-    import pandas as pd
     from pyspark.sql import functions as F
 
     @F.pandas_udf("string")
