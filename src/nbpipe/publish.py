@@ -267,7 +267,7 @@ def write_dataset(ctx: RunContext, df: DataFrame, name: str, *, mode: str = "ove
     sort_cols = keys or [c for c in df.columns if c not in partition_by]
     out = ctx.staging_dir / name if prod else ctx.project.warehouse / EXPLORE_DIR / name
     out = inside(ctx.staging_dir if prod else ctx.project.warehouse / EXPLORE_DIR, out, f"output of {name!r}")
-    tmp = out.parent / f".{name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp = out.parent / f"tmp-{name}-{uuid.uuid4().hex[:8]}"  # not hidden: Spark ignores dot-paths
     try:
         units = _write_files(df, tmp, cfg.format, partition_by, sort_cols, cfg.options)
         rows = _verify_written(ctx, name, cfg, tmp, fields, contract if prod else None, partition_by)
@@ -344,7 +344,7 @@ def write_rejected(ctx: RunContext, df: DataFrame, dataset: str) -> int:
     unit_dir = root / name / f"{RUN_ID_COLUMN}={ctx.run_id}"
     if unit_dir.is_dir() and read_marker(unit_dir).get("attempt") not in (None, ctx.attempt):
         shutil.rmtree(unit_dir)  # left by an earlier attempt of this run
-    tmp = root / f".{name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp = root / f"tmp-{name}-{uuid.uuid4().hex[:8]}"
     try:
         _write_files(rejected, tmp, "parquet", [], [REASON, *data], {}, single_file=True)
         written = ctx.spark.read.parquet(str(tmp))
@@ -410,8 +410,8 @@ def _units(event: dict[str, Any]) -> list[str]:
     return [str(p) for p in event.get("partitions") or []]
 
 
-def _publish_unit(staged: Path, target: Path, work: Path, unit: str, run_id: str) -> bool:
-    """Swap one staged unit into place; return True when it replaced existing data."""
+def _publish_unit(staged: Path, target: Path, work: Path, unit: str, run_id: str) -> None:
+    """Swap one staged unit into place (re-entrant: resumes whatever an earlier call left)."""
     incoming = work / "incoming" / (unit or "_all")
     trash = work / "trash" / (unit or "_all")
     if staged.is_dir():
@@ -419,12 +419,10 @@ def _publish_unit(staged: Path, target: Path, work: Path, unit: str, run_id: str
             shutil.rmtree(staged)  # a cross-device copy completed but its source was not yet deleted
         else:
             _move(staged, incoming)
-    replaced = False
     if incoming.is_dir() and read_marker(incoming).get("run_id") == run_id:
         if target.exists() and read_marker(target).get("run_id") == run_id:
             shutil.rmtree(incoming)  # already live (published by an earlier call)
         elif target.exists():
-            replaced = True
             if not _exchange(incoming, target):
                 shutil.rmtree(trash, ignore_errors=True)
                 _move(target, trash)
@@ -433,11 +431,9 @@ def _publish_unit(staged: Path, target: Path, work: Path, unit: str, run_id: str
             target.parent.mkdir(parents=True, exist_ok=True)
             os.rename(incoming, target)
     if incoming.exists():  # after an exchange: the old data
-        replaced = True
         shutil.rmtree(trash, ignore_errors=True)
         _move(incoming, trash)
     shutil.rmtree(trash, ignore_errors=True)
-    return replaced
 
 
 def _staged_by_dataset(staged_events: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -475,7 +471,7 @@ def publish(project: Project, run_dir: Path, staged_events: list[dict[str, Any]]
 
     Returns:
         One dict per dataset: ``dataset, path, partitions, rows, bytes, schema_version, format,
-        replaced`` (partitions that existed before).
+        run_id`` (the same on every call with the same events).
 
     Raises:
         DatasetError: a staged unit is missing although nothing was published, or was staged by
@@ -490,7 +486,6 @@ def publish(project: Project, run_dir: Path, staged_events: list[dict[str, Any]]
         root = dataset_root(project, name, cfg)
         stage = inside(staging_root, staging_root / name, f"staging of dataset {name!r}")
         work = publish_work_dir(root, run_id)
-        replaced = []
         for unit in info["units"]:
             staged = stage / unit if unit else stage
             target = root / unit if unit else root
@@ -505,8 +500,7 @@ def publish(project: Project, run_dir: Path, staged_events: list[dict[str, Any]]
             if owner != run_id:
                 raise DatasetError(f"cannot publish {staged}: it was staged by run {owner!r}, not {run_id!r}",
                                    hint="rerun the pipeline; stale staging is removed by `nbpipe gc`")
-            if _publish_unit(staged, target, work, unit, run_id):
-                replaced.append(unit or "*")
+            _publish_unit(staged, target, work, unit, run_id)
             failpoints.hit("mid_publish")  # crash tests: die after the first unit is swapped in
         shutil.rmtree(work, ignore_errors=True)
         if work.parent.is_dir() and not any(work.parent.iterdir()):
@@ -514,7 +508,7 @@ def publish(project: Project, run_dir: Path, staged_events: list[dict[str, Any]]
         results.append({
             "dataset": name, "path": str(root), "partitions": [u for u in info["units"] if u],
             "rows": info["rows"], "bytes": info["bytes"], "schema_version": info.get("schema_version"),
-            "format": info.get("format", cfg.format), "run_id": run_id, "replaced": replaced,
+            "format": info.get("format", cfg.format), "run_id": run_id,
         })
     return results
 
