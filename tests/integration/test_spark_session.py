@@ -162,7 +162,7 @@ def test_local_session_has_the_postgres_jdbc_driver(session: Any) -> None:
 def test_python_workers_run_on_this_interpreter(session: Any) -> None:
     from pyspark.sql import functions as F
 
-    @F.pandas_udf("string")
+    @F.pandas_udf("string")  # type: ignore[call-overload]
     def interpreter(x: pd.Series) -> pd.Series:
         import sys as worker_sys
 
