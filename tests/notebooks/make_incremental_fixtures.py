@@ -50,7 +50,10 @@ TRANSFORM = """out = (
 FAIL = """if fail:
     raise RuntimeError("failing on purpose (fail=True)")"""
 
-WRITE = 'ctx.write(out, "events")'
+WRITE = """# nothing new (e.g. the rerun after a crash whose publish was rolled forward): nothing to write.
+# (nbpipe.publish cannot stage an empty Parquet write yet: it re-reads the files without a schema.)
+if rows:
+    ctx.write(out, "events")"""
 
 DAILY = """import json, pathlib
 import nbpipe
