@@ -101,6 +101,8 @@ class ConfigEditor:
                 self.doc[key] = section
         if not isinstance(section, CommentedMap):
             raise ConfigError(f"{self.path}: '{key}' must be a mapping of names to settings")
+        if not section and section.fa.flow_style():
+            section.fa.set_block_style()  # `pipelines: {}` grows into a block mapping
         return section
 
     def set_pipeline(

@@ -285,8 +285,10 @@ def _load(project: Project, obs: Observed, spark: Any) -> Any:
         fields = [f for f in obs.schema if not str(f["name"]).startswith(INTERNAL_PREFIX)]
         reader = reader.schema(", ".join(f"`{f['name']}` {f['type']}" for f in fields))
     df = reader.load(path)
-    internal = [c for c in df.columns if c == CORRUPT_COLUMN or c.startswith(INTERNAL_PREFIX)]
-    return df.drop(*internal) if internal else df
+    wanted = [str(f["name"]) for f in obs.schema or []] or df.columns
+    internal = {c for c in df.columns if c == CORRUPT_COLUMN or c.startswith(INTERNAL_PREFIX)}
+    keep = [c for c in wanted if c in df.columns and c not in internal]
+    return df.select(*[f"`{c}`" for c in keep]) if keep != df.columns else df
 
 
 def _schema_of(df: Any) -> list[dict[str, Any]]:
@@ -582,7 +584,10 @@ def data_drift(project: Project, dataset: str, *, spark: Any = None) -> DataDrif
         spark = get_session(project)
     from pyspark.sql import functions as F
 
-    df = spark.read.format(cfg.format).options(**cfg.options).load(str(location))
+    options = dict(cfg.options)
+    if cfg.format == "csv" and not any(k.lower() == "inferschema" for k in options):
+        options["inferSchema"] = "true"  # as explore reads see it, which is what promote froze
+    df = spark.read.format(cfg.format).options(**options).load(str(location))
     fields = _schema_of(df)
     check = check_schema(contract, fields)
     present = {f["name"] for f in fields}
