@@ -54,12 +54,13 @@ from nbpipe.publish import (
     hidden,
     promote_hint,
     publish,
-    require_contract,
     schema_override,
+    stage_rejected,
     struct_type,
     write_dataset,
     write_rejected,
 )
+from nbpipe.publish import schema_override as _schema_override
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import Column as SparkColumn
@@ -71,9 +72,10 @@ __all__ = ["WriteResult", "diff_contract_with_data", "discard_staging", "gc_stag
            "read_dataset", "write_dataset", "write_rejected"]
 
 JDBC_JAR = Path("/usr/share/java/postgresql.jar")
-_PARSED = "_nbpipe_parsed"
+_BAD = "_nbpipe_bad"
+_GROUP = "_nbpipe_group"
 _MAX_VALUE = 60
-_persisted: dict[tuple[str, str], Any] = {}
+_persisted: dict[str, Any] = {}
 
 
 @dataclass
@@ -191,8 +193,17 @@ def read_dataset(ctx: RunContext, name: str, *, paths: list[str] | None = None,
         raise DatasetError(f"dataset {name!r} is a Kafka topic", hint=f"read it with ctx.incremental({name!r})")
     src = _source(ctx.project, name, cfg, paths)
     if ctx.mode == "prod":
-        contract = require_contract(ctx, name, schema_override)
-        df, info = _strict_read(ctx, name, cfg, src, contract)
+        contract = _schema_override(schema_override, name) or find_contract(ctx.project, name)
+        if contract is None:
+            # No contract yet: the schema is inferred (as in explore mode), every column nullable, and
+            # malformed lines are still quarantined; the run record says the schema was not enforced.
+            df, info = _strict_read(ctx, name, cfg, src, _inferred_contract(ctx, name, cfg, src))
+            info["schema_version"] = None
+            ctx.log.emit(events.LOG, level="warning",
+                         message=f"dataset {name!r} has no contract, so its schema was inferred, not enforced; "
+                         f"freeze it with `{promote_hint(ctx).split('`')[1]}`")
+        else:
+            df, info = _strict_read(ctx, name, cfg, src, contract)
     else:
         df, info = _explore_read(ctx, name, cfg, src, schema_override)
     event = ctx.log.emit(events.DATASET_READ, dataset=name, mode=ctx.mode, format=cfg.format,
@@ -201,6 +212,15 @@ def read_dataset(ctx: RunContext, name: str, *, paths: list[str] | None = None,
     if ctx.mode == "explore":
         display.show_read(event)
     return df
+
+
+def _inferred_contract(ctx: RunContext, name: str, cfg: DatasetConfig, src: _Source) -> Contract:
+    """A throwaway contract from the inferred schema (all columns nullable) for uncontracted prod reads."""
+    if not src.files and cfg.format != "jdbc":
+        return contract_from_schema(name, [], version="0.0")
+    fields = [{**f, "nullable": True} for f in frame_fields(flexible_frame(ctx.spark, name, cfg, src, None))
+              if f["name"] != CORRUPT_COLUMN]
+    return contract_from_schema(name, fields, version="0.0", partition_by=cfg.partition_by)
 
 
 def flexible_frame(spark: SparkSession, name: str, cfg: DatasetConfig, src: _Source,
@@ -299,24 +319,27 @@ def _json_drift(ctx: RunContext, name: str, src: _Source, contract: Contract) ->
         raise _drift_error(ctx, name, contract, [f"{f} has field {k} not in the contract" for k, f in extra.items()])
 
 
-def _reason(contract: Contract, checked: list[str], parsed: SparkColumn | None,
-            malformed: SparkColumn | None) -> SparkColumn:
-    """Why a row is rejected (null when it is accepted): malformed, uncastable, null in non-null."""
+def _reason(contract: Contract, checked: list[str], parsed: SparkColumn | None) -> SparkColumn:
+    """Why a flagged row is rejected: malformed line, uncastable value, or null in a non-null column.
+
+    ``parsed`` is the raw line re-parsed with every column as a string (None for typed sources).
+    """
     from pyspark.sql import functions as F
 
     def col(c: str) -> SparkColumn:
         return F.col(f"`{c}`")
 
     reason = None
-    if parsed is not None and malformed is not None:
+    if parsed is not None:
         casts = [
             F.when(parsed[c].isNotNull() & col(c).isNull(),
                    F.concat(F.lit(f"column {c}: '"), F.substring(parsed[c], 1, _MAX_VALUE),
                             F.lit(f"' is not {contract.column(c).type}")))  # type: ignore[union-attr]
             for c in checked
         ]
+        malformed = parsed.isNull() | parsed[CORRUPT_COLUMN].isNotNull()
         why = F.when(malformed, F.lit("malformed line")).otherwise(F.coalesce(*casts, F.lit("malformed line")))
-        reason = F.when(F.col(CORRUPT_COLUMN).isNotNull(), why)
+        reason = F.when(F.col(RAW).isNotNull(), why)
     for c in contract.columns:
         if not c.nullable:
             text = F.lit(f"column {c.name}: null in non-null column")
@@ -324,17 +347,52 @@ def _reason(contract: Contract, checked: list[str], parsed: SparkColumn | None,
     return reason if reason is not None else F.lit(None).cast("string")
 
 
-def _classified_frames(ctx: RunContext, name: str, cfg: DatasetConfig, src: _Source,
-                       contract: Contract) -> list[DataFrame]:
-    """The source as typed frames with ``_nbpipe_reason``/``_nbpipe_raw``/``_nbpipe_source`` added."""
+@dataclass
+class _Classified:
+    """Typed rows with a cheap per-row ``_nbpipe_bad`` flag; reasons are derived for flagged rows only."""
+
+    frame: DataFrame
+    reparse: list[tuple[int, list[str], str]]  # (group, checked columns, string DDL of the raw line)
+    fmt: str
+    options: dict[str, str]
+
+    def rejected(self, contract: Contract) -> DataFrame:
+        """The flagged rows with ``_nbpipe_reason`` (the raw line is re-parsed only here)."""
+        from pyspark.sql import functions as F
+
+        bad = self.frame.filter(F.col(_BAD))
+        if not self.reparse:
+            reason = _reason(contract, [], None)
+        else:
+            reason = None
+            for group, checked, ddl in self.reparse:
+                parse = F.from_csv if self.fmt == "csv" else F.from_json
+                one = _reason(contract, checked, parse(F.col(RAW), ddl, self.options))
+                reason = (F.when(F.col(_GROUP) == group, one) if reason is None
+                          else reason.when(F.col(_GROUP) == group, one))
+        return bad.select(*[F.col(f"`{c}`") for c in contract.names], reason.alias(REASON),  # type: ignore[union-attr]
+                          F.col(RAW), F.col(SOURCE))
+
+
+def _classify(ctx: RunContext, name: str, cfg: DatasetConfig, src: _Source, contract: Contract) -> _Classified:
+    """Read the source with the contract's types; flag bad rows (one cheap expression per row)."""
     from pyspark.sql import functions as F
 
     reader = _reader(ctx.spark, cfg, src)
-    corrupt = {"name": CORRUPT_COLUMN, "type": "string"}
     out_cols = [F.col(f"`{c}`") for c in contract.names]
+    nulls = [F.col(f"`{c.name}`").isNull() for c in contract.columns if not c.nullable]
     source = (F.lit(_mask_url(cfg.options.get("url", ""))) if cfg.format == "jdbc"
               else F.col("_metadata.file_path"))
-    frames = []
+    opts = {k: v for k, v in cfg.options.items() if k.lower() not in ("header", "inferschema", "basepath")}
+    opts.update(mode="PERMISSIVE", columnNameOfCorruptRecord=CORRUPT_COLUMN)
+
+    def flagged(df: DataFrame, raw: SparkColumn, group: int) -> DataFrame:
+        bad = raw.isNotNull()
+        for test in nulls:
+            bad = bad | test
+        return df.select(*out_cols, bad.alias(_BAD), raw.alias(RAW), F.when(bad, source).alias(SOURCE),
+                         F.lit(group).alias(_GROUP))
+
     if cfg.format in ("csv", "json"):
         reader = reader.option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT_COLUMN)
         if cfg.format == "csv":
@@ -342,34 +400,28 @@ def _classified_frames(ctx: RunContext, name: str, cfg: DatasetConfig, src: _Sou
         else:
             _json_drift(ctx, name, src, contract)
             groups = {tuple(contract.names): list(src.files)}
-        opts = {k: v for k, v in cfg.options.items() if k.lower() not in ("header", "inferschema", "basepath")}
-        opts.update(mode="PERMISSIVE", columnNameOfCorruptRecord=CORRUPT_COLUMN)
-        for header, files in groups.items():
+        frames, reparse = [], []
+        for group, (header, files) in enumerate(groups.items()):
             checked = [c for c in header if c not in src.partition_cols]
             fields = [contract.column(c).field() for c in header]  # type: ignore[union-attr]
             fields += [contract.column(c).field() for c in src.partition_cols if c not in header]  # type: ignore[union-attr]
+            corrupt = {"name": CORRUPT_COLUMN, "type": "string"}
             df = _load(reader.schema(struct_type([*fields, corrupt])), _Source(src.base, files), name, cfg)
-            raw_ddl = ", ".join(f"`{c}` string" for c in checked) + f", `{CORRUPT_COLUMN}` string"
-            if cfg.format == "csv":
-                parsed = F.from_csv(F.col(CORRUPT_COLUMN), raw_ddl, opts)
-            else:
-                parsed = F.from_json(F.col(CORRUPT_COLUMN), raw_ddl, opts)
-            df = df.withColumn(_PARSED, F.when(F.col(CORRUPT_COLUMN).isNotNull(), parsed))
-            p = F.col(_PARSED)
-            reason = _reason(contract, checked, p, p[CORRUPT_COLUMN].isNotNull() | p.isNull())
-            frames.append(df.select(*out_cols, reason.alias(REASON), F.col(CORRUPT_COLUMN).alias(RAW),
-                                    F.when(reason.isNotNull(), source).alias(SOURCE)))
-        return frames
+            frames.append(flagged(df, F.col(CORRUPT_COLUMN), group))
+            reparse.append((group, checked, ", ".join(f"`{c}` string" for c in [*checked, CORRUPT_COLUMN])))
+        frame = frames[0]
+        for other in frames[1:]:
+            frame = frame.unionByName(other)
+        return _Classified(frame, reparse, cfg.format, opts)
     df = _load(reader, src, name, cfg)
     check = check_schema(contract, frame_fields(df))
     if not check.ok:
         raise _drift_error(ctx, name, contract, check.problems())
     widened = {r.name: r.new for r in check.widened}
     df = df.select(*[F.col(f"`{c}`").cast(widened[c]).alias(c) if c in widened else F.col(f"`{c}`")
-                     for c in contract.names], source.alias(SOURCE))
-    reason = _reason(contract, [], None, None)
-    return [df.select(*out_cols, reason.alias(REASON), F.lit(None).cast("string").alias(RAW),
-                      F.when(reason.isNotNull(), F.col(SOURCE)).alias(SOURCE))]
+                     for c in contract.names], source.alias("_nbpipe_src"))
+    source = F.col("_nbpipe_src")
+    return _Classified(flagged(df, F.lit(None).cast("string"), 0), [], cfg.format, opts)
 
 
 def _strict_read(ctx: RunContext, name: str, cfg: DatasetConfig, src: _Source,
@@ -378,37 +430,33 @@ def _strict_read(ctx: RunContext, name: str, cfg: DatasetConfig, src: _Source,
     from pyspark.sql import functions as F
 
     info: dict[str, Any] = {"schema": contract.fields(), "schema_version": contract.version}
-    frames = _classified_frames(ctx, name, cfg, src, contract) if (src.files or cfg.format == "jdbc") else []
-    if not frames:
+    if not (src.files or cfg.format == "jdbc"):
         empty = ctx.spark.createDataFrame([], struct_type(contract.fields()))
         return empty, {**info, "rows": 0, "accepted_rows": 0, "rejected_rows": 0, "corrupt_rows": 0}
-    classified = frames[0]
-    for other in frames[1:]:
-        classified = classified.unionByName(other)
-    previous = _persisted.pop((ctx.run_id, name), None)
+    classified = _classify(ctx, name, cfg, src, contract)
+    previous = _persisted.pop(name, None)
     if previous is not None:
         previous.unpersist()
-    classified = classified.persist(StorageLevel.MEMORY_AND_DISK)
-    _persisted[(ctx.run_id, name)] = classified
-    row = classified.agg(F.count(F.lit(1)), F.count(REASON), F.count(RAW)).collect()[0]
+    classified.frame = classified.frame.persist(StorageLevel.MEMORY_AND_DISK_DESER)
+    _persisted[name] = classified.frame
+    row = classified.frame.agg(F.count(F.lit(1)), F.count_if(F.col(_BAD)), F.count(RAW)).collect()[0]
     rows, rejected, corrupt = int(row[0]), int(row[1]), int(row[2])
     info.update(rows=rows, accepted_rows=rows - rejected, rejected_rows=rejected, corrupt_rows=corrupt)
     if rejected:
-        bad = classified.filter(F.col(REASON).isNotNull())
-        top = bad.groupBy(REASON).count().orderBy(F.desc("count"), REASON).limit(5).collect()
-        info["rejected_reasons"] = {r[0]: int(r[1]) for r in top}
+        bad = classified.rejected(contract)
         if cfg.on_bad_rows == "fail":
+            top = bad.groupBy(REASON).count().orderBy(F.desc("count"), REASON).limit(5).collect()
             examples = bad.select(REASON, RAW, SOURCE).limit(3).collect()
-            classified.unpersist()
+            classified.frame.unpersist()
             shown = "; ".join(f"{e[0]} ({e[2]}{': ' + repr(e[1][:80]) if e[1] else ''})" for e in examples)
-            counts = ", ".join(f"{n} x {r}" for r, n in info["rejected_reasons"].items())
+            counts = ", ".join(f"{int(r[1])} x {r[0]}" for r in top)
             raise BadRowsError(
                 f"dataset {name!r}: {rejected} of {rows} rows violate contract v{contract.version} "
                 f"({counts}); e.g. {shown}",
                 hint=f"fix the source rows, or set datasets.{name}.on_bad_rows: quarantine in nbpipe.yaml "
                 f"to keep them in {name}__rejected")
-        write_rejected(ctx, bad, name)
-    accepted = classified.filter(F.col(REASON).isNull()).select(*[F.col(f"`{c}`") for c in contract.names])
+        info["rejected_reasons"] = stage_rejected(ctx, bad, name)[1]
+    accepted = classified.frame.filter(~F.col(_BAD)).select(*[F.col(f"`{c}`") for c in contract.names])
     return accepted, info
 
 

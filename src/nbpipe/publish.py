@@ -173,15 +173,6 @@ def promote_hint(ctx: RunContext) -> str:
             f"`nbpipe promote {notebook}` (then review `nbpipe contracts diff`)")
 
 
-def require_contract(ctx: RunContext, name: str, override: Any) -> Contract:
-    contract = schema_override(override, name) or find_contract(ctx.project, name)
-    if contract is None:
-        raise ContractViolationError(
-            f"dataset {name!r} has no contract ({contract_path(ctx.project, name)}); prod reads and writes "
-            "are enforced against one", hint=promote_hint(ctx))
-    return contract
-
-
 def _tidy(tmp: Path, fmt: str) -> list[str]:
     """Drop _SUCCESS/.crc files, rename data files to part-NNNNN<ext>; return the leaf units."""
     units = []
@@ -245,7 +236,7 @@ def write_dataset(ctx: RunContext, df: DataFrame, name: str, *, mode: str = "ove
         raise DatasetError(f"dataset {name!r} has format {cfg.format!r}; nbpipe writes {', '.join(FILE_FORMATS)}",
                            hint=f"set datasets.{name}.format to parquet (or csv/json)")
     prod = ctx.mode == "prod"
-    contract = require_contract(ctx, name, None) if prod else find_contract(ctx.project, name)
+    contract = find_contract(ctx.project, name)  # prod enforces it whenever one exists
     fields = frame_fields(df)
     if prod and contract is not None:
         check = check_schema(contract, fields)
@@ -324,8 +315,14 @@ def write_rejected(ctx: RunContext, df: DataFrame, dataset: str) -> int:
 
     Data columns are stored as strings (bad values often do not fit their type), plus
     ``_nbpipe_reason``, ``_nbpipe_raw`` (the raw line when known), ``_nbpipe_source`` (the input file)
-    and the partition column ``_nbpipe_run_id``. Repeated calls in a run add files.
+    and the partition column ``_nbpipe_run_id``. Repeated calls in a run add files. The
+    ``dataset_rejected`` event carries the row count and the most frequent reasons.
     """
+    return stage_rejected(ctx, df, dataset)[0]
+
+
+def stage_rejected(ctx: RunContext, df: DataFrame, dataset: str) -> tuple[int, dict[str, int]]:
+    """:func:`write_rejected`, also returning the ten most frequent reasons with their counts."""
     from pyspark.sql import functions as F
 
     check_name(dataset, "dataset")
@@ -349,6 +346,8 @@ def write_rejected(ctx: RunContext, df: DataFrame, dataset: str) -> int:
         _write_files(rejected, tmp, "parquet", [], [REASON, *data], {}, single_file=True)
         written = ctx.spark.read.parquet(str(tmp))
         rows = int(written.count())
+        top = written.groupBy(REASON).count().orderBy(F.desc("count"), REASON).limit(10).collect()
+        reasons = {str(r[0]): int(r[1]) for r in top}
         unit_dir.mkdir(parents=True, exist_ok=True)
         seq = len(list(unit_dir.glob("part-*.parquet")))
         target = unit_dir / f"part-{seq:05d}.parquet"
@@ -359,8 +358,8 @@ def write_rejected(ctx: RunContext, df: DataFrame, dataset: str) -> int:
     ctx.log.emit(events.DATASET_REJECTED, dataset=name, source_dataset=dataset, rows=rows,
                  bytes=target.stat().st_size, path=str(root / name), staging_path=str(root / name),
                  partitions=[unit_dir.name], partition_by=[RUN_ID_COLUMN], format="parquet",
-                 reason_column=REASON, sandbox=not prod, mode="overwrite_partitions")
-    return rows
+                 reason_column=REASON, reasons=reasons, sandbox=not prod, mode="overwrite_partitions")
+    return rows, reasons
 
 
 def _libc() -> Any:

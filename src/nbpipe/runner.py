@@ -715,7 +715,8 @@ class Runner:
             "metrics": records.metrics_entries(events, last),
             "state": {"before": run.state_before, "after": run.state_after or run.state_before},
             "quality": records.quality_status(checks),
-            "warnings": run.warnings,
+            "warnings": run.warnings
+            + [str(e.get("message")) for e in ev.of_kind(events, ev.LOG, last) if e.get("level") == "warning"],
             "versions": records.versions(),
             "git": records.git_facts(self.project.root),
             **{k: v for k, v in records.host_facts().items() if k in ("host", "pid")},

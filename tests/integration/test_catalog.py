@@ -231,12 +231,18 @@ def test_path_escape_and_bad_names_are_refused(proj: Callable[..., Proj]) -> Non
         read_dataset(p.ctx(), "raww")
 
 
-def test_prod_read_without_contract_points_to_promote(proj: Callable[..., Proj]) -> None:
+def test_prod_read_without_contract_infers_quarantines_and_warns(proj: Callable[..., Proj]) -> None:
     p = proj()
-    p.land("a.csv", HEADER + GOOD[0] + "\n")
-    with pytest.raises(ContractViolationError, match=r"has no contract .*contracts/raw.yaml") as exc:
-        read_dataset(p.ctx(), "raw")
-    assert "nbpipe promote notebooks/ingest.ipynb" in str(exc.value)
+    p.land("a.csv", HEADER + GOOD[0] + "\n" + GOOD[1] + "\n2013-01-01,AA,1,5,extra,fields\n")
+    ctx = p.ctx()
+    df = read_dataset(ctx, "raw")
+    assert sorted(r.carrier for r in df.collect()) == ["AA", "UA"]
+    read = p.events(ctx, events.DATASET_READ)[0]
+    assert (read["rows"], read["accepted_rows"], read["rejected_rows"]) == (3, 2, 1)
+    assert read["schema_version"] is None
+    warning = p.events(ctx, events.LOG)[0]
+    assert warning["level"] == "warning" and "has no contract" in warning["message"]
+    assert "nbpipe promote notebooks/ingest.ipynb" in warning["message"]
 
 
 def test_paths_subset_keeps_partition_columns_and_enforcement(proj: Callable[..., Proj]) -> None:
