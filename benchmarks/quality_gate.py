@@ -142,8 +142,9 @@ def main() -> None:
     check_f, check_g = fast(df), gx_native(df)
     for f, g in zip(check_f, check_g):
         same = (f.success, f.unexpected_count, f.observed_value) == (g.success, g.unexpected_count, g.observed_value)
-        print(f"  {'same' if same else 'DIFF'}  {f.expectation_type}: fast={f.unexpected_count or f.observed_value}"
-              f" gx={g.unexpected_count or g.observed_value}")
+        fv = f.observed_value if f.unexpected_count is None else f.unexpected_count
+        gv = g.observed_value if g.unexpected_count is None else g.unexpected_count
+        print(f"  {'same' if same else 'DIFF'}  {f.expectation_type}: fast={fv} gx={gv}")
     warm: dict[str, list[float]] = {"fast": [], "gx": [], "hand": []}
     for _ in range(args.repeat):
         for name, fn in (("fast", fast), ("gx", gx_native), ("hand", hand)):
