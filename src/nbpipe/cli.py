@@ -59,7 +59,12 @@ class _Progress:
 
     def __call__(self, event: dict[str, Any]) -> None:
         kind = event.get("event")
-        if kind == "cell_started":
+        if kind == "pipeline_started":
+            self.pipeline = str(event["pipeline"])
+            err.print(f"▶ {self.pipeline}", markup=False)
+        elif kind == "pipeline_finished" and event.get("status") == "upstream_failed":
+            err.print(f"– {event['pipeline']}: not run, an upstream pipeline failed", markup=False)
+        elif kind == "cell_started":
             text = (
                 f"{self.pipeline}: cell {event['n']}/{event['total']} · {event['first_line']} · "
                 f"{event['elapsed_s']:.1f}s"

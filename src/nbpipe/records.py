@@ -143,7 +143,7 @@ def dataset_entries(events: list[dict[str, Any]], attempt: int | None) -> dict[s
 
 
 def checks_entries(events: list[dict[str, Any]], attempt: int | None) -> list[dict[str, Any]]:
-    keep = ("suite", "dataset", "success", "gate", "statistics", "results")
+    keep = ("suite", "dataset", "success", "gate", "statistics", "results", "rejected_rows", "notes", "duration_s")
     return [{k: e.get(k) for k in keep} for e in ev.of_kind(events, ev.CHECK, attempt)]
 
 
@@ -161,7 +161,7 @@ def quality_status(checks: list[dict[str, Any]]) -> str:
         return "none"
     if all(c.get("success") for c in checks):
         return "passed"
-    if any(c.get("gate") == "fail" and not c.get("success") for c in checks):
+    if any(c.get("gate") == "fail" and not c.get("success") and not c.get("rejected_rows") for c in checks):
         return "failed"
     return "warned"
 
