@@ -88,7 +88,13 @@ def write_notebook(path: Path) -> None:
 
     cells = [new_code_cell(NOTEBOOK_CELLS[0], metadata={"tags": ["parameters"]})]
     cells += [new_code_cell(c) for c in NOTEBOOK_CELLS[1:]]
-    book = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}})
+    book = new_notebook(
+        cells=cells,
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+            "language_info": {"name": "python"},
+        },
+    )
     nbformat.write(book, path)
 
 
