@@ -88,6 +88,11 @@ class ServerInfo:
         return cls(**{k: v for k, v in data.items() if k in fields})
 
 
+# Servers started by this process, by (state dir, kind): stop() still finds them if their record was
+# deleted underneath (e.g. a temp project removed while the server ran).
+_STARTED: dict[tuple[str, str], ServerInfo] = {}
+
+
 def state_dir(project: Project) -> Path:
     """``<runs_dir>/.spark``: pid files, logs and records of the project's managed servers."""
     return project.runs_dir / ".spark"
@@ -211,6 +216,7 @@ def start_connect_server(
         )
         _save(project, info)
         _wait(project, info, "connect", "Spark Connect server", lambda: port_open(port), timeout_s)
+        _STARTED[(str(sdir), "connect")] = info
         return info
 
 
@@ -278,6 +284,7 @@ def start_standalone(
         info = dataclasses.replace(info, pids={"master": master_pid, "worker": worker_pid})
         _save(project, info)
         _wait(project, info, "standalone", "Spark worker", lambda: alive_workers(ui) > 0, timeout_s)
+        _STARTED[(str(sdir), "standalone")] = info
         return info
 
 
@@ -312,7 +319,8 @@ def stop(
     stopped: list[ServerInfo] = []
     for k in KINDS if kind is None else (kind,):
         with _locked(project, k):
-            info = _load(project, k)
+            info = _load(project, k) or _STARTED.get((str(state_dir(project)), k))
+            _STARTED.pop((str(state_dir(project)), k), None)
             if info is None:
                 continue
             _terminate(info, timeout_s)
