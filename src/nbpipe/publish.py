@@ -292,6 +292,8 @@ def _verify_written(ctx: RunContext, name: str, cfg: DatasetConfig, tmp: Path, f
     """Count rows from the written files and enforce non-null columns there (one cheap pass)."""
     from pyspark.sql import functions as F
 
+    if not any(p.is_file() and not hidden(p.name) for p in tmp.rglob("*")):
+        return 0  # an empty frame wrote no data files: nothing to count or check
     reader = ctx.spark.read.format(cfg.format).options(**cfg.options)
     if cfg.format != "parquet":
         reader = reader.schema(struct_type([f for f in fields if f["name"] not in partition_by] +
