@@ -7,8 +7,11 @@ raised; 11 kernel died; 12 timeout; 13 quality gate; 14 store; 130 interrupted.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -487,6 +490,10 @@ def init(
 def demo(
     days: Annotated[int, typer.Option("--days", min=1, max=365, help="Days of 2013 to land (from Jan 1).")] = 7,
     land_only: Annotated[bool, typer.Option("--land-only", help="Only land the sample data.")] = False,
+    local_spark: Annotated[
+        bool,
+        typer.Option("--local-spark", help="Let every notebook start its own local Spark instead of sharing one."),
+    ] = False,
     project: ProjectOpt = None,
     profile: ProfileOpt = None,
 ) -> None:
@@ -507,8 +514,16 @@ def demo(
             return
         last_day = (FIRST_DAY + dt.timedelta(days=days - 1)).isoformat()
         per_pipeline = {name: _params_for(proj, name, {"run_date": last_day}) for name in proj.config.pipelines}
-        with _Progress("demo") as progress:
-            outcomes = run_dag(proj, params=per_pipeline, on_progress=progress)
+        with contextlib.ExitStack() as stack:
+            if not local_spark and not (proj.profile.spark.remote or os.environ.get("NBPIPE_SPARK_REMOTE")):
+                # One Spark for every notebook: a kernel attaches in ~1 s instead of starting a JVM.
+                from nbpipe.sparkserver import running
+
+                server = stack.enter_context(running(proj, "connect"))
+                stack.enter_context(_env("NBPIPE_SPARK_REMOTE", server.url))
+                console.print(f"shared Spark Connect server: {server.url} (logs: {_rel(proj.runs_dir)}/.spark/)")
+            with _Progress("demo") as progress:
+                outcomes = run_dag(proj, params=per_pipeline, on_progress=progress)
     except NbpipeError as exc:
         raise _fail(exc) from None
     code = _print_outcomes(outcomes)
@@ -615,6 +630,19 @@ def spark_status(
             else:
                 console.print(f"{kind}: [green]running[/] {info.url} since {info.started_at} (pids {info.pids})")
     raise typer.Exit(1 if (connect or standalone) and not all(found.values()) else 0)
+
+
+@contextlib.contextmanager
+def _env(name: str, value: str) -> Iterator[None]:
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
 
 
 def _rel(path: Path) -> str:
