@@ -324,7 +324,10 @@ def write_rejected(ctx: RunContext, df: DataFrame, dataset: str) -> int:
 
 
 def stage_rejected(ctx: RunContext, df: DataFrame, dataset: str) -> tuple[int, dict[str, int]]:
-    """:func:`write_rejected`, also returning the ten most frequent reasons with their counts."""
+    """:func:`write_rejected`, also returning the ten most frequent reasons with their counts.
+
+    Nothing is staged (and no event emitted) when ``df`` has no rows.
+    """
     from pyspark.sql import functions as F
 
     check_name(dataset, "dataset")
@@ -348,6 +351,8 @@ def stage_rejected(ctx: RunContext, df: DataFrame, dataset: str) -> tuple[int, d
         _write_files(rejected, tmp, "parquet", [], [REASON, *data], {}, single_file=True)
         written = ctx.spark.read.parquet(str(tmp))
         rows = int(written.count())
+        if rows == 0:
+            return 0, {}
         top = written.groupBy(REASON).count().orderBy(F.desc("count"), REASON).limit(10).collect()
         reasons = {str(r[0]): int(r[1]) for r in top}
         unit_dir.mkdir(parents=True, exist_ok=True)
