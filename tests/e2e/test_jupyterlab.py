@@ -55,6 +55,18 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
         "PYSPARK_PYTHON": sys.executable,
     }
     env.pop("PYTEST_CURRENT_TEST", None)
+    # Render every cell (JupyterLab 4 windows long notebooks, dropping off-screen cells from the DOM),
+    # and do not ask about news.
+    settings = jupyter_home / "settings"
+    (settings / "@jupyterlab" / "notebook-extension").mkdir(parents=True)
+    (settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings").write_text(
+        '{"windowingMode": "none"}'
+    )
+    (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
+    (settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
+        '{"fetchNews": "false"}'
+    )
+    env["JUPYTERLAB_SETTINGS_DIR"] = str(settings)
     # Kernels must use this interpreter (the project's venv), whatever kernelspecs the machine has.
     subprocess.run(
         [sys.executable, "-m", "ipykernel", "install", "--prefix", str(jupyter_home / "prefix"), "--name", "python3"],
@@ -103,6 +115,32 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
         log.close()
 
 
+def _started(page) -> bool:
+    return page.evaluate(
+        """() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]
+                   .some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))"""
+    )
+
+
+def run_all(page) -> None:
+    """Run all cells from the Run menu; if nothing starts, use the toolbar's restart-and-run-all."""
+    page.locator(".jp-Notebook .jp-Cell").first.click()
+    page.locator(".lm-MenuBar-item", has_text="Run").first.click()
+    page.locator(".lm-Menu-content .lm-Menu-item", has_text="Run All Cells").first.click()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if _started(page):
+            return
+        page.wait_for_timeout(500)
+    page.locator("[data-command='notebook:restart-run-all']").first.click()
+    page.locator(".jp-Dialog .jp-mod-accept").first.click()
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]
+                   .some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))""",
+        timeout=60_000,
+    )
+
+
 def test_explore_notebook_runs_in_jupyterlab(lab, chromium, artifacts_dir):
     url, root = lab
     context = chromium.new_context(viewport={"width": 1400, "height": 1000})
@@ -117,9 +155,9 @@ def test_explore_notebook_runs_in_jupyterlab(lab, chromium, artifacts_dir):
     try:
         page.goto(url, wait_until="domcontentloaded", timeout=120_000)
         page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=120_000)
-        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
-        page.locator(".lm-MenuBar-item", has_text="Run").first.click()
-        page.locator(".lm-Menu-content .lm-Menu-item", has_text="Run All Cells").first.click()
+        # The kernel session is ready when the status bar names the kernel and says Idle.
+        page.locator(".jp-StatusBar-Widget", has_text="Idle").first.wait_for(timeout=180_000)
+        run_all(page)
         # Done when the kernel is idle again, nothing is queued, and the first cell has run.
         page.wait_for_function(
             """() => {
@@ -135,6 +173,7 @@ def test_explore_notebook_runs_in_jupyterlab(lab, chromium, artifacts_dir):
         prompts = page.locator(".jp-CodeCell .jp-InputPrompt").all_inner_texts()
         outputs = page.locator(".jp-OutputArea-output")
         text = "\n".join(outputs.all_inner_texts())
+        page.locator(".jp-OutputArea-output", has_text="expect_").first.scroll_into_view_if_needed()
         page.screenshot(path=str(artifacts_dir / "jupyterlab.png"), full_page=False)
         assert "Traceback" not in text, text[-3000:]
         assert all(re.search(r"\[\d+\]", p) for p in prompts), f"not every cell ran: {prompts}"
