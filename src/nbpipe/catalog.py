@@ -12,10 +12,13 @@ The Spark adapter behind ``ctx.read`` (and the public face of the catalog: ``wri
   :class:`~nbpipe.errors.BadRowsError` with ``on_bad_rows: fail``), so that
   ``rows == accepted_rows + rejected_rows`` exactly.
 
-The source is parsed once with the contract's types; the parser itself marks bad rows (their raw
-line lands in ``_corrupt_record`` and the unparsable field is null), and only those rows are parsed
-again as strings to name the failing column. The classified frame is persisted, counted and split,
-so quarantine costs no second scan of the source.
+The source is parsed with the contract's types; the parser itself marks bad rows (their raw line
+lands in ``_corrupt_record``, the unparsable field is null) and one cheap flag per row decides. Only
+flagged rows are parsed again as strings, to name the failing column. For CSV and parquet, one pass
+writes the quarantine and counts every row (``observe``); the accepted frame stays lazy and
+re-reads the files with the same classification (every column stays in the scan, so column
+pruning cannot change it). JSON and JDBC sources are persisted once instead (a database can change
+between queries).
 """
 
 from __future__ import annotations
