@@ -345,6 +345,13 @@ class Runner:
             self._close_orphan(orphan, published=published, by=by)
             if log is not None:
                 log.emit("recovered", run_id=orphan["run_id"], action="marked the orphaned run as ended")
+        # Staging left by this pipeline's failed or killed runs (nothing of it was ever published).
+        from nbpipe.catalog import gc_staging
+
+        current = self.project.runs_dir / pipeline / by
+        removed = gc_staging(self.project, self.project.runs_dir, pipeline=pipeline, exclude=[current], min_age_s=0)
+        if removed and log is not None:
+            log.emit("recovered", action="removed staging litter", paths=[str(p) for p in removed])
 
     def _close_orphan(self, orphan: dict[str, Any], *, published: bool, by: str) -> None:
         """Write the record of a run whose runner was killed, from what it left on disk."""

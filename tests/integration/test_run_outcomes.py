@@ -185,3 +185,16 @@ def test_record_lands_in_the_store(make_project, runner_for):
     stored = runner.store.get_run(result.run_id[:20])
     assert stored["status"] == "failed" and stored["error"]["ename"] == "ValueError"
     assert Path(root / "runs" / "nbpipe.db").is_file()
+
+
+def test_next_run_removes_staging_left_by_a_failed_run(make_project, runner_for):
+    root = make_project(pipelines={"exception": {}})
+    runner = runner_for(root)
+    failed = runner.run("exception")
+    litter = failed.run_dir / "staging" / "flights" / "flight_date=2013-01-01"
+    litter.mkdir(parents=True)
+    (litter / "part-00000.parquet").write_bytes(b"never published")
+    again = runner.run("exception")
+    assert again.status == "failed"
+    assert not (failed.run_dir / "staging").exists(), "the failed run's staging was cleaned up"
+    assert (failed.run_dir / "run.json").exists(), "its evidence is kept"
