@@ -182,6 +182,13 @@ class Project:
         return p if p.is_absolute() else (self.root / p)
 
     @property
+    def spark_cores(self) -> int:
+        """Cores the profile's Spark uses (``local[N]``), or this machine's for other masters (cost)."""
+        master = self.profile.spark.master or "local[*]"
+        inner = master[6:-1] if master.startswith("local[") else ""
+        return int(inner) if inner.isdigit() else (os.cpu_count() or 1)
+
+    @property
     def runs_dir(self) -> Path:
         return self.path(self.profile.runs_dir)
 

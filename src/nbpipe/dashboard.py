@@ -107,7 +107,7 @@ def render(project: Project, store: Any, out_dir: Path, *, now: dt.datetime | No
     now = now or utcnow()
     out_dir.mkdir(parents=True, exist_ok=True)
     pipelines = collect(project, store)
-    cores = _cores(project)
+    cores = project.spark_cores
     price = project.config.cost.core_hour_usd
 
     def link(run: dict[str, Any]) -> str | None:
@@ -150,9 +150,3 @@ def render(project: Project, store: Any, out_dir: Path, *, now: dt.datetime | No
     tmp.write_text(page, encoding="utf-8")
     os.replace(tmp, target)
     return target
-
-
-def _cores(project: Project) -> int:
-    master = project.profile.spark.master or "local[*]"
-    inner = master[6:-1] if master.startswith("local[") else ""
-    return int(inner) if inner.isdigit() else (os.cpu_count() or 1)

@@ -697,7 +697,7 @@ class Runner:
                 nb_json = {}
         checks = records.checks_entries(events, last)
         duration = (ended - run.started_at).total_seconds()
-        cores = _cores(self.project)
+        cores = self.project.spark_cores
         record: dict[str, Any] = {
             "schema_version": records.SCHEMA_VERSION,
             "run_id": run.run_id,
@@ -806,13 +806,6 @@ def _error_dict(error: NbpipeError | None) -> dict[str, Any] | None:
     if isinstance(error, RunFailedError):
         out.update(cell_index=error.cell_index, ename=error.ename, evalue=error.evalue, traceback=error.traceback)
     return out
-
-
-def _cores(project: Project) -> int:
-    master = project.profile.spark.master or "local[*]"
-    if master.startswith("local[") and master[6:-1].isdigit():
-        return int(master[6:-1])
-    return os.cpu_count() or 1
 
 
 def _read_record(path: Path) -> dict[str, Any]:
