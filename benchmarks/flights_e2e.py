@@ -128,12 +128,16 @@ def main() -> None:
             try:
                 start = time.perf_counter()
                 if name.startswith("nbpipe"):
-                    subprocess.run(
+                    proc = subprocess.run(
                         [str(BIN / "nbpipe"), "demo", "--days", str(args.days)],
                         cwd=root,
-                        check=True,
                         capture_output=True,
+                        text=True,
                     )
+                    if proc.returncode != 0:
+                        raise SystemExit(
+                            f"nbpipe demo failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+                        )
                     times[name].append(time.perf_counter() - start)
                     counts[name] = nbpipe_counts(root)
                 else:
