@@ -246,11 +246,8 @@ def runs_cmd(
 
     try:
         proj = _project(project, profile)
-        store = RunStore(proj.store_url)
-        try:
+        with RunStore(proj.store_url) as store:
             rows = store.list_runs(pipeline, status=status, limit=limit)
-        finally:
-            store.close()
     except NbpipeError as exc:
         raise _fail(exc) from None
     if as_json:
@@ -284,11 +281,8 @@ def show(
 
     try:
         proj = _project(project, profile)
-        store = RunStore(proj.store_url)
-        try:
+        with RunStore(proj.store_url) as store:
             record = store.get_run(run_id)
-        finally:
-            store.close()
     except NbpipeError as exc:
         raise _fail(exc) from None
     if as_json:
@@ -457,11 +451,8 @@ def report(
 
     try:
         proj = _project(project, profile)
-        store = RunStore(proj.store_url)
-        try:
+        with RunStore(proj.store_url) as store:
             page = render(proj, store, out or proj.runs_dir)
-        finally:
-            store.close()
     except NbpipeError as exc:
         raise _fail(exc) from None
     console.print(f"dashboard: {_rel(page)}")
@@ -530,11 +521,8 @@ def demo(
     from nbpipe.dashboard import render
     from nbpipe.store import RunStore
 
-    store = RunStore(proj.store_url)
-    try:
+    with RunStore(proj.store_url) as store:
         page = render(proj, store, proj.runs_dir)
-    finally:
-        store.close()
     console.print(f"run records: {_rel(proj.runs_dir)}/<pipeline>/<run_id>/report.html · history: `nbpipe runs`")
     console.print(f"dashboard:   {_rel(page)}")
     raise typer.Exit(code)

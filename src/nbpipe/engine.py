@@ -227,7 +227,11 @@ def execute(
                 "shows the output up to the crash",
                 cell_index=running,
             ) from None
-        raise RunFailedError(f"notebook execution failed: {error}", cell_index=running) from None
+        raise RunFailedError(
+            f"notebook execution failed: {type(error).__name__}: {error}",
+            hint="see kernel.log in the run directory for the kernel's own output, then rerun",
+            cell_index=running,
+        ) from None
     failed = _failed_cell(nb)
     if failed is not None:
         index, ename, evalue, tb = failed
