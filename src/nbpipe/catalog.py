@@ -73,7 +73,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from nbpipe.context import RunContext
 
 __all__ = ["WriteResult", "diff_contract_with_data", "discard_staging", "gc_staging", "publish",
-           "read_dataset", "write_dataset", "write_rejected"]
+           "read_dataset", "read_with_event", "write_dataset", "write_rejected"]
 
 JDBC_JAR = Path("/usr/share/java/postgresql.jar")
 _BAD = "_nbpipe_bad"
@@ -193,6 +193,16 @@ def read_dataset(ctx: RunContext, name: str, *, paths: list[str] | None = None,
         ContractViolationError: no contract in prod, or the source drifted from it.
         BadRowsError: bad rows and ``on_bad_rows: fail``.
     """
+    return read_with_event(ctx, name, paths=paths, schema_override=schema_override)[0]
+
+
+def read_with_event(ctx: RunContext, name: str, *, paths: list[str] | None = None,
+                    schema_override: Any = None, **annotations: Any) -> tuple[DataFrame, dict[str, Any]]:
+    """:func:`read_dataset`, also returning its ``dataset_read`` event (``annotations`` are added to it).
+
+    ``ctx.incremental`` reads its new files through here, so they get the same enforcement and the
+    row counts come from the read's own pass instead of another ``count()``.
+    """
     cfg = ctx.project.dataset(name)
     if cfg.format == "kafka":
         raise DatasetError(f"dataset {name!r} is a Kafka topic", hint=f"read it with ctx.incremental({name!r})")
@@ -213,10 +223,10 @@ def read_dataset(ctx: RunContext, name: str, *, paths: list[str] | None = None,
         df, info = _explore_read(ctx, name, cfg, src, schema_override)
     event = ctx.log.emit(events.DATASET_READ, dataset=name, mode=ctx.mode, format=cfg.format,
                          path=str(src.base) if src.base else _mask_url(cfg.options.get("url", "")),
-                         files=len(src.files), bytes=src.bytes, **info)
+                         files=len(src.files), bytes=src.bytes, **info, **annotations)
     if ctx.mode == "explore":
         display.show_read(event)
-    return df
+    return df, event
 
 
 def _inferred_contract(ctx: RunContext, name: str, cfg: DatasetConfig, src: _Source) -> Contract:
@@ -396,10 +406,12 @@ def _classify(ctx: RunContext, name: str, cfg: DatasetConfig, src: _Source, cont
         for test in nulls:
             bad = bad | test
         if cfg.format in ("csv", "json"):
-            # Never true, but the optimizer cannot prove it: every column stays in the scan, so a later
-            # df.count() or df.select("a") parses (and rejects) exactly the rows this read counted.
-            every = F.hash(*out_cols)
-            bad = bad | ((every == 0) & (every == 1))
+            # Never true (a 0/1 maximum is never 2), but the optimizer cannot prove it: every column stays
+            # in the scan, so a later df.count() or df.select("a") parses (and rejects) exactly the rows
+            # this read counted. A null test per column costs far less than hashing the row.
+            every = F.greatest(*[c.isNull().cast("tinyint") for c in out_cols]) if len(out_cols) > 1 \
+                else out_cols[0].isNull().cast("tinyint")
+            bad = bad | (every == 2)
         return df.select(*out_cols, bad.alias(_BAD), raw.alias(RAW), F.when(bad, source).alias(SOURCE),
                          F.lit(group).alias(_GROUP))
 

@@ -4,7 +4,8 @@
 
 * **files** (csv/json/parquet with a ``path``): the files under the dataset root not in the
   committed position (late files in old partitions included); changed files are re-read and
-  reported;
+  reported. A dataset with a contract is read through the catalog (:mod:`nbpipe.catalog`), so
+  prod runs enforce it and quarantine bad rows exactly as ``ctx.read`` does;
 * **watermark** (``column=``): rows with ``column > committed_high - lookback``, de-duplicated by
   the dataset's ``primary_key``; the filter is applied before any action so JDBC pushes it down;
 * **kafka** (``format: kafka``): a bounded batch from the committed offsets to the end offsets
@@ -183,10 +184,8 @@ def _resume_part(resume: Mapping[str, Any] | None, kind: str, name: str) -> Mapp
 
 def dataset_contract(ctx: RunContext, name: str) -> Any:
     """The dataset's contract (``nbpipe.contracts``), or None when there is none."""
-    try:
-        from nbpipe.contracts import find_contract
-    except ImportError:  # pragma: no cover - contracts ship with nbpipe
-        return None
+    from nbpipe.contracts import find_contract
+
     return find_contract(ctx.project, name)
 
 
@@ -284,13 +283,22 @@ def _read_files(
         if len(chosen) < len(to_read):
             left = len(to_read) - len(chosen)
             warnings.append(f"max_files={max_files}: {left} new file(s) left for later runs")
-    if chosen:
-        df = read_paths(ctx, name, cfg, root, [str(root / p) if root.is_dir() else str(root) for p in chosen])
-        rows = int(df.count())
+    paths = [str(root / p) if root.is_dir() else str(root) for p in chosen]
+    if chosen and dataset_contract(ctx, name) is not None:
+        # A contracted dataset: the catalog enforces it (prod: strict schema, quarantine) and its
+        # one pass over the new files also counts them; it emits the dataset_read event.
+        from nbpipe.catalog import read_with_event
+
+        df, event = read_with_event(ctx, name, paths=paths, incremental="files")
+        rows = int(event.get("rows") or 0)
     else:
-        df = _empty_like(ctx, name, cfg, root, listing)
-        rows = 0
-    _emit_read(ctx, name, rows, str(root), "files")
+        if chosen:
+            df = read_paths(ctx, name, cfg, root, paths)
+            rows = int(df.count())
+        else:
+            df = _empty_like(ctx, name, cfg, root, listing)
+            rows = 0
+        _emit_read(ctx, name, rows, str(root), "files")
     snapshot = {
         "root": str(root),
         "files": [{"path": p, **listing[p]} for p in chosen],
@@ -300,10 +308,10 @@ def _read_files(
 
 
 def read_paths(ctx: RunContext, name: str, cfg: DatasetConfig, root: Path, paths: list[str]) -> DataFrame:
-    """Read exactly ``paths`` of a file dataset, keeping partition columns (``basePath``).
+    """Read exactly ``paths`` of a file dataset without a contract, keeping partition columns (``basePath``).
 
-    This is the single place to switch to the catalog's contract-enforcing reader
-    (``nbpipe.catalog.read_dataset(ctx, name, paths=...)``) once it takes a file list.
+    The files are read as configured (``options``), as the notebook wants them: a raw landing zone
+    read as text is parsed by the notebook itself. Datasets with a contract go through the catalog.
     """
     reader = ctx.spark.read.format(cfg.format).options(**cfg.options)
     if root.is_dir():

@@ -214,6 +214,33 @@ def test_explore_without_state_reads_everything_and_still_proposes(h: Harness) -
     assert list(prop["position"]["files"]) == ["a.csv"]
 
 
+def test_a_contracted_dataset_is_enforced_and_quarantined_in_prod(
+    tmp_path: Path, spark: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = Harness(tmp_path, spark, monkeypatch, strict={"path": "landing/raw", "format": "csv",
+                                                      "options": {"header": "true"}})
+    contract = {"dataset": "strict", "version": "1.0", "columns": [
+        {"name": "id", "type": "bigint", "nullable": False}, {"name": "name", "type": "string"},
+        {"name": "date", "type": "date"}]}
+    (tmp_path / "contracts").mkdir()
+    (tmp_path / "contracts" / "strict.yaml").write_text(yaml.safe_dump(contract, sort_keys=False))
+    h.csv("date=2013-01-01/a.csv", [(1, "x")])
+    _, first, _ = h.read("strict", state={})
+    path = h.root / "landing" / "raw" / "date=2013-01-02" / "b.csv"
+    path.parent.mkdir(parents=True)
+    path.write_text("id,name\n2,y\nnot-a-number,z\n")
+    rows, prop, _ = h.read("strict", state={"strict": first["position"]})
+    assert rows == [(2, "y", dt.date(2013, 1, 2))]  # only the new file, contract types
+    assert prop["rows"] == 2 and [f["path"] for f in prop["snapshot"]["files"]] == ["date=2013-01-02/b.csv"]
+    ctx_dir = h.root / "runs" / "p" / f"run{h.runs}"
+    (read,) = events.of_kind(events.EventLog.in_run_dir(ctx_dir, source="test").read(), events.DATASET_READ)
+    assert read["incremental"] == "files" and read["schema_version"] == "1.0"
+    assert (read["rows"], read["accepted_rows"], read["rejected_rows"]) == (2, 1, 1)
+    rejected = spark.read.parquet(str(ctx_dir / "staging" / "strict__rejected")).collect()
+    assert [(r["_nbpipe_raw"], r["_nbpipe_reason"]) for r in rejected] == [
+        ("not-a-number,z", "column id: 'not-a-number' is not bigint")]
+
+
 def test_file_read_errors_say_what_to_fix(h: Harness) -> None:
     with pytest.raises(DatasetError, match="does not exist"):
         h.read("raw", state={})
