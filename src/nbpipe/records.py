@@ -156,12 +156,20 @@ def proposals(events: list[dict[str, Any]], attempt: int | None) -> dict[str, An
     return {e["dataset"]: e.get("position") for e in ev.of_kind(events, ev.STATE_PROPOSAL, attempt)}
 
 
+def gate_passed(check: dict[str, Any]) -> bool:
+    """Whether a ``check`` event let the data go on (events from earlier versions lack the field)."""
+    passed = check.get("gate_passed")
+    if passed is None:
+        return bool(check.get("success")) or bool(check.get("rejected_rows"))
+    return bool(passed)
+
+
 def quality_status(checks: list[dict[str, Any]]) -> str:
     if not checks:
         return "none"
     if all(c.get("success") for c in checks):
         return "passed"
-    if any(c.get("gate") == "fail" and not c.get("success") and not c.get("rejected_rows") for c in checks):
+    if any(c.get("gate") == "fail" and not gate_passed(c) for c in checks):
         return "failed"
     return "warned"
 

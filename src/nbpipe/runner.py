@@ -517,8 +517,9 @@ class Runner:
         if run.mode != "prod":
             return None
         checks = records.checks_entries(list(ev.read_events(run.run_dir / ev.EVENTS_FILE)), attempt)
-        # A failed check whose failing rows were quarantined passed its gate (the kernel decided so).
-        failed = [c for c in checks if not c.get("success") and not c.get("rejected_rows")]
+        # The checkpoint decided in the kernel (failing rows quarantined = passed); a swallowed
+        # QualityGateError is caught here.
+        failed = [c for c in checks if not records.gate_passed(c)]
         if failed and run.cfg.quality == "fail":
             names = ", ".join(str(c.get("suite")) for c in failed)
             return QualityGateError(

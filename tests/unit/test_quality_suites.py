@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from nbpipe import events
+from nbpipe import events, records
 from nbpipe.config import load_project
 from nbpipe.context import RunContext
 from nbpipe.errors import ConfigError, QualityGateError
@@ -89,7 +89,7 @@ def test_prod_gate_raises_with_counts_and_emits_event(root: Path) -> None:
     assert err.value.exit_code == 13
     (check,) = events.of_kind(ctx.log.read(), events.CHECK)
     assert (check["suite"], check["dataset"], check["gate"], check["attempt"]) == ("orders", "orders", "fail", 2)
-    assert check["statistics"]["unsuccessful"] == 3
+    assert check["statistics"]["unsuccessful"] == 3 and check["gate_passed"] is False
     unique = next(r for r in check["results"] if r["expectation_type"] == S.UNIQUE)
     assert unique["unexpected_count"] == 2 and unique["partial_unexpected_list"] == [2, 2]
 
@@ -109,6 +109,26 @@ def test_warn_gate_returns_and_quarantine_splits_rows(root: Path) -> None:
     rejected = rejected.set_index("status")["_nbpipe_reason"].to_dict()
     assert rejected == {"paid": S.UNIQUE, "lost": f"{S.UNIQUE},{S.IN_SET},{S.FK_TYPE}"}
     # every failure was row-level and quarantined, so the fail gate did not raise
+    (check,) = events.of_kind(ctx.log.read(), events.CHECK)
+    assert check["success"] is False and check["gate_passed"] is True
+
+
+def test_quarantine_does_not_pass_a_table_level_failure(root: Path) -> None:
+    """Rows were quarantined, but a row-count rule failed too: the gate fails, even if swallowed."""
+    suite = {"name": "mixed", "expectations": [
+        {"type": S.NOT_NULL, "kwargs": {"column": "status"}},
+        {"type": S.ROW_COUNT, "kwargs": {"min_value": 100}}]}
+    (root / "expectations" / "mixed.json").write_text(json.dumps(suite))
+    ctx = ctx_for(root, "prod", "p", run="r3")
+    frame = pd.DataFrame({"status": ["paid", None]})
+    with pytest.raises(QualityGateError, match="1 of 2 expectations failed"):
+        run_checkpoint(ctx, frame, "mixed", quarantine=True)
+    (check,) = events.of_kind(ctx.log.read(), events.CHECK)
+    assert check["rejected_rows"] == 1 and check["gate_passed"] is False
+    # what the runner's gate and the run record conclude from the event alone
+    assert records.gate_passed(check) is False and records.quality_status([check]) == "failed"
+    older = {k: v for k, v in check.items() if k != "gate_passed"}  # an event from an earlier version
+    assert records.gate_passed(older) is True
 
 
 def test_explore_never_raises_and_results_render(root: Path) -> None:

@@ -195,11 +195,12 @@ def run_checkpoint(
     if quarantine:
         _quarantine(ctx, df, suite_dict, result, dataset, lookup)
     result.duration_s = time.perf_counter() - started
+    blocking = [r for r in result.failed if not (quarantine and _quarantinable(r))]
+    result.gate_passed = not blocking
     ctx.log.emit(events.CHECK, **result.to_dict(max_examples=EVENT_EXAMPLES, max_text=120))
     if not ctx.is_prod:
         _display(result)
         return result
-    blocking = [r for r in result.failed if not (quarantine and _quarantinable(r))]
     if blocking and gate == "fail":
         result_failed = CheckResult(suite=suite, results=blocking, dataset=dataset)
         raise QualityGateError(

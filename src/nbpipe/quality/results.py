@@ -113,6 +113,9 @@ class CheckResult:
     rejected_rows: int | None = None
     notes: list[str] = field(default_factory=list)
     passing: Any = field(default=None, repr=False, compare=False)
+    #: Whether the data may go on: every failure was quarantined (or nothing failed). None until
+    #: the checkpoint decides; then the runner's gate and the record read it, never re-derive it.
+    gate_passed: bool | None = None
 
     @property
     def success(self) -> bool:
@@ -149,6 +152,7 @@ class CheckResult:
             "statistics": self.statistics,
             "results": [r.to_dict(max_examples=max_examples, max_text=max_text) for r in self.results],
             "rejected_rows": self.rejected_rows,
+            "gate_passed": self.success if self.gate_passed is None else self.gate_passed,
             "notes": list(self.notes),
             "duration_s": round(self.duration_s, 4),
         }
