@@ -349,12 +349,9 @@ def stage_rejected(ctx: RunContext, df: DataFrame, dataset: str) -> tuple[int, d
     tmp = root / f"tmp-{name}-{uuid.uuid4().hex[:8]}"
     try:
         _write_files(rejected, tmp, "parquet", [], [REASON, *data], {}, single_file=True)
-        written = ctx.spark.read.parquet(str(tmp))
-        rows = int(written.count())
+        rows, reasons = _count_reasons(tmp / "part-00000.parquet")
         if rows == 0:
             return 0, {}
-        top = written.groupBy(REASON).count().orderBy(F.desc("count"), REASON).limit(10).collect()
-        reasons = {str(r[0]): int(r[1]) for r in top}
         unit_dir.mkdir(parents=True, exist_ok=True)
         seq = len(list(unit_dir.glob("part-*.parquet")))
         target = unit_dir / f"part-{seq:05d}.parquet"
@@ -367,6 +364,19 @@ def stage_rejected(ctx: RunContext, df: DataFrame, dataset: str) -> tuple[int, d
                  partitions=[unit_dir.name], partition_by=[RUN_ID_COLUMN], format="parquet",
                  reason_column=REASON, reasons=reasons, sandbox=not prod, mode="overwrite_partitions")
     return rows, reasons
+
+
+def _count_reasons(path: Path) -> tuple[int, dict[str, int]]:
+    """Rows in a staged rejected file and its ten most frequent reasons (read locally, no Spark job)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    if not path.is_file():
+        return 0, {}
+    column = pq.read_table(path, columns=[REASON]).column(REASON)
+    counts = [(str(v["values"]), int(v["counts"])) for v in pc.value_counts(column).to_pylist()]
+    top = sorted(counts, key=lambda kv: (-kv[1], kv[0]))[:10]
+    return len(column), dict(top)
 
 
 def _libc() -> Any:
