@@ -6,9 +6,10 @@ run records and a store; one shared Spark Connect server). Baseline: one plain P
 that starts local Spark and runs exactly the same transformation cells of the same notebooks
 (their ``transform``-tagged cells) on the same landed files, writing the same Parquet outputs,
 with no checks and no records. Both are timed as fresh processes, including Spark start-up;
-landing the data is done beforehand and not timed. Outputs are compared (row counts).
+landing the data is done beforehand and not timed. Outputs are compared (row counts). A third case
+runs the demo with ``--parallel N`` (independent pipelines at once, each its own ``nbpipe run``).
 
-    python benchmarks/flights_e2e.py [--runs 2] [--days 7]
+    python benchmarks/flights_e2e.py [--runs 2] [--days 7] [--parallel 2]
 """
 
 from __future__ import annotations
@@ -114,13 +115,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--days", type=int, default=7)
+    ap.add_argument("--parallel", type=int, default=2, help="also time `nbpipe demo --parallel N` (1: skip)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     run_date = f"2013-01-{args.days:02d}"
     if args.child:
         print(json.dumps(baseline_child(Path(args.child), run_date)))
         return
-    times: dict[str, list[float]] = {"nbpipe demo (6 notebooks)": [], "plain pyspark script": []}
+    demos = {"nbpipe demo (6 notebooks)": []}
+    if args.parallel > 1:
+        demos[f"nbpipe demo --parallel {args.parallel}"] = []
+    times: dict[str, list[float]] = {**demos, "plain pyspark script": []}
     counts: dict[str, Any] = {}
     for i in range(args.runs):
         for name in times:
@@ -129,7 +134,8 @@ def main() -> None:
                 start = time.perf_counter()
                 if name.startswith("nbpipe"):
                     proc = subprocess.run(
-                        [str(BIN / "nbpipe"), "demo", "--days", str(args.days)],
+                        [str(BIN / "nbpipe"), "demo", "--days", str(args.days),
+                         "--parallel", name.rsplit(" ", 1)[-1] if "--parallel" in name else "1"],
                         cwd=root,
                         capture_output=True,
                         text=True,
@@ -156,9 +162,9 @@ def main() -> None:
         )
     base = statistics.median(times["plain pyspark script"])
     print(f"\nflights end to end — {args.days} days, {args.runs} runs each, fresh processes, Spark start-up included")
-    print(f"{'case':28} {'median s':>9} {'min s':>7} {'ratio vs plain':>15}")
+    print(f"{'case':30} {'median s':>9} {'min s':>7} {'ratio vs plain':>15}")
     for name, values in times.items():
-        print(f"{name:28} {statistics.median(values):9.1f} {min(values):7.1f} {statistics.median(values) / base:15.2f}")
+        print(f"{name:30} {statistics.median(values):9.1f} {min(values):7.1f} {statistics.median(values) / base:15.2f}")
     print(f"\noutput rows: {json.dumps(counts)}")
     print("target: nbpipe / plain <= 1.3")
 

@@ -485,6 +485,7 @@ def demo(
         bool,
         typer.Option("--local-spark", help="Let every notebook start its own local Spark instead of sharing one."),
     ] = False,
+    parallel: Annotated[int, typer.Option("--parallel", min=1, help="Pipelines run at once (as in dag run).")] = 1,
     project: ProjectOpt = None,
     profile: ProfileOpt = None,
 ) -> None:
@@ -514,7 +515,7 @@ def demo(
                 stack.enter_context(_env("NBPIPE_SPARK_REMOTE", server.url))
                 console.print(f"shared Spark Connect server: {server.url} (logs: {_rel(proj.runs_dir)}/.spark/)")
             with _Progress("demo") as progress:
-                outcomes = run_dag(proj, params=per_pipeline, on_progress=progress)
+                outcomes = run_dag(proj, params=per_pipeline, parallel=parallel, on_progress=progress)
     except NbpipeError as exc:
         raise _fail(exc) from None
     code = _print_outcomes(outcomes)

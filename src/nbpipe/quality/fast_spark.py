@@ -7,7 +7,7 @@ with ``count(when(...))`` in one aggregation. Uniqueness rules are exact ``GROUP
 (never ``approx_count_distinct``); foreign keys are one left join against the referenced
 dataset's distinct keys. All partial aggregates are cross-joined into a single one-row
 result, so the data is scanned in one job. Examples (``partial_unexpected_list``) are
-fetched with a small ``LIMIT`` query only for expectations that failed.
+fetched with small ``LIMIT`` queries only for expectations that failed.
 """
 
 from __future__ import annotations
@@ -341,32 +341,29 @@ def _map_result(rule: _MapRule, total: int, row: dict[str, Any]) -> ExpectationR
 
 
 def _map_examples(work: DataFrame, rules: list[_MapRule]) -> dict[int, list[Any]]:
-    """Up to 20 offending values per rule, for all rules in one Spark action (a UNION of LIMITs)."""
+    """Up to 20 offending values per failed rule: one small ``LIMIT`` query per rule, run concurrently.
+
+    A ``LIMIT`` query collected on its own scans partitions incrementally and stops once it has its
+    rows, so it reads a sliver of the data; a UNION of limits would start a task on every partition
+    for every rule.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     from pyspark.sql import functions as F
+
+    def fetch(rule: _MapRule) -> list[Any]:
+        shown = F.to_json(F.struct(*[c.alias(f"v{j}") for j, c in enumerate(rule.examples)])).alias("v")
+        values: list[Any] = []
+        for r in work.where(rule.unexpected).select(shown).limit(MAX_EXAMPLES).collect():
+            record = json.loads(r["v"]) if r["v"] else {}
+            found = [record.get(f"v{j}") for j in range(len(rule.examples))]
+            values.append((found[0], found[1]) if rule.shape == "pair" else found[0])
+        return values
 
     if not rules:
         return {}
-    parts = [
-        work.where(rule.unexpected)
-        .select(F.lit(rule.index).alias("i"), F.to_json(F.struct(*[c.alias(f"v{j}") for j, c in
-                                                                   enumerate(rule.examples)])).alias("v"))
-        .limit(MAX_EXAMPLES)
-        for rule in rules
-    ]
-    union = parts[0]
-    for part in parts[1:]:
-        union = union.unionAll(part)
-    shapes = {rule.index: rule for rule in rules}
-    out: dict[int, list[Any]] = {rule.index: [] for rule in rules}
-    for r in union.collect():
-        rule = shapes[r["i"]]
-        record = json.loads(r["v"]) if r["v"] else {}
-        values = [record.get(f"v{j}") for j in range(len(rule.examples))]
-        if rule.shape == "pair":
-            out[r["i"]].append((values[0], values[1]))
-        else:
-            out[r["i"]].append(values[0])
-    return out
+    with ThreadPoolExecutor(max_workers=min(len(rules), 4), thread_name_prefix="nbpipe-examples") as pool:
+        return dict(zip([rule.index for rule in rules], pool.map(fetch, rules), strict=True))
 
 
 def _unique_examples(df: DataFrame, rule: _UniqueRule) -> list[Any]:
