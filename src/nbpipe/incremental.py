@@ -20,6 +20,7 @@ failed run recorded in its proposal. Decisions are pure functions in :mod:`nbpip
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
 import logging
@@ -316,6 +317,9 @@ def read_paths(ctx: RunContext, name: str, cfg: DatasetConfig, root: Path, paths
     reader = ctx.spark.read.format(cfg.format).options(**cfg.options)
     if root.is_dir():
         reader = reader.option("basePath", str(root))
+    header = _csv_string_schema(cfg, Path(paths[0])) if paths else None
+    if header is not None:
+        reader = reader.schema(header)  # what Spark would derive, without its header-reading job
     try:
         return reader.load(paths)
     except Exception as exc:
@@ -324,6 +328,31 @@ def read_paths(ctx: RunContext, name: str, cfg: DatasetConfig, root: Path, paths
             f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
             hint=f"check datasets.{name}.format/options in nbpipe.yaml against the files",
         ) from exc
+
+
+def _csv_string_schema(cfg: DatasetConfig, first: Path) -> str | None:
+    """The all-string schema Spark gives a headed CSV without ``inferSchema``, read from ``first`` in Python.
+
+    None (let Spark read the header itself) whenever Spark might name the columns differently:
+    schema inference, an empty, padded, duplicate or BOM-prefixed name, or an unusual encoding.
+    """
+    opts = {k.lower(): str(v) for k, v in cfg.options.items()}
+    if (cfg.format != "csv" or opts.get("header", "").lower() != "true"
+            or opts.get("inferschema", "false").lower() != "false" or "schema" in opts
+            or opts.get("encoding", opts.get("charset", "utf-8")).lower() not in ("utf-8", "utf8")):
+        return None
+    sep = opts.get("sep", opts.get("delimiter", ","))
+    quote = opts.get("quote", '"')
+    try:
+        with open(first, encoding="utf-8", newline="") as fh:
+            line = fh.readline()
+        names = next(csv.reader([line.rstrip("\r\n")], delimiter=sep, quotechar=quote or None))
+    except (OSError, UnicodeDecodeError, StopIteration, csv.Error, TypeError):
+        return None
+    if (not names or line.startswith("\ufeff") or any(not n or n != n.strip() or "`" in n for n in names)
+            or len({n.lower() for n in names}) != len(names)):
+        return None
+    return ", ".join(f"`{n}` string" for n in names)
 
 
 def _empty_like(

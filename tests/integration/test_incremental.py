@@ -241,6 +241,25 @@ def test_a_contracted_dataset_is_enforced_and_quarantined_in_prod(
         ("not-a-number,z", "column id: 'not-a-number' is not bigint")]
 
 
+@pytest.mark.parametrize("header", ["id,name", "id, name", "id,id", '"id";"name"'])
+def test_headed_text_csv_reads_like_spark_reads_the_header(
+    tmp_path: Path, spark: Any, monkeypatch: pytest.MonkeyPatch, header: str
+) -> None:
+    """The header is read in Python (no Spark job) only where Spark would name the columns the same."""
+    sep = ";" if ";" in header else ","
+    h = Harness(tmp_path, spark, monkeypatch, text={"path": "landing/raw", "format": "csv",
+                                                    "options": {"header": "true", "sep": sep}})
+    for day, body in (("01", f"1{sep}x\n"), ("02", f"2{sep}y\n")):
+        path = tmp_path / "landing" / "raw" / f"date=2013-01-{day}" / "a.csv"
+        path.parent.mkdir(parents=True)
+        path.write_text(f"{header}\n{body}")
+    rows, prop, df = h.read("text", state={})
+    landing = str(tmp_path / "landing" / "raw")
+    expected = spark.read.options(header="true", sep=sep, basePath=landing).csv(landing)
+    assert df.schema == expected.schema  # names, string columns, the typed partition column
+    assert rows == sorted(tuple(r) for r in expected.collect()) and prop["rows"] == 2
+
+
 def test_file_read_errors_say_what_to_fix(h: Harness) -> None:
     with pytest.raises(DatasetError, match="does not exist"):
         h.read("raw", state={})
