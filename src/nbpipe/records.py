@@ -6,6 +6,7 @@ Pure: reads files and environment facts, imports no engine (versions come from p
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import platform
 import secrets as _secrets
@@ -176,3 +177,19 @@ def quality_status(checks: list[dict[str, Any]]) -> str:
 
 def host_facts() -> dict[str, Any]:
     return {"host": platform.node(), "pid": os.getpid(), "argv": [Path(sys.argv[0]).name, *sys.argv[1:]]}
+
+
+def read_record(path: Path) -> dict[str, Any]:
+    """A run.json, or ``{}`` when it is missing or unreadable."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` as JSON atomically (a temp file renamed over ``path``)."""
+    tmp = Path(str(path) + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from nbpipe import events as ev
-from nbpipe import failpoints, records
+from nbpipe import failpoints, records, recovery
 from nbpipe.config import PipelineConfig, Project, check_name
 from nbpipe.errors import (
     BadRowsError,
@@ -278,7 +278,8 @@ class Runner:
         )
         failpoints.hit("after_run_started")
         if run.backfill is None:
-            self._recover(run.pipeline, run.run_id, run.warnings, log)
+            run.warnings.extend(recovery.recover(self.project, self.store, run.pipeline, by=run.run_id,
+                                                 now=self.clock(), log=log))
         run.state_before = self.store.get_state(run.pipeline) if run.mode == "prod" else {}
         (run.run_dir / "state_in.json").write_text(json.dumps(run.state_before, indent=1))
         if run.resumed is not None:
@@ -310,105 +311,7 @@ class Runner:
         Returns:
             Warnings describing what was recovered.
         """
-        warnings: list[str] = []
-        self._recover(pipeline, by, warnings, None)
-        return warnings
-
-    def _recover(self, pipeline: str, by: str, warnings: list[str], log: ev.EventLog | None) -> None:
-        """Roll forward publishes a killed runner left half done; close the runs it left open."""
-        pending = self.store.pending_publishes(pipeline)
-        finished_by_publish = {j["run_id"] for j in pending}
-        for journal in pending:
-            payload = journal["payload"]
-            if payload.get("staged"):  # a state-only publish has nothing to move
-                from nbpipe.catalog import publish
-
-                publish(self.project, Path(payload["run_dir"]), payload["staged"])
-            self.store.finish_publish(
-                journal["id"],
-                pipeline=pipeline,
-                run_id=journal["run_id"],
-                positions=payload.get("positions", {}),
-                committed_at=records.iso(self.clock()),
-            )
-            if log is not None:
-                log.emit("recovered", run_id=journal["run_id"], action="publish rolled forward")
-            warnings.append(
-                f"completed the publish of run {journal['run_id']}, whose runner was killed "
-                "between publishing and committing state"
-            )
-        # We hold the pipeline lock, so any other run still marked running lost its runner.
-        for orphan in self.store.list_runs(pipeline, status="running", limit=100):
-            if orphan["run_id"] == by:
-                continue
-            published = orphan["run_id"] in finished_by_publish or self.store.publish_done(orphan["run_id"])
-            self._close_orphan(orphan, published=published, by=by)
-            if log is not None:
-                log.emit("recovered", run_id=orphan["run_id"], action="marked the orphaned run as ended")
-        # Staging left by this pipeline's failed or killed runs (nothing of it was ever published).
-        from nbpipe.catalog import gc_staging
-
-        current = self.project.runs_dir / pipeline / by
-        removed = gc_staging(self.project, self.project.runs_dir, pipeline=pipeline, exclude=[current], min_age_s=0)
-        if removed and log is not None:
-            log.emit("recovered", action="removed staging litter", paths=[str(p) for p in removed])
-
-    def _close_orphan(self, orphan: dict[str, Any], *, published: bool, by: str) -> None:
-        """Write the record of a run whose runner was killed, from what it left on disk."""
-        run_dir = self.project.runs_dir / orphan["pipeline"] / orphan["run_id"]
-        events = list(ev.read_events(run_dir / ev.EVENTS_FILE))
-        started = orphan.get("started_at")
-        error = (
-            None
-            if published
-            else {
-                "type": "RunnerKilledError",
-                "exit_code": 1,
-                "cell_index": None,
-                "ename": None,
-                "evalue": None,
-                "traceback": [],
-                "message": "the runner process was killed before the run finished; nothing was published and no "
-                "state was committed",
-                "hint": f"the next run ({by}) cleaned up; rerun the pipeline if its output is still needed",
-            }
-        )
-        record = {
-            "schema_version": records.SCHEMA_VERSION,
-            "run_id": orphan["run_id"],
-            "pipeline": orphan["pipeline"],
-            "project": self.project.config.project,
-            "mode": orphan.get("mode"),
-            "profile": orphan.get("profile"),
-            "status": "succeeded" if published else "failed",
-            "exit_code": 0 if published else 1,
-            "started_at": started,
-            "ended_at": None,
-            "duration_s": None,
-            "params": orphan.get("params") or {},
-            "attempts": [],
-            "error": error,
-            "cells": [],
-            "datasets": records.dataset_entries(events, None),
-            "checks": records.checks_entries(events, None),
-            "metrics": records.metrics_entries(events, None),
-            "warnings": [
-                f"closed by run {by}: its runner was killed"
-                + (" after publishing; the state commit was completed" if published else "")
-            ],
-            "state": {},
-            "quality": "none",
-            "versions": records.versions(),
-            "artifacts": {},
-        }
-        written = _read_record(run_dir / records.RUN_JSON)
-        if written.get("status") in ("succeeded", "failed", "skipped") and written.get("run_id") == orphan["run_id"]:
-            record = written  # the runner died after writing run.json, before the store had it
-        if run_dir.is_dir():
-            shutil.rmtree(run_dir / "staging", ignore_errors=True)
-            if not written:
-                _write_json(run_dir / records.RUN_JSON, record)
-        self.store.save_run(record, events)
+        return recovery.recover(self.project, self.store, pipeline, by=by, now=self.clock())
 
     def _env(self, run: _Run, attempt: int) -> tuple[dict[str, str], dict[str, str]]:
         from nbpipe.context import (
@@ -668,7 +571,7 @@ class Runner:
             from nbpipe import engine
 
             engine.write_notebook(engine.read_notebook(out_nb), out_nb, mask=run.masker if run.masker else None)
-        _write_json(run.run_dir / records.RUN_JSON, record)
+        records.write_json(run.run_dir / records.RUN_JSON, record)
         if run.masker:
             _mask_file(run.run_dir / ev.EVENTS_FILE, run.masker)
             _mask_file(run.run_dir / "kernel.log", run.masker)
@@ -807,21 +710,6 @@ def _error_dict(error: NbpipeError | None) -> dict[str, Any] | None:
     if isinstance(error, RunFailedError):
         out.update(cell_index=error.cell_index, ename=error.ename, evalue=error.evalue, traceback=error.traceback)
     return out
-
-
-def _read_record(path: Path) -> dict[str, Any]:
-    """A run.json, or ``{}`` when it is missing or unreadable."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = Path(str(path) + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _mask_file(path: Path, masker: Masker) -> None:
