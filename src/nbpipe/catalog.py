@@ -370,6 +370,7 @@ class _Classified:
     reparse: list[tuple[int, list[str], str]]  # (group, checked columns, string DDL of the raw line)
     fmt: str
     options: dict[str, str]
+    late_source: SparkColumn | None = None  # the source file, computed after the filter (lazy reads)
 
     def rejected(self, contract: Contract) -> DataFrame:
         """The flagged rows with ``_nbpipe_reason`` (the raw line is re-parsed only here)."""
@@ -385,12 +386,19 @@ class _Classified:
                 one = _reason(contract, checked, parse(F.col(RAW), ddl, self.options))
                 reason = (F.when(F.col(_GROUP) == group, one) if reason is None
                           else reason.when(F.col(_GROUP) == group, one))
+        source = F.col(SOURCE) if self.late_source is None else self.late_source
         return bad.select(*[F.col(f"`{c}`") for c in contract.names], reason.alias(REASON),  # type: ignore[union-attr]
-                          F.col(RAW), F.col(SOURCE))
+                          F.col(RAW), source.alias(SOURCE))
 
 
-def _classify(ctx: RunContext, name: str, cfg: DatasetConfig, src: _Source, contract: Contract) -> _Classified:
-    """Read the source with the contract's types; flag bad rows (one cheap expression per row)."""
+def _classify(ctx: RunContext, name: str, cfg: DatasetConfig, src: _Source, contract: Contract,
+              *, late_source: bool = False) -> _Classified:
+    """Read the source with the contract's types; flag bad rows (one cheap expression per row).
+
+    With ``late_source`` (a frame that is never persisted) the source file of a rejected row is
+    looked up after the bad rows are filtered: ``input_file_name()`` is nondeterministic, and in the
+    per-row projection it would keep the optimizer from filtering before projecting.
+    """
     from pyspark.sql import functions as F
 
     reader = _reader(ctx.spark, cfg, src)
@@ -412,8 +420,8 @@ def _classify(ctx: RunContext, name: str, cfg: DatasetConfig, src: _Source, cont
             every = F.greatest(*[c.isNull().cast("tinyint") for c in out_cols]) if len(out_cols) > 1 \
                 else out_cols[0].isNull().cast("tinyint")
             bad = bad | (every == 2)
-        return df.select(*out_cols, bad.alias(_BAD), raw.alias(RAW), F.when(bad, source).alias(SOURCE),
-                         F.lit(group).alias(_GROUP))
+        found = [] if late_source else [F.when(bad, source).alias(SOURCE)]
+        return df.select(*out_cols, bad.alias(_BAD), raw.alias(RAW), *found, F.lit(group).alias(_GROUP))
 
     if cfg.format in ("csv", "json"):
         reader = reader.option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT_COLUMN)
@@ -434,16 +442,20 @@ def _classify(ctx: RunContext, name: str, cfg: DatasetConfig, src: _Source, cont
         frame = frames[0]
         for other in frames[1:]:
             frame = frame.unionByName(other)
-        return _Classified(frame, reparse, cfg.format, opts)
+        return _Classified(frame, reparse, cfg.format, opts, source if late_source else None)
     df = _load(reader, src, name, cfg)
     check = check_schema(contract, frame_fields(df))
     if not check.ok:
         raise _drift_error(ctx, name, contract, check.problems())
     widened = {r.name: r.new for r in check.widened}
+    kept = [] if late_source else [source.alias("_nbpipe_src")]
     df = df.select(*[F.col(f"`{c}`").cast(widened[c]).alias(c) if c in widened else F.col(f"`{c}`")
-                     for c in contract.names], source.alias("_nbpipe_src"))
-    source = F.col("_nbpipe_src")
-    return _Classified(flagged(df, F.lit(None).cast("string"), 0), [], cfg.format, opts)
+                     for c in contract.names], *kept)
+    per_file = source
+    if not late_source:
+        source = F.col("_nbpipe_src")  # what flagged() keeps for bad rows
+    return _Classified(flagged(df, F.lit(None).cast("string"), 0), [], cfg.format, opts,
+                       per_file if late_source else None)
 
 
 def _strict_read(ctx: RunContext, name: str, cfg: DatasetConfig, src: _Source,
@@ -456,18 +468,18 @@ def _strict_read(ctx: RunContext, name: str, cfg: DatasetConfig, src: _Source,
     if not (src.files or cfg.format == "jdbc"):
         empty = ctx.spark.createDataFrame([], struct_type(contract.fields()))
         return empty, {**info, "rows": 0, "accepted_rows": 0, "rejected_rows": 0, "corrupt_rows": 0}
-    classified = _classify(ctx, name, cfg, src, contract)
+    lazy = cfg.format in ("csv", "parquet") and cfg.on_bad_rows == "quarantine"
+    classified = _classify(ctx, name, cfg, src, contract, late_source=lazy)
     previous = _persisted.pop(name, None)
     if previous is not None:
         previous.unpersist()
     counters = (F.count(F.lit(1)).alias("rows"), F.count_if(F.col(_BAD)).alias("bad"), F.count(RAW).alias("corrupt"))
-    lazy = cfg.format in ("csv", "parquet") and cfg.on_bad_rows == "quarantine"
     if lazy:
         # One pass: the quarantine write also counts every row (observe). The accepted frame stays lazy and
         # re-reads the (immutable) files with the same classification.
         observation = Observation(f"nbpipe_read_{name}_{uuid.uuid4().hex[:6]}")
         observed = _Classified(classified.frame.observe(observation, *counters), classified.reparse,
-                               classified.fmt, classified.options)
+                               classified.fmt, classified.options, classified.late_source)
         # AQE would drop the counting stage when no row is rejected (empty shuffle) and lose the metrics.
         key, rule = "spark.sql.adaptive.optimizer.excludedRules", _AQE_EMPTY_RULE
         before = ctx.spark.conf.get(key, "") or ""
