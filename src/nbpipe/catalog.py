@@ -79,6 +79,7 @@ JDBC_JAR = Path("/usr/share/java/postgresql.jar")
 _BAD = "_nbpipe_bad"
 _AQE_EMPTY_RULE = "org.apache.spark.sql.execution.adaptive.AQEPropagateEmptyRelation"
 _GROUP = "_nbpipe_group"
+_PINNED = "_nbpipe_pinned"  # never true; keeps every column in the accepted frame's scan
 _MAX_VALUE = 60
 _persisted: dict[str, Any] = {}
 
@@ -413,15 +414,17 @@ def _classify(ctx: RunContext, name: str, cfg: DatasetConfig, src: _Source, cont
         bad = raw.isNotNull()
         for test in nulls:
             bad = bad | test
+        pinned = []
         if cfg.format in ("csv", "json"):
-            # Never true (a 0/1 maximum is never 2), but the optimizer cannot prove it: every column stays
-            # in the scan, so a later df.count() or df.select("a") parses (and rejects) exactly the rows
-            # this read counted. A null test per column costs far less than hashing the row.
+            # Never true (a 0/1 maximum is never 2), but the optimizer cannot prove it. The accepted frame
+            # filters on it, so every column stays in its scan and a later df.count() or df.select("a")
+            # parses (and rejects) exactly the rows this read counted. The quarantine pass outputs every
+            # column anyway and does not reference it, so it costs that pass nothing.
             every = F.greatest(*[c.isNull().cast("tinyint") for c in out_cols]) if len(out_cols) > 1 \
                 else out_cols[0].isNull().cast("tinyint")
-            bad = bad | (every == 2)
+            pinned = [(every == 2).alias(_PINNED)]
         found = [] if late_source else [F.when(bad, source).alias(SOURCE)]
-        return df.select(*out_cols, bad.alias(_BAD), raw.alias(RAW), *found, F.lit(group).alias(_GROUP))
+        return df.select(*out_cols, bad.alias(_BAD), *pinned, raw.alias(RAW), *found, F.lit(group).alias(_GROUP))
 
     if cfg.format in ("csv", "json"):
         reader = reader.option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT_COLUMN)
@@ -515,7 +518,10 @@ def _strict_read(ctx: RunContext, name: str, cfg: DatasetConfig, src: _Source,
                 hint=f"fix the source rows, or set datasets.{name}.on_bad_rows: quarantine in nbpipe.yaml "
                 f"to keep them in {name}__rejected")
         info["rejected_reasons"] = stage_rejected(ctx, bad, name)[1]
-    accepted = classified.frame.filter(~F.col(_BAD)).select(*[F.col(f"`{c}`") for c in contract.names])
+    keep = ~F.col(_BAD)
+    if _PINNED in classified.frame.columns:
+        keep = keep & ~F.col(_PINNED)
+    accepted = classified.frame.filter(keep).select(*[F.col(f"`{c}`") for c in contract.names])
     return accepted, info
 
 
