@@ -294,6 +294,12 @@ def _verify_written(ctx: RunContext, name: str, cfg: DatasetConfig, tmp: Path, f
 
     if not any(p.is_file() and not hidden(p.name) for p in tmp.rglob("*")):
         return 0  # an empty frame wrote no data files: nothing to count or check
+    non_null = [c.name for c in contract.columns if not c.nullable] if contract else []
+    counted = _parquet_footer_counts(tmp, non_null, partition_by) if cfg.format == "parquet" else None
+    if counted is not None:
+        rows, nulls = counted
+        _refuse_nulls(name, contract, non_null, nulls)
+        return rows
     reader = ctx.spark.read.format(cfg.format).options(**cfg.options)
     if cfg.format != "parquet":
         reader = reader.schema(struct_type([f for f in fields if f["name"] not in partition_by] +
@@ -301,15 +307,47 @@ def _verify_written(ctx: RunContext, name: str, cfg: DatasetConfig, tmp: Path, f
         if cfg.format == "csv":
             reader = reader.option("header", cfg.options.get("header", "true"))
     written = reader.load(str(tmp))
-    non_null = [c.name for c in contract.columns if not c.nullable] if contract else []
     row = written.agg(F.count(F.lit(1)), *[F.count(F.when(F.col(f"`{c}`").isNull(), 1)) for c in non_null]).collect()[0]
-    bad = [f"column {c}: {n} null value(s) in non-null column" for c, n in zip(non_null, row[1:], strict=True) if n]
+    _refuse_nulls(name, contract, non_null, [int(n) for n in row[1:]])
+    return int(row[0])
+
+
+def _refuse_nulls(name: str, contract: Contract | None, non_null: list[str], nulls: list[int]) -> None:
+    bad = [f"column {c}: {n} null value(s) in non-null column" for c, n in zip(non_null, nulls, strict=True) if n]
     if bad:
         assert contract is not None
         raise ContractViolationError(f"dataset {name!r} violates its contract v{contract.version}: " + "; ".join(bad),
                                      hint="filter or fill the nulls before ctx.write (or quarantine them with "
                                           "ctx.check), or make the column nullable and re-promote")
-    return int(row[0])
+
+
+def _parquet_footer_counts(tmp: Path, non_null: list[str], partition_by: list[str]) -> tuple[int, list[int]] | None:
+    """Rows and null counts of ``non_null`` columns from the written files' Parquet footers (no Spark job).
+
+    None when a footer lacks a null count or a column is nested (then Spark counts). A null partition
+    value is the directory ``col=__HIVE_DEFAULT_PARTITION__``.
+    """
+    import pyarrow.parquet as pq
+
+    rows, nulls = 0, [0] * len(non_null)
+    for path in sorted(p for p in tmp.rglob("*.parquet") if not hidden(p.name)):
+        meta = pq.read_metadata(path)
+        rows += meta.num_rows
+        parts = dict(piece.split("=", 1) for piece in path.relative_to(tmp).parts[:-1] if "=" in piece)
+        names = [meta.schema.column(i).path for i in range(meta.num_columns)]
+        for k, column in enumerate(non_null):
+            if column in partition_by:
+                nulls[k] += meta.num_rows if parts.get(column) == "__HIVE_DEFAULT_PARTITION__" else 0
+                continue
+            if names.count(column) != 1:  # nested (a.b leaves) or missing: let Spark count
+                return None
+            index = names.index(column)
+            for g in range(meta.num_row_groups):
+                stats = meta.row_group(g).column(index).statistics
+                if stats is None or not stats.has_null_count:
+                    return None
+                nulls[k] += stats.null_count
+    return rows, nulls
 
 
 def write_rejected(ctx: RunContext, df: DataFrame, dataset: str) -> int:

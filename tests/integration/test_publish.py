@@ -160,6 +160,17 @@ def test_nulls_in_non_null_column_refuse_the_write(proj: Proj) -> None:
     assert not (ctx.staging_dir / "flights").exists() and not list(ctx.staging_dir.glob("tmp-*"))
 
 
+def test_counts_come_from_the_written_files_null_partition_values_included(proj: Proj) -> None:
+    """Parquet writes are verified from the footers: exact rows; a null partition value is refused."""
+    ctx = proj.ctx("r1")
+    result = write_dataset(ctx, proj.df([("2013-01-01", "AA", 1, 5), ("2013-01-02", "UA", 2, None)]), "flights")
+    assert result.rows == 2 == proj.spark.read.parquet(result.path).count()
+    with pytest.raises(ContractViolationError, match=r"column flight_date: 1 null value\(s\) in non-null column"):
+        write_dataset(ctx, proj.df([(None, "AA", 1, 5), ("2013-01-01", "AA", 1, 5)]), "flights")
+    assert sorted(p.name for p in (ctx.staging_dir / "flights").iterdir() if not p.name.startswith(".")) == [
+        "flight_date=2013-01-01", "flight_date=2013-01-02"]  # the refused write left nothing behind
+
+
 def test_lossless_widening_is_cast_and_bad_mode_refused(proj: Proj) -> None:
     ctx = proj.ctx("r1")
     result = write_dataset(ctx, proj.df(DAY1, "flight_date date, carrier string, flight smallint, dep_delay int"),
