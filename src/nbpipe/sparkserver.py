@@ -485,7 +485,7 @@ def _wait(project: Project, info: ServerInfo, kind: Kind, what: str, ready: Any,
     while True:
         if ready():
             return
-        dead = [role for role, pid in info.pids.items() if not pid_alive(pid, MARKERS[role])]
+        dead = [role for role, pid in info.pids.items() if not _running(pid, role)]
         if dead or time.monotonic() > deadline:
             role = dead[0] if dead else list(info.pids)[-1]
             code = _exit_code(info.pids[role]) if dead else None
@@ -500,6 +500,18 @@ def _wait(project: Project, info: ServerInfo, kind: Kind, what: str, ready: Any,
                 f"`nbpipe spark start --{kind}`",
             )
         time.sleep(0.25)
+
+
+def _running(pid: int, role: str) -> bool:
+    """Whether a server process runs: our own child by its exit status, any other pid by /proc.
+
+    A child's command line is briefly unreadable while ``spark-class`` execs the JVM, so the marker
+    test is only for pids this process did not start (recorded by another ``nbpipe``).
+    """
+    proc = _CHILDREN.get(pid)
+    if proc is not None:
+        return proc.poll() is None
+    return pid_alive(pid, MARKERS[role])
 
 
 def _exit_code(pid: int) -> int | None:
