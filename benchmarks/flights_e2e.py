@@ -43,9 +43,8 @@ def fresh_project(days: int) -> Path:
 
 def baseline_child(root: Path, run_date: str) -> dict[str, int]:
     """The plain-pyspark pipeline: same transform cells, same inputs, Parquet outputs."""
-    import nbformat
-
     from nbpipe.config import load_project
+    from nbpipe.notebook import run_tagged_cells
     from nbpipe.spark import build_session
 
     project = load_project(project_dir=root)
@@ -56,15 +55,7 @@ def baseline_child(root: Path, run_date: str) -> dict[str, int]:
         return spark.read.format(cfg.format).options(**cfg.options).load(str(project.path(cfg.path or "")))
 
     def transform(notebook: str, **inputs: Any) -> dict[str, Any]:
-        nb = nbformat.read(root / "notebooks" / f"{notebook}.ipynb", as_version=4)
-        ns: dict[str, Any] = {}
-        for tag in ("parameters", "transform"):
-            if tag == "transform":
-                ns.update(inputs)
-            for cell in nb.cells:
-                if tag in cell.metadata.get("tags", []):
-                    exec(compile(cell.source, notebook, "exec"), ns)
-        return ns
+        return run_tagged_cells(root / "notebooks" / f"{notebook}.ipynb", inputs)
 
     def store(df: Any, name: str) -> Any:
         path = str(root / "plain" / name)

@@ -24,6 +24,7 @@ from example_notebooks import NOTEBOOKS, ROOT, SUITES, render
 from nbpipe import demo
 from nbpipe.config import Project, SparkConfig, load_project
 from nbpipe.contracts import check_schema, contract_from_schema, load_contract, save_contract
+from nbpipe.notebook import run_tagged_cells
 from nbpipe.quality.checkpoint import validate_frame
 from nbpipe.quality.suites import load_suite
 from nbpipe.spark import build_session
@@ -100,15 +101,7 @@ def stored(spark: Any, project: Project, df: Any, name: str, version: int = 1) -
 
 def transform(notebook: str, **inputs: Any) -> dict[str, Any]:
     """Run the notebook's parameters cell, then ``inputs``, then its ``transform`` cells."""
-    nb = nbformat.read(ROOT / "notebooks" / f"{notebook}.ipynb", as_version=4)
-    ns: dict[str, Any] = {}
-    for tag in ("parameters", "transform"):
-        if tag == "transform":
-            ns.update(inputs)
-        for cell in nb.cells:
-            if tag in cell.metadata.get("tags", []):
-                exec(compile(cell.source, f"{notebook}.ipynb", "exec"), ns)
-    return ns
+    return run_tagged_cells(ROOT / "notebooks" / f"{notebook}.ipynb", inputs)
 
 
 def failures(df: Any, suite: str) -> dict[str, int | None]:
