@@ -56,6 +56,7 @@ from nbpipe.publish import (
     frame_fields,
     gc_staging,
     hidden,
+    parquet_footer_counts,
     promote_hint,
     publish,
     schema_override,
@@ -461,6 +462,30 @@ def _classify(ctx: RunContext, name: str, cfg: DatasetConfig, src: _Source, cont
                        per_file if late_source else None)
 
 
+def _parquet_without_bad_rows(ctx: RunContext, name: str, cfg: DatasetConfig, src: _Source,
+                              contract: Contract) -> tuple[DataFrame, int] | None:
+    """A Parquet source whose footers prove there is no row to reject: the frame and its row count.
+
+    Parquet rows are typed, so the only bad row is a null in a non-null column; the footers' row and
+    null counts are exact. The schema is checked against the contract (drift fails as always), and no
+    Spark job runs. None when a footer cannot prove it (a null found, no statistics): Spark classifies.
+    """
+    from pyspark.sql import functions as F
+
+    non_null = [c.name for c in contract.columns if not c.nullable]
+    assert src.base is not None
+    counted = parquet_footer_counts(src.files, src.base, non_null, src.partition_cols)
+    if counted is None or any(counted[1]):
+        return None
+    df = _load(_reader(ctx.spark, cfg, src), src, name, cfg)
+    check = check_schema(contract, frame_fields(df))
+    if not check.ok:
+        raise _drift_error(ctx, name, contract, check.problems())
+    widened = {r.name: r.new for r in check.widened}
+    return df.select(*[F.col(f"`{c}`").cast(widened[c]).alias(c) if c in widened else F.col(f"`{c}`")
+                       for c in contract.names]), counted[0]
+
+
 def _strict_read(ctx: RunContext, name: str, cfg: DatasetConfig, src: _Source,
                  contract: Contract) -> tuple[DataFrame, dict[str, Any]]:
     from pyspark import StorageLevel
@@ -471,32 +496,38 @@ def _strict_read(ctx: RunContext, name: str, cfg: DatasetConfig, src: _Source,
     if not (src.files or cfg.format == "jdbc"):
         empty = ctx.spark.createDataFrame([], struct_type(contract.fields()))
         return empty, {**info, "rows": 0, "accepted_rows": 0, "rejected_rows": 0, "corrupt_rows": 0}
-    lazy = cfg.format in ("csv", "parquet") and cfg.on_bad_rows == "quarantine"
-    classified = _classify(ctx, name, cfg, src, contract, late_source=lazy)
     previous = _persisted.pop(name, None)
     if previous is not None:
         previous.unpersist()
+    if cfg.format == "parquet":
+        proven = _parquet_without_bad_rows(ctx, name, cfg, src, contract)
+        if proven is not None:
+            df, rows = proven
+            return df, {**info, "rows": rows, "accepted_rows": rows, "rejected_rows": 0, "corrupt_rows": 0}
+    lazy = cfg.format in ("csv", "parquet") and cfg.on_bad_rows == "quarantine"
+    classified = _classify(ctx, name, cfg, src, contract, late_source=lazy)
     counters = (F.count(F.lit(1)).alias("rows"), F.count_if(F.col(_BAD)).alias("bad"), F.count(RAW).alias("corrupt"))
     if lazy:
         # One pass: the quarantine write also counts every row (observe). The accepted frame stays lazy and
-        # re-reads the (immutable) files with the same classification.
+        # re-reads the (immutable) files with the same classification. The observed metric is the row
+        # count alone (CollectMetrics runs uncompiled, per row): rejected and corrupt rows are counted
+        # in the staged quarantine file.
         observation = Observation(f"nbpipe_read_{name}_{uuid.uuid4().hex[:6]}")
-        observed = _Classified(classified.frame.observe(observation, *counters), classified.reparse,
+        observed = _Classified(classified.frame.observe(observation, counters[0]), classified.reparse,
                                classified.fmt, classified.options, classified.late_source)
         # AQE would drop the counting stage when no row is rejected (empty shuffle) and lose the metrics.
         key, rule = "spark.sql.adaptive.optimizer.excludedRules", _AQE_EMPTY_RULE
         before = ctx.spark.conf.get(key, "") or ""
         ctx.spark.conf.set(key, ",".join(r for r in (before, rule) if r))
         try:
-            reasons = stage_rejected(ctx, observed.rejected(contract), name)[1]
+            staged = stage_rejected(ctx, observed.rejected(contract), name)
         finally:
             if before:
                 ctx.spark.conf.set(key, before)
             else:
                 ctx.spark.conf.unset(key)
-        got = observation.get
-        rows, rejected, corrupt = int(got["rows"]), int(got["bad"]), int(got["corrupt"])
-        info["rejected_reasons"] = reasons
+        rows, rejected, corrupt = int(observation.get["rows"]), staged.rows, staged.raw_rows
+        info["rejected_reasons"] = staged.reasons
     else:
         # JSON (no pruning switch) and JDBC (a database changes between queries): parse once, persist.
         classified.frame = classified.frame.persist(StorageLevel.MEMORY_AND_DISK_DESER)
@@ -517,7 +548,7 @@ def _strict_read(ctx: RunContext, name: str, cfg: DatasetConfig, src: _Source,
                 f"({counts}); e.g. {shown}",
                 hint=f"fix the source rows, or set datasets.{name}.on_bad_rows: quarantine in nbpipe.yaml "
                 f"to keep them in {name}__rejected")
-        info["rejected_reasons"] = stage_rejected(ctx, bad, name)[1]
+        info["rejected_reasons"] = stage_rejected(ctx, bad, name).reasons
     keep = ~F.col(_BAD)
     if _PINNED in classified.frame.columns:
         keep = keep & ~F.col(_PINNED)

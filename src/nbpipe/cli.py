@@ -491,22 +491,28 @@ def demo(
 ) -> None:
     """Land NYC flights 2013 as daily CSV drops and run every example pipeline in order."""
     import datetime as dt
+    from concurrent.futures import ThreadPoolExecutor
 
     from nbpipe.dagrun import run_dag
     from nbpipe.demo import FIRST_DAY, land
 
-    try:
-        proj = _project(project, profile)
-        summary = land(proj.root, days=days)
+    def landed(summary: dict[str, Any]) -> None:
         console.print(
             f"landed {days} day(s) of 2013 flights into {_rel(proj.root / 'data' / 'landing')}: "
             f"{len(summary['written'])} file(s) written, {len(summary['skipped'])} unchanged"
         )
+
+    try:
+        proj = _project(project, profile)
         if land_only:
+            landed(land(proj.root, days=days))
             return
         last_day = (FIRST_DAY + dt.timedelta(days=days - 1)).isoformat()
         per_pipeline = {name: _params_for(proj, name, {"run_date": last_day}) for name in proj.config.pipelines}
         with contextlib.ExitStack() as stack:
+            # Land while the Spark server starts (a JVM in its own process): neither waits for the other.
+            landing = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="nbpipe-land"))
+            pending = landing.submit(land, proj.root, days=days)
             if not local_spark and not (proj.profile.spark.remote or os.environ.get("NBPIPE_SPARK_REMOTE")):
                 # One Spark for every notebook: a kernel attaches in ~1 s instead of starting a JVM.
                 from nbpipe.sparkserver import running
@@ -514,6 +520,7 @@ def demo(
                 server = stack.enter_context(running(proj, "connect"))
                 stack.enter_context(_env("NBPIPE_SPARK_REMOTE", server.url))
                 console.print(f"shared Spark Connect server: {server.url} (logs: {_rel(proj.runs_dir)}/.spark/)")
+            landed(pending.result())
             with _Progress("demo") as progress:
                 outcomes = run_dag(proj, params=per_pipeline, parallel=parallel, on_progress=progress)
     except NbpipeError as exc:

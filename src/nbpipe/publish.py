@@ -36,7 +36,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from nbpipe import display, events, failpoints
 from nbpipe.config import DatasetConfig, Project, check_name, inside
@@ -295,7 +295,10 @@ def _verify_written(ctx: RunContext, name: str, cfg: DatasetConfig, tmp: Path, f
     if not any(p.is_file() and not hidden(p.name) for p in tmp.rglob("*")):
         return 0  # an empty frame wrote no data files: nothing to count or check
     non_null = [c.name for c in contract.columns if not c.nullable] if contract else []
-    counted = _parquet_footer_counts(tmp, non_null, partition_by) if cfg.format == "parquet" else None
+    counted = None
+    if cfg.format == "parquet":
+        counted = parquet_footer_counts([p for p in tmp.rglob("*.parquet") if not hidden(p.name)], tmp,
+                                        non_null, partition_by)
     if counted is not None:
         rows, nulls = counted
         _refuse_nulls(name, contract, non_null, nulls)
@@ -321,19 +324,25 @@ def _refuse_nulls(name: str, contract: Contract | None, non_null: list[str], nul
                                           "ctx.check), or make the column nullable and re-promote")
 
 
-def _parquet_footer_counts(tmp: Path, non_null: list[str], partition_by: list[str]) -> tuple[int, list[int]] | None:
-    """Rows and null counts of ``non_null`` columns from the written files' Parquet footers (no Spark job).
+def parquet_footer_counts(files: list[Path], base: Path, non_null: list[str],
+                          partition_by: list[str]) -> tuple[int, list[int]] | None:
+    """Rows and null counts of ``non_null`` columns from Parquet footers (no Spark job).
 
-    None when a footer lacks a null count or a column is nested (then Spark counts). A null partition
-    value is the directory ``col=__HIVE_DEFAULT_PARTITION__``.
+    ``files`` lie under ``base``, partitioned as ``col=value`` directories below it. None when a
+    file is not Parquet, a footer lacks a null count or a column is nested or missing (then Spark
+    counts). A null partition value is the directory ``col=__HIVE_DEFAULT_PARTITION__``.
     """
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     rows, nulls = 0, [0] * len(non_null)
-    for path in sorted(p for p in tmp.rglob("*.parquet") if not hidden(p.name)):
-        meta = pq.read_metadata(path)
+    for path in sorted(files):
+        try:
+            meta = pq.read_metadata(path)
+        except (OSError, pa.ArrowException):
+            return None
         rows += meta.num_rows
-        parts = dict(piece.split("=", 1) for piece in path.relative_to(tmp).parts[:-1] if "=" in piece)
+        parts = dict(piece.split("=", 1) for piece in path.relative_to(base).parts[:-1] if "=" in piece)
         names = [meta.schema.column(i).path for i in range(meta.num_columns)]
         for k, column in enumerate(non_null):
             if column in partition_by:
@@ -361,10 +370,19 @@ def write_rejected(ctx: RunContext, df: DataFrame, dataset: str) -> int:
     return stage_rejected(ctx, df, dataset)[0]
 
 
-def stage_rejected(ctx: RunContext, df: DataFrame, dataset: str) -> tuple[int, dict[str, int]]:
-    """:func:`write_rejected`, also returning the ten most frequent reasons with their counts.
+class StagedRejects(NamedTuple):
+    """What :func:`stage_rejected` staged: rows, the ten most frequent reasons, rows with a raw line."""
 
-    Nothing is staged (and no event emitted) when ``df`` has no rows.
+    rows: int
+    reasons: dict[str, int]
+    raw_rows: int
+
+
+def stage_rejected(ctx: RunContext, df: DataFrame, dataset: str) -> StagedRejects:
+    """:func:`write_rejected`, also returning the most frequent reasons and how many rows kept a raw line.
+
+    Nothing is staged (and no event emitted) when ``df`` has no rows. The counts are read from the
+    staged file with pyarrow, not by another Spark job.
     """
     from pyspark.sql import functions as F
 
@@ -387,9 +405,9 @@ def stage_rejected(ctx: RunContext, df: DataFrame, dataset: str) -> tuple[int, d
     tmp = root / f"tmp-{name}-{uuid.uuid4().hex[:8]}"
     try:
         _write_files(rejected, tmp, "parquet", [], [REASON, *data], {}, single_file=True)
-        rows, reasons = _count_reasons(tmp / "part-00000.parquet")
+        rows, reasons, raw_rows = _count_reasons(tmp / "part-00000.parquet")
         if rows == 0:
-            return 0, {}
+            return StagedRejects(0, {}, 0)
         unit_dir.mkdir(parents=True, exist_ok=True)
         seq = len(list(unit_dir.glob("part-*.parquet")))
         target = unit_dir / f"part-{seq:05d}.parquet"
@@ -401,20 +419,24 @@ def stage_rejected(ctx: RunContext, df: DataFrame, dataset: str) -> tuple[int, d
                  bytes=target.stat().st_size, path=str(root / name), staging_path=str(root / name),
                  partitions=[unit_dir.name], partition_by=[RUN_ID_COLUMN], format="parquet",
                  reason_column=REASON, reasons=reasons, sandbox=not prod, mode="overwrite_partitions")
-    return rows, reasons
+    return StagedRejects(rows, reasons, raw_rows)
 
 
-def _count_reasons(path: Path) -> tuple[int, dict[str, int]]:
-    """Rows in a staged rejected file and its ten most frequent reasons (read locally, no Spark job)."""
+def _count_reasons(path: Path) -> tuple[int, dict[str, int], int]:
+    """Rows in a staged rejected file, its ten most frequent reasons and its rows with a raw line.
+
+    Read locally with pyarrow (no Spark job).
+    """
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     if not path.is_file():
-        return 0, {}
-    column = pq.read_table(path, columns=[REASON]).column(REASON)
+        return 0, {}, 0
+    table = pq.read_table(path, columns=[REASON, RAW])
+    column = table.column(REASON)
     counts = [(str(v["values"]), int(v["counts"])) for v in pc.value_counts(column).to_pylist()]
     top = sorted(counts, key=lambda kv: (-kv[1], kv[0]))[:10]
-    return len(column), dict(top)
+    return len(column), dict(top), len(column) - table.column(RAW).null_count
 
 
 def _libc() -> Any:

@@ -237,24 +237,25 @@ flights, rejected = parse_flights(raw)
     ),
     code(
         """
-n_raw, n_rejected = raw.count(), rejected.count()
-n_parsed = flights.count()
+flights = flights.persist()   # counted, checked, written: parse and de-duplicate once
+reasons = rejected.select("date", "reason").toPandas()   # a few lines a day: collect them once
+n_raw, n_parsed, n_rejected = raw.count(), flights.count(), len(reasons)
 print(f"{n_raw} landed rows: {n_parsed} flights, {n_rejected} rejected, "
       f"{n_raw - n_rejected - n_parsed} duplicates dropped")
-rejected.select("date", "reason").toPandas().head(20)
+reasons.head(20)
 """
     ),
     code(
         """
 result = ctx.check(flights, "flights", quarantine=True)   # a gate in prod; rich result in explore
 flights = result.passing if result.passing is not None else flights
-ctx.write(flights, "flights")                   # contract-enforced, staged, published on success
+written = ctx.write(flights, "flights")         # contract-enforced, staged, published on success
 if n_rejected:
     ctx.write(rejected, "flights_rejected")
 ctx.metric("rows_landed", n_raw)
 ctx.metric("rows_rejected", n_rejected)
 ctx.metric("duplicates_dropped", n_raw - n_rejected - n_parsed)
-ctx.metric("flights_ingested", flights.count())
+ctx.metric("flights_ingested", written.rows)
 result
 """
     ),
@@ -326,8 +327,8 @@ dim_airport = build_dim_airport(airports_raw)
     code(
         """
 ctx.check(dim_airport, "dim_airport")
-ctx.write(dim_airport, "dim_airport")
-ctx.metric("airports", dim_airport.count())
+written = ctx.write(dim_airport, "dim_airport")   # a WriteResult: rows, bytes, partitions
+ctx.metric("airports", written.rows)
 dim_airport.filter("is_nyc_origin").toPandas()
 """
     ),
@@ -400,10 +401,11 @@ print("snapshots merged:", [d.isoformat() for d in merged] or "none (already up 
 if dim_plane is not None:
     ctx.check(dim_plane, "dim_plane")
     ctx.write(dim_plane, "dim_plane")
-    versions = dim_plane.groupBy("is_current").count().toPandas()
+    versions = dim_plane.groupBy("is_current").count().toPandas()   # one job for both metrics
+    by_state = dict(zip(versions.is_current, versions["count"]))
     ctx.metric("snapshots_merged", len(merged))
-    ctx.metric("current_planes", dim_plane.filter("is_current").count())
-    ctx.metric("closed_versions", dim_plane.filter("NOT is_current").count())
+    ctx.metric("current_planes", int(by_state.get(True, 0)))
+    ctx.metric("closed_versions", int(by_state.get(False, 0)))
     display(versions)
 """
     ),
@@ -469,6 +471,7 @@ fact = build_fact(flights, carriers, airports, planes, weather, run_date)
     ),
     code(
         """
+fact = fact.persist()   # checked, written and summarised: join once, not three times
 ctx.check(fact, "fact_flights")
 ctx.write(fact, "fact_flights")
 stats = fact.agg(F.count("*").alias("n"), F.sum(F.col("plane_sk").isNull().cast("int")).alias("no_plane"),

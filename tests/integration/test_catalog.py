@@ -194,6 +194,39 @@ def test_parquet_source_nulls_and_widening(proj: Callable[..., Proj], spark: Any
     assert [r["_nbpipe_reason"] for r in _rejected(p, ctx, "events_pq")] == ["column id: null in non-null column"]
 
 
+def test_parquet_source_without_bad_rows_is_proven_by_footers(proj: Callable[..., Proj], spark: Any) -> None:
+    p = proj(events_pq={"path": "landing/events", "format": "parquet"})
+    p.contract("events_pq", [{"name": "id", "type": "bigint", "nullable": False}, {"name": "v", "type": "double"},
+                             {"name": "day", "type": "date", "nullable": False}])
+    out = p.root / "landing" / "events"
+    spark.createDataFrame([(1, 1.0, "2013-01-01"), (2, None, "2013-01-01"), (3, 3.0, "2013-01-02")],
+                          "id int, v double, day string").write.partitionBy("day").parquet(str(out))
+    ctx = p.ctx()
+    sc = spark.sparkContext
+    sc.setJobGroup("footers", "strict parquet read")
+    try:
+        df = read_dataset(ctx, "events_pq")
+    finally:
+        sc.setJobGroup("other", "after the read")
+    # Parquet's own schema inference may run one job; counting and quarantine ran none.
+    assert len(sc.statusTracker().getJobIdsForGroup("footers")) <= 1
+    assert not (ctx.staging_dir / "events_pq__rejected").exists()
+    (read,) = p.events(ctx, events.DATASET_READ)
+    assert (read["rows"], read["accepted_rows"], read["rejected_rows"]) == (3, 3, 0)
+    assert dict(df.dtypes) == {"id": "bigint", "v": "double", "day": "date"}
+    assert sorted((r.id, str(r.day)) for r in df.collect()) == [(1, "2013-01-01"), (2, "2013-01-01"), (3, "2013-01-02")]
+
+    # A null partition value is a null in a non-null column: the footers cannot clear it, Spark quarantines it.
+    spark.createDataFrame([(4, 4.0, None)], "id int, v double, day string").write.mode("append") \
+        .partitionBy("day").parquet(str(out))
+    ctx2 = p.ctx(run_id="r2")
+    df2 = read_dataset(ctx2, "events_pq")
+    assert sorted(r.id for r in df2.collect()) == [1, 2, 3]
+    (read2,) = p.events(ctx2, events.DATASET_READ)
+    assert (read2["rows"], read2["accepted_rows"], read2["rejected_rows"]) == (4, 3, 1)
+    assert [r["_nbpipe_reason"] for r in _rejected(p, ctx2, "events_pq")] == ["column day: null in non-null column"]
+
+
 def test_empty_inputs_give_empty_frames_with_the_contract_schema(proj: Callable[..., Proj]) -> None:
     p = proj()
     p.contract()
