@@ -1,7 +1,7 @@
 """What does a contract-enforced read with quarantine cost, compared with a plain Spark read?
 
 Generates ROWS rows of flight-like CSV (BAD fraction malformed / uncastable / null in a non-null
-column) in a temp project, then times, N times each (medians, wall and JVM CPU seconds):
+column) in a temp project, then times, in N interleaved rounds (medians, wall and JVM CPU seconds):
 
 * ``plain``: ``spark.read.schema(<contract schema>).csv(dir)`` and a full consume (noop write);
 * ``plain+persist``: the same read persisted and counted (the frame is materialized and its row count
@@ -167,19 +167,23 @@ def main() -> None:
             for rdd_id, _ in list(spark.sparkContext._jsc.getPersistentRDDs().items()):  # type: ignore[union-attr]
                 spark.sparkContext._jsc.getPersistentRDDs()[rdd_id].unpersist()  # type: ignore[union-attr]
 
-        def measure(fn: Callable[[], None]) -> tuple[float, float]:
+        cases: dict[str, Callable[[], None]] = {
+            "plain": plain, "plain+persist": plain_persist,
+            "contract read": lambda: contract(False), "contract+consume": contract,
+        }
+        for fn in cases.values():
             fn()  # warm-up (JIT, file cache)
-            walls, cpus = [], []
-            for _ in range(args.runs):
+        # Interleaved rounds (each case once per round): the JVM's state after one case (heap grown
+        # by a persisted frame, JIT) must not favour whichever case happens to run first.
+        walls: dict[str, list[float]] = {name: [] for name in cases}
+        cpus: dict[str, list[float]] = {name: [] for name in cases}
+        for _ in range(args.runs):
+            for name, fn in cases.items():
                 c, t0 = jvm_cpu(), time.perf_counter()
                 fn()
-                walls.append(time.perf_counter() - t0)
-                cpus.append(jvm_cpu() - c)
-            return statistics.median(walls), statistics.median(cpus)
-
-        results = {name: measure(fn) for name, fn in
-                   (("plain", plain), ("plain+persist", plain_persist),
-                    ("contract read", lambda: contract(False)), ("contract+consume", contract))}
+                walls[name].append(time.perf_counter() - t0)
+                cpus[name].append(jvm_cpu() - c)
+        results = {name: (statistics.median(walls[name]), statistics.median(cpus[name])) for name in cases}
         assert seen["rows"] == args.rows and seen["rejected_rows"] == n_bad, seen
         assert seen["rows"] == seen["accepted_rows"] + seen["rejected_rows"]
 
