@@ -1,8 +1,9 @@
 """Run pipelines in dependency order: sequentially in this process, or N at a time.
 
 A failed pipeline marks everything downstream of it "upstream failed" and never runs it; other
-branches go on. Sequential runs share this process (imports are paid once); ``parallel > 1``
-runs each pipeline as its own ``nbpipe run`` process so kernels and locks stay independent.
+branches go on. Sequential runs share this process (imports are paid once) and boot the next
+notebook's kernel while the current one runs (``nbpipe.kernelpool``); ``parallel > 1`` runs each
+pipeline as its own ``nbpipe run`` process so kernels and locks stay independent.
 """
 
 from __future__ import annotations
@@ -71,9 +72,10 @@ def run_dag(
     if parallel <= 1:
         from nbpipe.runner import Runner
 
-        runner = Runner(project, on_progress=on_progress)
+        runner = Runner(project, on_progress=on_progress, prestart_kernels=len(todo) > 1)
         try:
-            for name in todo:
+            for i, name in enumerate(todo):
+                runner.prestart_next = i < len(todo) - 1  # the last pipeline boots no spare kernel
                 outcomes[name] = _sequential(runner, name, params.get(name, {}), force, blocked(name), notify)
         finally:
             runner.close()

@@ -8,6 +8,7 @@ an exception, a dead kernel, a cell or whole-run timeout — into nbpipe errors 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -21,6 +22,7 @@ from typing import Any
 import nbformat
 
 from nbpipe.errors import CellExecutionError, KernelDiedError, NotebookError, RunFailedError, RunTimeoutError
+from nbpipe.kernelpool import KernelPool, adopt_code, environment_file
 from nbpipe.params import NotebookParam, ResolvedParams
 
 PARAMETERS_TAG = "parameters"
@@ -109,11 +111,16 @@ def execute(
     limits: ExecutionLimits,
     on_progress: ProgressFn | None = None,
     kernel_log_path: Path | None = None,
+    pool: KernelPool | None = None,
+    prestart_next: bool = False,
 ) -> nbformat.NotebookNode:
     """Execute ``nb`` in a new kernel, writing it to ``output_path`` as it runs and at the end.
 
     The kernel's own stdout/stderr (not the cells' output, which goes into the notebook) is appended
     to ``kernel_log_path``: Spark's JVM logs and kernel warnings land there instead of the terminal.
+
+    With a ``pool``, a fitting kernel started ahead is used (it adopts ``env`` before the first cell),
+    and with ``prestart_next`` the pool starts the next run's kernel once this one runs its first cell.
 
     Raises:
         CellExecutionError: a cell raised (the error carries cell index, ename, evalue, traceback).
@@ -130,10 +137,14 @@ def execute(
 
     class _Manager(NotebookExecutionManager):
         last_started: int | None = None
+        on_first_cell: Callable[[], None] | None = None
 
         def cell_start(self, cell: Any, cell_index: int | None = None, **kw: Any) -> None:
             self.last_started = cell_index
             super().cell_start(cell, cell_index, **kw)
+            if self.on_first_cell is not None:  # this kernel is up: boot the next one meanwhile
+                start_next, self.on_first_cell = self.on_first_cell, None
+                start_next()
             if on_progress and cell.cell_type == "code" and cell_index is not None:
                 first = next((ln for ln in cell.source.splitlines() if ln.strip()), "")
                 on_progress(
@@ -162,9 +173,25 @@ def execute(
                     }
                 )
 
+    class _Client(PapermillNotebookClient):
+        env_file: Path | None = None
+
+        def papermill_execute_cells(self) -> None:
+            if self.env_file is not None:
+                # A kernel started ahead adopts this run's environment before any cell runs.
+                reply = self.wait_for_reply(self.kc.execute(adopt_code(self.env_file), silent=True,
+                                                            store_history=False))
+                if reply is None or reply["content"].get("status") != "ok":
+                    raise RuntimeError("the kernel started ahead could not adopt the run's environment")
+            super().papermill_execute_cells()
+
+    spare = pool.take(kernel_name, cwd) if pool is not None else None
     manager = _Manager(nb, output_path=str(output_path), progress_bar=False, autosave_cell_every=10)
-    client = PapermillNotebookClient(
+    if pool is not None and prestart_next:
+        manager.on_first_cell = functools.partial(pool.prestart, kernel_name, cwd)
+    client = _Client(
         manager,
+        km=spare.km if spare is not None else None,
         timeout=limits.cell_timeout_s,
         startup_timeout=limits.startup_timeout_s,
         kernel_name=kernel_name,
@@ -186,12 +213,24 @@ def execute(
     error: BaseException | None = None
     kernel_log = open(kernel_log_path, "ab") if kernel_log_path else None  # noqa: SIM115
     try:
-        extra = {"stdout": kernel_log, "stderr": kernel_log} if kernel_log else {}
+        extra: dict[str, Any] = {"stdout": kernel_log, "stderr": kernel_log} if kernel_log else {}
+        if spare is not None:
+            client.env_file = environment_file(dict(env), pool.log_dir)  # type: ignore[union-attr]
+            extra["cleanup_kc"] = True  # the client does not own a kernel it was handed; stop it anyway
         client.execute(cwd=str(cwd), env=dict(env), **extra)
     except (CellTimeoutError, DeadKernelError, RuntimeError, KeyboardInterrupt) as exc:
         error = exc
     finally:
         finished.set()
+        if spare is not None:
+            if client.km is not None:  # not cleaned up by the client (it failed before running)
+                spare.shutdown()
+            spare.close_log()
+            if kernel_log is not None:
+                kernel_log.write(spare.log_path.read_bytes() if spare.log_path.is_file() else b"")
+            spare.log_path.unlink(missing_ok=True)
+            if client.env_file is not None:
+                client.env_file.unlink(missing_ok=True)
         if kernel_log is not None:
             kernel_log.close()
         if error is not None and manager.last_started is not None:

@@ -130,6 +130,7 @@ class Runner:
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[], float] = random.random,
         on_progress: ProgressFn | None = None,
+        prestart_kernels: bool = False,
     ) -> None:
         self.project = project
         self.clock = clock
@@ -138,6 +139,13 @@ class Runner:
         self.jitter = jitter
         self.on_progress = on_progress
         self._store: Any = None
+        # Sequential DAG runs: boot the next notebook's kernel while this one runs (see kernelpool).
+        self._pool: Any = None
+        if prestart_kernels:
+            from nbpipe.kernelpool import KernelPool
+
+            self._pool = KernelPool(project.runs_dir / ".kernels")
+        self.prestart_next = prestart_kernels  # set per run by the caller that knows what follows
 
     # -- public -------------------------------------------------------------------------------
     @property
@@ -149,6 +157,8 @@ class Runner:
         return self._store
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -389,6 +399,8 @@ class Runner:
                     ),
                     on_progress=self.on_progress,
                     kernel_log_path=run.run_dir / "kernel.log",
+                    pool=self._pool,
+                    prestart_next=self.prestart_next,
                 )
                 failpoints.hit("after_execute")
                 error = self._gates(run, n)

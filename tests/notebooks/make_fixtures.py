@@ -65,6 +65,15 @@ FIXTURES = {
         "import nbpipe\nctx = nbpipe.context()\nctx.metric('rows_seen', limit * 2)\n"
         "print(ctx.mode, ctx.pipeline, ctx.params['run_date'])",
     ),
+    "env_echo": nb(
+        "import os, sys\n"
+        "print('RUN_ID', os.environ['NBPIPE_RUN_ID'])\n"
+        "print('PIPELINE', os.environ['NBPIPE_PIPELINE'])\n"
+        "print('SECRET_VARS', sorted(k for k in os.environ if k.startswith('NBPIPE_SECRET_')))\n"
+        "print('PRELOADED', 'pyspark.sql' in sys.modules)\n"
+        "print('NAMES', sorted(n for n in dir() if 'preload' in n))\n"
+        "print('LABEL', label)",
+    ),
     "html_output": nb(
         "from IPython.display import HTML, display\n"
         "display(HTML('<b>bold</b><script>window.__pwned = 1</script><img src=x onerror=\"window.__pwned=2\">'))",
