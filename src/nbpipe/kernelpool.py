@@ -73,17 +73,25 @@ class KernelPool:
         _remove_stale(log_dir)
 
     def prestart(self, kernel_name: str, cwd: Path) -> None:
-        """Launch a spare kernel (returns once the process is started; it boots on its own)."""
-        if self._spare is not None or not _is_ipykernel(kernel_name):
-            return
-        from jupyter_client import AsyncKernelManager
-        from jupyter_core.utils import run_sync
+        """Launch a spare kernel (returns once the process is started; it boots on its own).
 
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix="spare-", suffix=".log", dir=self.log_dir)
-        log_file = os.fdopen(fd, "ab")
-        km = AsyncKernelManager(kernel_name=kernel_name)
+        Never raises: without a spare the next run simply starts its own kernel.
+        """
+        if self._spare is not None:
+            return
+        name: str | None = None
+        log_file: IO[bytes] | None = None
+        km: Any = None
         try:
+            if not _is_ipykernel(kernel_name):
+                return
+            from jupyter_client import AsyncKernelManager
+            from jupyter_core.utils import run_sync
+
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix="spare-", suffix=".log", dir=self.log_dir)
+            log_file = os.fdopen(fd, "ab")
+            km = AsyncKernelManager(kernel_name=kernel_name)
             run_sync(km.start_kernel)(
                 cwd=str(cwd),
                 env=dict(os.environ),
@@ -91,9 +99,14 @@ class KernelPool:
                 stderr=log_file,
                 extra_arguments=[f"--IPKernelApp.exec_lines={PRELOAD_LINE}"],
             )
-        except Exception:  # no spare: the next run starts its own kernel
-            log_file.close()
-            Path(name).unlink(missing_ok=True)
+        except Exception:
+            if km is not None:
+                with contextlib.suppress(Exception):
+                    run_sync(km.shutdown_kernel)(now=True)
+            if log_file is not None:
+                log_file.close()
+            if name is not None:
+                Path(name).unlink(missing_ok=True)
             return
         self._spare = Spare(km, kernel_name, Path(cwd), Path(name), log_file)
         self.started += 1
