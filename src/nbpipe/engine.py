@@ -214,8 +214,8 @@ def execute(
     kernel_log = open(kernel_log_path, "ab") if kernel_log_path else None  # noqa: SIM115
     try:
         extra: dict[str, Any] = {"stdout": kernel_log, "stderr": kernel_log} if kernel_log else {}
-        if spare is not None:
-            client.env_file = environment_file(dict(env), pool.log_dir)  # type: ignore[union-attr]
+        if spare is not None and pool is not None:
+            client.env_file = environment_file(dict(env), pool.log_dir)
             extra["cleanup_kc"] = True  # the client does not own a kernel it was handed; stop it anyway
         client.execute(cwd=str(cwd), env=dict(env), **extra)
     except (CellTimeoutError, DeadKernelError, RuntimeError, KeyboardInterrupt) as exc:
