@@ -50,6 +50,7 @@ from nbpipe.publish import (
     REASON,
     SOURCE,
     WriteResult,
+    contract_columns,
     dataset_config,
     dataset_root,
     discard_staging,
@@ -448,13 +449,8 @@ def _classify(ctx: RunContext, name: str, cfg: DatasetConfig, src: _Source, cont
             frame = frame.unionByName(other)
         return _Classified(frame, reparse, cfg.format, opts, source if late_source else None)
     df = _load(reader, src, name, cfg)
-    check = check_schema(contract, frame_fields(df))
-    if not check.ok:
-        raise _drift_error(ctx, name, contract, check.problems())
-    widened = {r.name: r.new for r in check.widened}
     kept = [] if late_source else [source.alias("_nbpipe_src")]
-    df = df.select(*[F.col(f"`{c}`").cast(widened[c]).alias(c) if c in widened else F.col(f"`{c}`")
-                     for c in contract.names], *kept)
+    df = df.select(*_conformed(ctx, name, df, contract), *kept)
     per_file = source
     if not late_source:
         source = F.col("_nbpipe_src")  # what flagged() keeps for bad rows
@@ -470,7 +466,6 @@ def _parquet_without_bad_rows(ctx: RunContext, name: str, cfg: DatasetConfig, sr
     null counts are exact. The schema is checked against the contract (drift fails as always), and no
     Spark job runs. None when a footer cannot prove it (a null found, no statistics): Spark classifies.
     """
-    from pyspark.sql import functions as F
 
     non_null = [c.name for c in contract.columns if not c.nullable]
     assert src.base is not None
@@ -478,12 +473,15 @@ def _parquet_without_bad_rows(ctx: RunContext, name: str, cfg: DatasetConfig, sr
     if counted is None or any(counted[1]):
         return None
     df = _load(_reader(ctx.spark, cfg, src), src, name, cfg)
+    return df.select(*_conformed(ctx, name, df, contract)), counted[0]
+
+
+def _conformed(ctx: RunContext, name: str, df: DataFrame, contract: Contract) -> list[SparkColumn]:
+    """A typed source's columns as the contract wants them (widened where allowed); drift raises."""
     check = check_schema(contract, frame_fields(df))
     if not check.ok:
         raise _drift_error(ctx, name, contract, check.problems())
-    widened = {r.name: r.new for r in check.widened}
-    return df.select(*[F.col(f"`{c}`").cast(widened[c]).alias(c) if c in widened else F.col(f"`{c}`")
-                       for c in contract.names]), counted[0]
+    return contract_columns(contract, check)
 
 
 def _strict_read(ctx: RunContext, name: str, cfg: DatasetConfig, src: _Source,

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+log = logging.getLogger(__name__)
 PRELOAD_LINE = "import nbpipe._preload as _nbpipe_preload; del _nbpipe_preload"
 
 
@@ -100,6 +102,7 @@ class KernelPool:
                 extra_arguments=[f"--IPKernelApp.exec_lines={PRELOAD_LINE}"],
             )
         except Exception:
+            log.debug("no kernel started ahead (%s); the next run starts its own", kernel_name, exc_info=True)
             if km is not None:
                 with contextlib.suppress(Exception):
                     run_sync(km.shutdown_kernel)(now=True)
@@ -117,6 +120,7 @@ class KernelPool:
         if spare is None:
             return None
         if spare.kernel_name != kernel_name or spare.cwd != Path(cwd) or not spare.alive():
+            log.debug("kernel started ahead not used (kernel %s in %s); starting a fresh one", kernel_name, cwd)
             spare.shutdown()
             return None
         self.taken += 1

@@ -40,11 +40,19 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from nbpipe import display, events, failpoints
 from nbpipe.config import DatasetConfig, Project, check_name, inside
-from nbpipe.contracts import CORRUPT_COLUMN, Contract, check_schema, contract_from_schema, contract_path, find_contract
+from nbpipe.contracts import (
+    CORRUPT_COLUMN,
+    Contract,
+    SchemaCheck,
+    check_schema,
+    contract_from_schema,
+    contract_path,
+    find_contract,
+)
 from nbpipe.errors import ContractViolationError, DatasetError, did_you_mean
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pyspark.sql import DataFrame
+    from pyspark.sql import Column, DataFrame
 
     from nbpipe.context import RunContext
 
@@ -226,7 +234,6 @@ def write_dataset(ctx: RunContext, df: DataFrame, name: str, *, mode: str = "ove
     Raises:
         ContractViolationError: missing/extra/retyped columns or nulls in non-null columns (prod).
     """
-    from pyspark.sql import functions as F
 
     cfg = ctx.project.dataset(name)
     if mode not in WRITE_MODES:
@@ -245,9 +252,7 @@ def write_dataset(ctx: RunContext, df: DataFrame, name: str, *, mode: str = "ove
                 f"dataset {name!r} does not match its contract v{contract.version} "
                 f"({contract_path(ctx.project, name)}): " + "; ".join(check.problems()),
                 hint=promote_hint(ctx))
-        widened = {r.name: r.new for r in check.widened}
-        df = df.select(*[F.col(f"`{c}`").cast(widened[c]).alias(c) if c in widened else F.col(f"`{c}`")
-                         for c in contract.names])
+        df = df.select(*contract_columns(contract, check))
         fields = contract.fields()
     partition_by = list(cfg.partition_by or (contract.partition_by if contract else ()))
     missing = [c for c in partition_by if c not in df.columns]
@@ -285,6 +290,14 @@ def write_dataset(ctx: RunContext, df: DataFrame, name: str, *, mode: str = "ove
     if not prod:
         display.show_write(asdict(result))
     return result
+
+
+def contract_columns(contract: Contract, check: SchemaCheck) -> list[Column]:
+    """The contract's columns in its order, each cast to the contract type where ``check`` found it widened."""
+    from pyspark.sql import functions as F
+
+    widened = {r.name: r.new for r in check.widened}
+    return [F.col(f"`{c}`").cast(widened[c]).alias(c) if c in widened else F.col(f"`{c}`") for c in contract.names]
 
 
 def _verify_written(ctx: RunContext, name: str, cfg: DatasetConfig, tmp: Path, fields: list[dict[str, Any]],
@@ -367,7 +380,7 @@ def write_rejected(ctx: RunContext, df: DataFrame, dataset: str) -> int:
     and the partition column ``_nbpipe_run_id``. Repeated calls in a run add files. The
     ``dataset_rejected`` event carries the row count and the most frequent reasons.
     """
-    return stage_rejected(ctx, df, dataset)[0]
+    return stage_rejected(ctx, df, dataset).rows
 
 
 class StagedRejects(NamedTuple):

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from nbpipe import events as ev
 from nbpipe import failpoints, records, recovery
@@ -40,6 +40,9 @@ from nbpipe.errors import (
 from nbpipe.locks import PipelineLock
 from nbpipe.params import ResolvedParams, build_definitions, resolve
 from nbpipe.secrets import Masker
+
+if TYPE_CHECKING:  # pragma: no cover
+    from nbpipe.kernelpool import KernelPool
 
 Mode = Literal["prod", "explore"]
 ProgressFn = Callable[[dict[str, Any]], None]
@@ -140,7 +143,7 @@ class Runner:
         self.on_progress = on_progress
         self._store: Any = None
         # Sequential DAG runs: boot the next notebook's kernel while this one runs (see kernelpool).
-        self._pool: Any = None
+        self._pool: KernelPool | None = None
         if prestart_kernels:
             from nbpipe.kernelpool import KernelPool
 
