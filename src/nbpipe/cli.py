@@ -510,19 +510,23 @@ def demo(
         last_day = (FIRST_DAY + dt.timedelta(days=days - 1)).isoformat()
         per_pipeline = {name: _params_for(proj, name, {"run_date": last_day}) for name in proj.config.pipelines}
         with contextlib.ExitStack() as stack:
-            # Land while the Spark server starts (a JVM in its own process): neither waits for the other.
-            landing = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="nbpipe-land"))
-            pending = landing.submit(land, proj.root, days=days)
-            if not local_spark and not (proj.profile.spark.remote or os.environ.get("NBPIPE_SPARK_REMOTE")):
-                # One Spark for every notebook: a kernel attaches in ~1 s instead of starting a JVM.
-                from nbpipe.sparkserver import running
 
-                server = stack.enter_context(running(proj, "connect"))
-                stack.enter_context(_env("NBPIPE_SPARK_REMOTE", server.url))
-                console.print(f"shared Spark Connect server: {server.url} (logs: {_rel(proj.runs_dir)}/.spark/)")
-            landed(pending.result())
+            def prepare() -> None:
+                # Runs while the first notebook's kernel boots. Land while the Spark server starts (a JVM
+                # in its own process): none of the three waits for another.
+                landing = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="nbpipe-land"))
+                pending = landing.submit(land, proj.root, days=days)
+                if not local_spark and not (proj.profile.spark.remote or os.environ.get("NBPIPE_SPARK_REMOTE")):
+                    # One Spark for every notebook: a kernel attaches in ~1 s instead of starting a JVM.
+                    from nbpipe.sparkserver import running
+
+                    server = stack.enter_context(running(proj, "connect"))
+                    stack.enter_context(_env("NBPIPE_SPARK_REMOTE", server.url))
+                    console.print(f"shared Spark Connect server: {server.url} (logs: {_rel(proj.runs_dir)}/.spark/)")
+                landed(pending.result())
+
             with _Progress("demo") as progress:
-                outcomes = run_dag(proj, params=per_pipeline, parallel=parallel, on_progress=progress)
+                outcomes = run_dag(proj, params=per_pipeline, parallel=parallel, on_progress=progress, prepare=prepare)
     except NbpipeError as exc:
         raise _fail(exc) from None
     code = _print_outcomes(outcomes)

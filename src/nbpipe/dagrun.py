@@ -42,6 +42,7 @@ def run_dag(
     parallel: int = 1,
     force: bool = False,
     on_progress: ProgressFn | None = None,
+    prepare: Callable[[], None] | None = None,
 ) -> list[PipelineOutcome]:
     """Run the selected pipelines (and everything upstream) in order; return one outcome each.
 
@@ -52,6 +53,8 @@ def run_dag(
         parallel: How many pipelines may run at once.
         force: Pass ``--force`` to every run.
         on_progress: Receives per-pipeline progress events.
+        prepare: Work to do before the first pipeline runs (e.g. start a shared Spark server). In a
+            sequential run of several pipelines it overlaps the first kernel's boot.
     """
     pipelines = project.config.pipelines
     deps = dag.dependencies(pipelines)
@@ -74,6 +77,10 @@ def run_dag(
 
         runner = Runner(project, on_progress=on_progress, prestart_kernels=len(todo) > 1)
         try:
+            if todo:
+                runner.prestart(todo[0])
+            if prepare is not None:
+                prepare()
             for i, name in enumerate(todo):
                 runner.prestart_next = i < len(todo) - 1  # the last pipeline boots no spare kernel
                 outcomes[name] = _sequential(runner, name, params.get(name, {}), force, blocked(name), notify)
@@ -81,6 +88,8 @@ def run_dag(
             runner.close()
         return [outcomes[n] for n in todo]
 
+    if prepare is not None:
+        prepare()
     pending = list(todo)
     running: dict[Future[PipelineOutcome], str] = {}
     with ThreadPoolExecutor(max_workers=parallel) as pool:

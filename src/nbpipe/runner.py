@@ -159,6 +159,15 @@ class Runner:
             self._store = RunStore(self.project.store_url)
         return self._store
 
+    def prestart(self, pipeline: str) -> None:
+        """Boot the kernel ``pipeline``'s next run will take, so other work can overlap its start.
+
+        A no-op without ``prestart_kernels`` or for an unknown pipeline (its run reports that).
+        """
+        cfg = self.project.config.pipelines.get(pipeline)
+        if self._pool is not None and cfg is not None:
+            self._pool.prestart(cfg.kernel, self.project.path(cfg.notebook).parent)
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.close()

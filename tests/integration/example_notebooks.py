@@ -286,9 +286,10 @@ dim_carrier = build_dim_carrier(airlines)
     ),
     code(
         """
+dim_carrier = dim_carrier.persist()   # checked, written and shown: build it once
 ctx.check(dim_carrier, "dim_carrier")
-ctx.write(dim_carrier, "dim_carrier")
-ctx.metric("carriers", dim_carrier.count())
+written = ctx.write(dim_carrier, "dim_carrier")   # a WriteResult: rows, bytes, partitions
+ctx.metric("carriers", written.rows)
 dim_carrier.orderBy("carrier").toPandas()
 """
     ),
@@ -326,6 +327,7 @@ dim_airport = build_dim_airport(airports_raw)
     ),
     code(
         """
+dim_airport = dim_airport.persist()   # checked, written and shown: build it once
 ctx.check(dim_airport, "dim_airport")
 written = ctx.write(dim_airport, "dim_airport")   # a WriteResult: rows, bytes, partitions
 ctx.metric("airports", written.rows)
@@ -399,6 +401,7 @@ dim_plane, merged = build_dim_plane(current, snapshots, run_date)
         """
 print("snapshots merged:", [d.isoformat() for d in merged] or "none (already up to date)")
 if dim_plane is not None:
+    dim_plane = dim_plane.persist()   # checked, written and counted: merge once, not three times
     ctx.check(dim_plane, "dim_plane")
     ctx.write(dim_plane, "dim_plane")
     versions = dim_plane.groupBy("is_current").count().toPandas()   # one job for both metrics
@@ -533,7 +536,7 @@ def build_daily_delay(fact, carriers, airports, run_date):
     return report.select("report_date", *[c for c in report.columns if c != "report_date"])
 
 
-daily_delay = build_daily_delay(fact, carriers, airports, run_date)
+daily_delay = build_daily_delay(fact, carriers, airports, run_date).persist()   # shown, checked, written
 table = daily_delay.orderBy("dimension", F.desc("flights")).toPandas()
 """,
         "transform",

@@ -23,7 +23,7 @@ from example_notebooks import NOTEBOOKS, ROOT, SUITES, render
 
 from nbpipe import demo
 from nbpipe.config import Project, SparkConfig, load_project
-from nbpipe.contracts import check_schema, contract_from_schema, load_contract, save_contract
+from nbpipe.contracts import check_schema, contract_from_schema, find_contract, load_contract, save_contract
 from nbpipe.notebook import run_tagged_cells
 from nbpipe.quality.checkpoint import validate_frame
 from nbpipe.quality.suites import load_suite
@@ -66,6 +66,11 @@ def test_config_declares_every_pipeline_and_dataset_the_notebooks_use() -> None:
     for ds in ("flights", "fact_flights"):
         contract = load_contract(project.path(cfg.datasets[ds].contract or ""))
         assert list(contract.partition_by) == cfg.datasets[ds].partition_by == ["flight_date"]
+    # Every dataset a pipeline reads or writes has a contract (prod enforces it), except the flights
+    # landing zone, which ingest_flights reads as text on purpose to say why a line is bad, and the
+    # lines it rejects.
+    uncontracted = {ds for ds in cfg.datasets if find_contract(project, ds) is None}
+    assert uncontracted == {"raw_flights", "flights_rejected"}
     for suite in SUITES:
         assert load_suite(ROOT, suite)["expectations"], suite
     assert yaml.safe_load((ROOT / "nbpipe.yaml").read_text())["project"] == "flights"
@@ -115,7 +120,7 @@ def fields(df: Any) -> list[dict[str, Any]]:
 
 def contract_matches(project: Project, dataset: str, df: Any) -> None:
     cfg = project.dataset(dataset)
-    path = ROOT / (cfg.contract or "")
+    path = ROOT / (cfg.contract or f"contracts/{dataset}.yaml")
     if os.environ.get("NBPIPE_WRITE_CONTRACTS") == "1":
         save_contract(
             contract_from_schema(dataset, fields(df), partition_by=cfg.partition_by, primary_key=cfg.primary_key),
@@ -205,12 +210,32 @@ def test_explore_notebook_profiles_and_plots_the_landing_zone(spark: Any, projec
 
 @pytest.mark.spark
 @pytest.mark.slow
-def test_dimensions_are_keyed_and_valid(warehouse: dict[str, Any]) -> None:
+def test_dimensions_are_keyed_and_valid(warehouse: dict[str, Any], project: Project) -> None:
     carriers, airports = warehouse["dim_carrier"], warehouse["dim_airport"]
     assert carriers.count() == 16 and carriers.select("carrier_sk").distinct().count() == 16
     assert failures(carriers, "dim_carrier") == {}
     assert failures(airports, "dim_airport") == {}
     assert sorted(r.faa for r in airports.filter("is_nyc_origin").collect()) == ["EWR", "JFK", "LGA"]
+    contract_matches(project, "dim_carrier", carriers)
+    contract_matches(project, "dim_airport", airports)
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+@pytest.mark.parametrize("dataset", ["raw_airlines", "raw_airports", "raw_planes", "raw_weather"])
+def test_landing_contracts_parse_every_landed_row(spark: Any, project: Project, dataset: str) -> None:
+    """Promote inferred these from 7 days; 14 days of real rows must parse under them (FAILFAST)."""
+    from pyspark.sql import functions as F
+
+    from nbpipe.publish import struct_type
+
+    contract = load_contract(ROOT / "contracts" / f"{dataset}.yaml")
+    cfg = project.dataset(dataset)
+    df = (spark.read.format("csv").options(**cfg.options).option("mode", "FAILFAST")
+          .schema(struct_type(contract.fields())).load(str(project.path(cfg.path or ""))))
+    counts = df.agg(F.count(F.lit(1)), *[F.count(F.col(f"`{c}`")) for c in df.columns]).first()
+    rows = demo.land(project.root, days=14)["rows"][dataset.removeprefix("raw_")]
+    assert counts[0] == (sum(rows.values()) if isinstance(rows, dict) else rows) > 0
 
 
 @pytest.mark.spark
@@ -226,6 +251,7 @@ def test_dim_plane_keeps_history_across_snapshots(warehouse: dict[str, Any], pro
     current = dim.filter("is_current")
     assert current.count() == week1.count() + len(changes["inserted"]) - len(changes["removed"])
     assert failures(dim, "dim_plane") == {}
+    contract_matches(project, "dim_plane", dim)
     # running the day again merges nothing: the dimension stays as it is
     again = transform(
         "dim_plane",
@@ -273,6 +299,7 @@ def test_fact_and_report_for_one_day(spark: Any, warehouse: dict[str, Any], proj
     origins = table[table.dimension == "origin"]
     assert sorted(origins.code) == ["EWR", "JFK", "LGA"]
     assert int(origins.flights.sum()) == fact.count()
+    contract_matches(project, "daily_delay", ns["daily_delay"])
     assert int(table[table.dimension == "carrier"].flights.sum()) == fact.count()
     assert table.on_time_pct.between(0, 100).all()
     assert failures(ns["daily_delay"], "daily_delay") == {}

@@ -70,7 +70,7 @@ def test_a_dead_spare_is_replaced_by_a_fresh_kernel(make_project, runner_for):
     assert lines(again.run_dir)["PRELOADED"] == "False"
 
 
-def test_sequential_dag_runs_boot_the_next_kernel_ahead(make_project):
+def test_sequential_dag_runs_boot_the_next_kernel_ahead(make_project, monkeypatch):
     from nbpipe.config import load_project
 
     root = make_project(
@@ -81,12 +81,22 @@ def test_sequential_dag_runs_boot_the_next_kernel_ahead(make_project):
         },
         datasets={"x": {"format": "parquet"}, "y": {"format": "parquet"}},
     )
-    outcomes = run_dag(load_project(project_dir=root))
+    prepared = []
+
+    def prepare() -> None:
+        # e.g. `nbpipe demo` starting its Spark server: the first kernel is already booting meanwhile,
+        # and what prepare puts in the environment still reaches it (the kernel adopts the run's env).
+        prepared.append(sorted(p.name for p in (root / "runs" / ".kernels").glob("spare-*.log")))
+        monkeypatch.setenv("NBPIPE_SPARK_REMOTE", "sc://127.0.0.1:1")
+
+    outcomes = run_dag(load_project(project_dir=root), prepare=prepare)
     assert [(o.pipeline, o.status) for o in outcomes] == [("a", "succeeded"), ("b", "succeeded"), ("c", "succeeded")]
+    assert len(prepared) == 1 and len(prepared[0]) == 1, "prepare ran once, with the first kernel started"
     seen = {}
     for o in outcomes:
         got = lines(root / "runs" / o.pipeline / str(o.run_id))
         assert got["RUN_ID"] == o.run_id and got["PIPELINE"] == o.pipeline
+        assert got["SPARK_REMOTE"] == "sc://127.0.0.1:1"
         seen[o.pipeline] = got["PRELOADED"]
-    assert seen == {"a": "False", "b": "True", "c": "True"}
+    assert seen == {"a": "True", "b": "True", "c": "True"}
     assert not list((root / "runs" / ".kernels").glob("*")), "no spare is left running or on disk"

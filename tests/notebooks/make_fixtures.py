@@ -71,6 +71,7 @@ FIXTURES = {
         "print('PIPELINE', os.environ['NBPIPE_PIPELINE'])\n"
         "print('SECRET_VARS', sorted(k for k in os.environ if k.startswith('NBPIPE_SECRET_')))\n"
         "print('PRELOADED', 'pyspark.sql' in sys.modules)\n"
+        "print('SPARK_REMOTE', os.environ.get('NBPIPE_SPARK_REMOTE'))\n"
         "print('NAMES', sorted(n for n in dir() if 'preload' in n))\n"
         "print('LABEL', label)",
     ),
