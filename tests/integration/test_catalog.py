@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from nbpipe import events
+from nbpipe import catalog, events
 from nbpipe.catalog import diff_contract_with_data, read_dataset
 from nbpipe.config import SparkConfig, load_project
 from nbpipe.context import RunContext
@@ -78,12 +78,21 @@ def proj(tmp_path: Path, spark: Any) -> Callable[..., Proj]:
     return make
 
 
+@pytest.fixture(params=["counted first", "one pass"])
+def strict_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways a CSV is enforced: a small source is counted, then quarantined only if it has bad
+    rows; a big one is quarantined and counted in one pass (forced here on a small file)."""
+    if request.param == "one pass":
+        monkeypatch.setattr(catalog, "SMALL_SOURCE_BYTES", -1)
+    return str(request.param)
+
+
 def _rejected(p: Proj, ctx: RunContext, dataset: str = "raw") -> list[Any]:
     path = ctx.staging_dir / f"{dataset}__rejected"
     return p.spark.read.parquet(str(path)).orderBy("_nbpipe_reason", "_nbpipe_raw").collect()
 
 
-def test_prod_read_quarantines_malformed_uncastable_and_null_rows(proj: Callable[..., Proj]) -> None:
+def test_prod_read_quarantines_malformed_uncastable_and_null_rows(proj: Callable[..., Proj], strict_path: str) -> None:
     p = proj()
     p.contract()
     bad = ['2013-01-02,B6,4', '2013-01-02,AA,5,abc', '2013-01-03,,6,1', '2013-01-03,"EV,7,2',
@@ -266,7 +275,7 @@ def test_path_escape_and_bad_names_are_refused(proj: Callable[..., Proj]) -> Non
         read_dataset(p.ctx(), "raww")
 
 
-def test_prod_read_without_contract_infers_quarantines_and_warns(proj: Callable[..., Proj]) -> None:
+def test_prod_read_without_contract_infers_quarantines_and_warns(proj: Callable[..., Proj], strict_path: str) -> None:
     p = proj()
     p.land("a.csv", HEADER + GOOD[0] + "\n" + GOOD[1] + "\n2013-01-01,AA,1,5,extra,fields\n")
     ctx = p.ctx()
@@ -280,7 +289,7 @@ def test_prod_read_without_contract_infers_quarantines_and_warns(proj: Callable[
     assert "nbpipe promote notebooks/ingest.ipynb" in warning["message"]
 
 
-def test_paths_subset_keeps_partition_columns_and_enforcement(proj: Callable[..., Proj]) -> None:
+def test_paths_subset_keeps_partition_columns_and_enforcement(proj: Callable[..., Proj], strict_path: str) -> None:
     p = proj()
     p.contract(fields=[*CONTRACT, {"name": "day", "type": "date", "nullable": False}])
     p.land("day=2013-01-01/a.csv", HEADER + GOOD[0] + "\n")
