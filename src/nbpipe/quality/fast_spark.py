@@ -269,7 +269,8 @@ def validate(
     df: DataFrame, expectations: list[dict[str, Any]], lookup: Lookup | None = None,
     *, examples: bool = True,
 ) -> list[ExpectationResult | None]:
-    """Validate ``expectations`` on ``df`` in one Spark action (plus LIMIT queries for examples).
+    """Validate ``expectations`` on ``df`` in one Spark action (plus a ``GROUP BY`` query when a
+    uniqueness rule finds duplicates, and ``LIMIT`` queries for examples of failed expectations).
 
     Returns one result per expectation, None where great-expectations must validate it.
     """
