@@ -3,11 +3,10 @@
 Every column-map rule becomes a boolean Spark expression, built exactly as great-
 expectations' Spark engine builds it (same operators, so the same null and NaN semantics:
 only SQL NULL is missing; a comparison that yields NULL is not unexpected), and is counted
-with ``count(when(...))`` in one aggregation. Uniqueness rules are checked in the same aggregation
-with an exact ``COUNT(DISTINCT key)`` (never ``approx_count_distinct``): equal to the rows
-considered means no duplicate, and only a rule that finds duplicates runs a ``GROUP BY`` to count
-the rows involved. Foreign keys are one left join against the referenced dataset's distinct keys.
-So a passing suite is one Spark query. Examples (``partial_unexpected_list``) are
+with ``count(when(...))`` in one aggregation. Uniqueness rules are exact ``GROUP BY`` counts
+(never ``approx_count_distinct``); foreign keys are one left join against the referenced
+dataset's distinct keys. All partial aggregates are cross-joined into a single one-row
+result, so the data is scanned in one job. Examples (``partial_unexpected_list``) are
 fetched with small ``LIMIT`` queries only for expectations that failed.
 """
 
@@ -269,8 +268,7 @@ def validate(
     df: DataFrame, expectations: list[dict[str, Any]], lookup: Lookup | None = None,
     *, examples: bool = True,
 ) -> list[ExpectationResult | None]:
-    """Validate ``expectations`` on ``df`` in one Spark action (plus a ``GROUP BY`` query when a
-    uniqueness rule finds duplicates, and ``LIMIT`` queries for examples of failed expectations).
+    """Validate ``expectations`` on ``df`` in one Spark action (plus LIMIT queries for examples).
 
     Returns one result per expectation, None where great-expectations must validate it.
     """
@@ -288,19 +286,17 @@ def validate(
         aggs.append(F.count(F.when(rule.unexpected, True)).alias(f"u{rule.index}"))
         if rule.domain is not None:
             aggs.append(F.count(F.when(rule.domain, True)).alias(f"d{rule.index}"))
+    combined = work.agg(*aggs)
     for urule in uniques:
-        # Exact pre-check in the same aggregation: the keys are unique iff their distinct count equals
-        # the rows considered (COUNT DISTINCT groups NULL fields and NaN exactly as GROUP BY does).
+        groups = _unique_groups(df, urule)
         keep = _unique_keep(urule)
-        key = _c(urule.keys[0]) if urule.ignore == "nonnull" else F.struct(*[_c(k) for k in urule.keys])
-        aggs.append(F.count(F.when(keep, True)).alias(f"d{urule.index}"))
-        aggs.append(F.count_distinct(F.when(keep, key)).alias(f"k{urule.index}"))
-    row = work.agg(*aggs).collect()[0].asDict()
-    duplicated = [u for u in uniques if int(row[f"k{u.index}"]) != int(row[f"d{u.index}"])]
-    if duplicated:
-        row.update(_duplicate_counts(df, duplicated))
-    for urule in uniques:
-        row.setdefault(f"u{urule.index}", 0)
+        part = groups.agg(
+            F.coalesce(F.sum(F.when(keep & (F.col("_nbpipe_n") > 1), F.col("_nbpipe_n"))), F.lit(0))
+            .alias(f"u{urule.index}"),
+            F.coalesce(F.sum(F.when(keep, F.col("_nbpipe_n"))), F.lit(0)).alias(f"d{urule.index}"),
+        )
+        combined = combined.crossJoin(part)
+    row = combined.collect()[0].asDict()
     total = int(row["n"])
     out: list[ExpectationResult | None] = []
     wanted: list[_MapRule] = []
@@ -329,21 +325,6 @@ def validate(
         if found is not None:
             found.partial_unexpected_list = values
     return out
-
-
-def _duplicate_counts(df: DataFrame, rules: list[_UniqueRule]) -> dict[str, int]:
-    """Rows whose key occurs more than once, per uniqueness rule (exact ``GROUP BY`` counts, one query)."""
-    from pyspark.sql import functions as F
-
-    combined: DataFrame | None = None
-    for rule in rules:
-        keep = _unique_keep(rule)
-        part = _unique_groups(df, rule).agg(
-            F.coalesce(F.sum(F.when(keep & (F.col("_nbpipe_n") > 1), F.col("_nbpipe_n"))), F.lit(0))
-            .alias(f"u{rule.index}"))
-        combined = part if combined is None else combined.crossJoin(part)
-    assert combined is not None
-    return {k: int(v) for k, v in combined.collect()[0].asDict().items()}
 
 
 def _map_result(rule: _MapRule, total: int, row: dict[str, Any]) -> ExpectationResult:
