@@ -493,19 +493,27 @@ def _observe(project: Project, pipeline: str, observed: list[Observed],
             changes.append(ContractChange(obs.dataset, "read", contract_path(project, obs.dataset), "kept",
                                           note=f"written by pipeline {owners[0]!r}, which owns its contract"))
             continue
-        if spark is None:
-            from nbpipe.spark import get_session
+        df, explained = None, False
+        if obs.rows == 0 and obs.schema:
+            # Nothing to profile (and an empty Parquet directory has no schema to read back).
+            explained = True
+            verb = "wrote" if obs.role == "write" else "read"
+            result.warnings.append(f"dataset {obs.dataset!r}: the explore run {verb} no rows, so no suite is "
+                                   "suggested; promote with parameters that select data (-p NAME=VALUE)")
+        else:
+            if spark is None:
+                from nbpipe.spark import get_session
 
-            spark = get_session(project)
-        try:
-            df = _load(project, obs, spark)
-        except Exception as exc:  # a third-party reader error: promote still writes the contract
-            df = None
-            result.warnings.append(f"dataset {obs.dataset!r}: could not read its data ({type(exc).__name__}: "
-                                   f"{str(exc).splitlines()[0] if str(exc) else ''}); no suite suggested")
+                spark = get_session(project)
+            try:
+                df = _load(project, obs, spark)
+            except Exception as exc:  # a third-party reader error: promote still writes the contract
+                explained = True
+                result.warnings.append(f"dataset {obs.dataset!r}: could not read its data ({type(exc).__name__}: "
+                                       f"{str(exc).splitlines()[0] if str(exc) else ''}); no suite suggested")
         profile = profile_dataframe(df) if df is not None else None
         fields = obs.schema or (_schema_of(df) if df is not None else None)
-        if df is None and not any("could not read" in w and obs.dataset in w for w in result.warnings):
+        if df is None and not explained:
             result.warnings.append(f"dataset {obs.dataset!r}: its data is no longer where the explore run "
                                    "left it; no suite suggested (run promote without --reuse)")
         if fields is None:

@@ -235,3 +235,23 @@ def test_property_round_trip_and_self_diff(tmp_path_factory: pytest.TempPathFact
         smaller = contract_from_schema("ds", fields[1:], version=c.version)
         d = diff_contracts(c, smaller)
         assert d.breaking and next_version(c, d) == f"{major + 1}.0"
+
+
+def test_promote_explains_an_output_the_explore_run_left_empty(tmp_path: Path) -> None:
+    """An empty write has nothing to profile (nor a schema to read back): the contract comes from the
+    run's recorded schema, and the warning says why no suite was suggested and what to do."""
+    from nbpipe.lint import LintReport
+    from nbpipe.promote import Observed, PromoteResult, _observe
+
+    (tmp_path / "nbpipe.yaml").write_text("datasets:\n  report: {format: parquet, partition_by: [day]}\n")
+    project = load_project(project_dir=tmp_path)
+    result = PromoteResult("p", "p.ipynb", "r1", False, tmp_path, LintReport("p.ipynb"))
+    schema = [{"name": "day", "type": "date", "nullable": True}, {"name": "n", "type": "bigint", "nullable": False}]
+    changes, profiles = _observe(project, "p", [Observed("report", "write", schema, str(tmp_path / "nowhere"), 0)],
+                                 result)
+    assert profiles == {}
+    (change,) = changes
+    assert change.status == "created" and change.new is not None
+    assert [(c.name, c.type) for c in change.new.columns] == [("day", "date"), ("n", "bigint")]
+    assert result.warnings == ["dataset 'report': the explore run wrote no rows, so no suite is suggested; "
+                               "promote with parameters that select data (-p NAME=VALUE)"]
