@@ -510,7 +510,9 @@ def _strict_read(ctx: RunContext, name: str, cfg: DatasetConfig, src: _Source,
     typed_files = cfg.format in ("csv", "parquet")  # immutable files: never persisted, re-read as needed
     one_pass = typed_files and cfg.on_bad_rows == "quarantine" and src.bytes > SMALL_SOURCE_BYTES
     classified = _classify(ctx, name, cfg, src, contract, late_source=typed_files)
-    counters = (F.count(F.lit(1)).alias("rows"), F.count_if(F.col(_BAD)).alias("bad"), F.count(RAW).alias("corrupt"))
+    # A row counts as bad exactly as the accepted frame filters it: with every column parsed (see _PINNED).
+    bad_row = F.col(_BAD) | (F.col(_PINNED) if _PINNED in classified.frame.columns else F.lit(False))
+    counters = (F.count(F.lit(1)).alias("rows"), F.count_if(bad_row).alias("bad"), F.count(RAW).alias("corrupt"))
     if one_pass:
         # One pass: the quarantine write also counts every row (observe). The accepted frame stays lazy and
         # re-reads the (immutable) files with the same classification. The observed metric is the row
@@ -537,10 +539,6 @@ def _strict_read(ctx: RunContext, name: str, cfg: DatasetConfig, src: _Source,
             # JSON (no pruning switch) and JDBC (a database changes between queries): parse once, persist.
             classified.frame = classified.frame.persist(StorageLevel.MEMORY_AND_DISK_DESER)
             _persisted[name] = classified.frame
-        else:
-            # Counted like the accepted frame is filtered: with every column parsed (see _PINNED).
-            pinned = F.col(_PINNED) if _PINNED in classified.frame.columns else F.lit(False)
-            counters = (counters[0], F.count_if(F.col(_BAD) | pinned).alias("bad"), counters[2])
         row = classified.frame.agg(*counters).collect()[0]
         rows, rejected, corrupt = int(row[0]), int(row[1]), int(row[2])
     info.update(rows=rows, accepted_rows=rows - rejected, rejected_rows=rejected, corrupt_rows=corrupt)
@@ -560,10 +558,7 @@ def _strict_read(ctx: RunContext, name: str, cfg: DatasetConfig, src: _Source,
         info["rejected_reasons"] = stage_rejected(ctx, bad, name).reasons
     elif not one_pass:
         info["rejected_reasons"] = {}
-    keep = ~F.col(_BAD)
-    if _PINNED in classified.frame.columns:
-        keep = keep & ~F.col(_PINNED)
-    accepted = classified.frame.filter(keep).select(*[F.col(f"`{c}`") for c in contract.names])
+    accepted = classified.frame.filter(~bad_row).select(*[F.col(f"`{c}`") for c in contract.names])
     return accepted, info
 
 
