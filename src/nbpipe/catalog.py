@@ -84,8 +84,9 @@ _AQE_EMPTY_RULE = "org.apache.spark.sql.execution.adaptive.AQEPropagateEmptyRela
 _GROUP = "_nbpipe_group"
 _PINNED = "_nbpipe_pinned"  # never true; keeps every column in the accepted frame's scan
 # A CSV/Parquet source up to this size is counted first (one small aggregation) and quarantined in a
-# second pass only if it has bad rows; a bigger one is quarantined and counted in one pass. On a
-# landing file of a few KB the write of an empty quarantine costs ~0.5-0.8 s, the count ~0.1 s.
+# second pass only if it has bad rows; a bigger one is quarantined and counted in one pass. Measured
+# on a warm Connect server, a 16-row landing file: 1.09 s read with the (empty) quarantine write,
+# 0.45 s counted first.
 SMALL_SOURCE_BYTES = 32 * 1024 * 1024
 _MAX_VALUE = 60
 _persisted: dict[str, Any] = {}
