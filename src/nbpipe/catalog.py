@@ -80,8 +80,8 @@ __all__ = ["WriteResult", "diff_contract_with_data", "discard_staging", "gc_stag
 
 JDBC_JAR = Path("/usr/share/java/postgresql.jar")
 _BAD = "_nbpipe_bad"
-_AQE_EMPTY_RULE = "org.apache.spark.sql.execution.adaptive.AQEPropagateEmptyRelation"
 _GROUP = "_nbpipe_group"
+_PARSED = "_nbpipe_parsed_"  # + group: a bad line re-parsed with every column as a string
 _PINNED = "_nbpipe_pinned"  # never true; keeps every column in the accepted frame's scan
 # A CSV/Parquet source up to this size is counted first (one small aggregation) and quarantined in a
 # second pass only if it has bad rows; a bigger one is quarantined and counted in one pass. Measured
@@ -343,32 +343,40 @@ def _json_drift(ctx: RunContext, name: str, src: _Source, contract: Contract) ->
         raise _drift_error(ctx, name, contract, [f"{f} has field {k} not in the contract" for k, f in extra.items()])
 
 
-def _reason(contract: Contract, checked: list[str], parsed: SparkColumn | None) -> SparkColumn:
-    """Why a flagged row is rejected: malformed line, uncastable value, or null in a non-null column.
+def _sql_name(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
 
-    ``parsed`` is the raw line re-parsed with every column as a string (None for typed sources).
+
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _reason_sql(contract: Contract, checked: list[str], parsed: str | None) -> str:
+    """Why a flagged row is rejected (SQL): malformed line, uncastable value, or null in a non-null column.
+
+    ``parsed`` names the struct column holding the raw line re-parsed with every column as a string
+    (None for typed sources). One SQL expression: built from Column calls it took hundreds of
+    round trips to a classic session's JVM (≈ 0.5 s per read).
     """
-    from pyspark.sql import functions as F
-
-    def col(c: str) -> SparkColumn:
-        return F.col(f"`{c}`")
-
-    reason = None
+    branches = []
     if parsed is not None:
-        casts = [
-            F.when(parsed[c].isNotNull() & col(c).isNull(),
-                   F.concat(F.lit(f"column {c}: '"), F.substring(parsed[c], 1, _MAX_VALUE),
-                            F.lit(f"' is not {contract.column(c).type}")))  # type: ignore[union-attr]
-            for c in checked
-        ]
-        malformed = parsed.isNull() | parsed[CORRUPT_COLUMN].isNotNull()
-        why = F.when(malformed, F.lit("malformed line")).otherwise(F.coalesce(*casts, F.lit("malformed line")))
-        reason = F.when(F.col(RAW).isNotNull(), why)
+        p = _sql_name(parsed)
+        casts = []
+        for name in checked:
+            value, typed = f"{p}.{_sql_name(name)}", _sql_name(name)
+            before = _sql_text(f"column {name}: '")
+            after = _sql_text(f"' is not {contract.column(name).type}")  # type: ignore[union-attr]
+            casts.append(f"CASE WHEN {value} IS NOT NULL AND {typed} IS NULL "
+                         f"THEN concat({before}, substring({value}, 1, {_MAX_VALUE}), {after}) END")
+        malformed = _sql_text("malformed line")
+        why = (f"CASE WHEN {p} IS NULL OR {p}.{_sql_name(CORRUPT_COLUMN)} IS NOT NULL THEN {malformed} "
+               f"ELSE coalesce({', '.join([*casts, malformed])}) END")
+        branches.append(f"WHEN {_sql_name(RAW)} IS NOT NULL THEN {why}")
     for c in contract.columns:
         if not c.nullable:
-            text = F.lit(f"column {c.name}: null in non-null column")
-            reason = F.when(col(c.name).isNull(), text) if reason is None else reason.when(col(c.name).isNull(), text)
-    return reason if reason is not None else F.lit(None).cast("string")
+            text = _sql_text(f"column {c.name}: null in non-null column")
+            branches.append(f"WHEN {_sql_name(c.name)} IS NULL THEN {text}")
+    return f"CASE {' '.join(branches)} END" if branches else "CAST(NULL AS STRING)"
 
 
 @dataclass
@@ -387,16 +395,20 @@ class _Classified:
 
         bad = self.frame.filter(F.col(_BAD))
         if not self.reparse:
-            reason = _reason(contract, [], None)
+            reason = _reason_sql(contract, [], None)
         else:
-            reason = None
-            for group, checked, ddl in self.reparse:
-                parse = F.from_csv if self.fmt == "csv" else F.from_json
-                one = _reason(contract, checked, parse(F.col(RAW), ddl, self.options))
-                reason = (F.when(F.col(_GROUP) == group, one) if reason is None
-                          else reason.when(F.col(_GROUP) == group, one))
+            # Each bad line is parsed once, in its own projection: inlined into the reason's branches,
+            # the parse would run once per reference (code generation does not share subexpressions
+            # that only some branches evaluate).
+            parse = F.from_csv if self.fmt == "csv" else F.from_json
+            bad = bad.select("*", *[
+                F.when(F.col(RAW).isNotNull() & (F.col(_GROUP) == group), parse(F.col(RAW), ddl, self.options))
+                .alias(f"{_PARSED}{group}") for group, _, ddl in self.reparse])
+            reason = "CASE " + " ".join(
+                f"WHEN {_sql_name(_GROUP)} = {group} THEN {_reason_sql(contract, checked, f'{_PARSED}{group}')}"
+                for group, checked, _ in self.reparse) + " END"
         source = F.col(SOURCE) if self.late_source is None else self.late_source
-        return bad.select(*[F.col(f"`{c}`") for c in contract.names], reason.alias(REASON),  # type: ignore[union-attr]
+        return bad.select(*[F.col(f"`{c}`") for c in contract.names], F.expr(reason).alias(REASON),
                           F.col(RAW), source.alias(SOURCE))
 
 
@@ -522,17 +534,9 @@ def _strict_read(ctx: RunContext, name: str, cfg: DatasetConfig, src: _Source,
         observation = Observation(f"nbpipe_read_{name}_{uuid.uuid4().hex[:6]}")
         observed = _Classified(classified.frame.observe(observation, counters[0]), classified.reparse,
                                classified.fmt, classified.options, classified.late_source)
-        # AQE would drop the counting stage when no row is rejected (empty shuffle) and lose the metrics.
-        key, rule = "spark.sql.adaptive.optimizer.excludedRules", _AQE_EMPTY_RULE
-        before = ctx.spark.conf.get(key, "") or ""
-        ctx.spark.conf.set(key, ",".join(r for r in (before, rule) if r))
-        try:
-            staged = stage_rejected(ctx, observed.rejected(contract), name)
-        finally:
-            if before:
-                ctx.spark.conf.set(key, before)
-            else:
-                ctx.spark.conf.unset(key)
+        # Written in place (each scan task writes its own bad rows): no shuffle, so no adaptive stage that
+        # could be dropped as empty, taking the observed metrics with it, when no row is rejected.
+        staged = stage_rejected(ctx, observed.rejected(contract), name, in_place=True)
         rows, rejected, corrupt = int(observation.get["rows"]), staged.rows, staged.raw_rows
         info["rejected_reasons"] = staged.reasons
     else:

@@ -203,11 +203,16 @@ def _sortable(df: DataFrame, cols: list[str]) -> list[str]:
 
 
 def _write_files(df: DataFrame, tmp: Path, fmt: str, partition_by: list[str], sort_cols: list[str],
-                 options: dict[str, str], single_file: bool = False) -> list[str]:
+                 options: dict[str, str], single_file: bool = False, in_place: bool = False) -> list[str]:
+    """Write ``df`` under ``tmp``: one sorted file per partition directory (``in_place``: one per task, no shuffle)."""
     from pyspark.sql import functions as F
 
-    ordered = df.repartition(*[F.col(f"`{c}`") for c in partition_by]) if partition_by and not single_file \
-        else df.repartition(1)
+    if in_place:
+        ordered = df
+    elif partition_by and not single_file:
+        ordered = df.repartition(*[F.col(f"`{c}`") for c in partition_by])
+    else:
+        ordered = df.repartition(1)
     keys = [F.col(f"`{c}`") for c in [*partition_by, *_sortable(df, sort_cols)]]
     writer = ordered.sortWithinPartitions(*keys).write.mode("overwrite").format(fmt)
     writer = writer.options(**{k: v for k, v in options.items() if k.lower() not in _READER_ONLY})
@@ -391,11 +396,13 @@ class StagedRejects(NamedTuple):
     raw_rows: int
 
 
-def stage_rejected(ctx: RunContext, df: DataFrame, dataset: str) -> StagedRejects:
+def stage_rejected(ctx: RunContext, df: DataFrame, dataset: str, *, in_place: bool = False) -> StagedRejects:
     """:func:`write_rejected`, also returning the most frequent reasons and how many rows kept a raw line.
 
     Nothing is staged (and no event emitted) when ``df`` has no rows. The counts are read from the
-    staged file with pyarrow, not by another Spark job.
+    staged files with pyarrow, not by another Spark job. With ``in_place`` each task writes its own
+    rows (one file per task that has any, no shuffle): for a scan of a big source that rejects
+    few rows, where gathering them into one file would cost a stage.
     """
     from pyspark.sql import functions as F
 
@@ -417,35 +424,41 @@ def stage_rejected(ctx: RunContext, df: DataFrame, dataset: str) -> StagedReject
         shutil.rmtree(unit_dir)  # left by an earlier attempt of this run
     tmp = root / f"tmp-{name}-{uuid.uuid4().hex[:8]}"
     try:
-        _write_files(rejected, tmp, "parquet", [], [REASON, *data], {}, single_file=True)
-        rows, reasons, raw_rows = _count_reasons(tmp / "part-00000.parquet")
+        _write_files(rejected, tmp, "parquet", [], [REASON, *data], {}, single_file=True, in_place=in_place)
+        files = sorted(tmp.glob("part-*.parquet"))
+        rows, reasons, raw_rows = _count_reasons(files)
         if rows == 0:
             return StagedRejects(0, {}, 0)
         unit_dir.mkdir(parents=True, exist_ok=True)
         seq = len(list(unit_dir.glob("part-*.parquet")))
-        target = unit_dir / f"part-{seq:05d}.parquet"
-        (tmp / "part-00000.parquet").rename(target)
+        size = 0
+        for i, f in enumerate(files):
+            target = unit_dir / f"part-{seq + i:05d}.parquet"
+            f.rename(target)
+            size += target.stat().st_size
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     write_marker(unit_dir, run_id=ctx.run_id, attempt=ctx.attempt, dataset=name)
     ctx.log.emit(events.DATASET_REJECTED, dataset=name, source_dataset=dataset, rows=rows,
-                 bytes=target.stat().st_size, path=str(root / name), staging_path=str(root / name),
+                 bytes=size, path=str(root / name), staging_path=str(root / name),
                  partitions=[unit_dir.name], partition_by=[RUN_ID_COLUMN], format="parquet",
                  reason_column=REASON, reasons=reasons, sandbox=not prod, mode="overwrite_partitions")
     return StagedRejects(rows, reasons, raw_rows)
 
 
-def _count_reasons(path: Path) -> tuple[int, dict[str, int], int]:
-    """Rows in a staged rejected file, its ten most frequent reasons and its rows with a raw line.
+def _count_reasons(files: list[Path]) -> tuple[int, dict[str, int], int]:
+    """Rows in staged rejected files, their ten most frequent reasons and their rows with a raw line.
 
     Read locally with pyarrow (no Spark job).
     """
+    import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    if not path.is_file():
+    tables = [pq.read_table(f, columns=[REASON, RAW]) for f in files if f.is_file()]
+    if not tables:
         return 0, {}, 0
-    table = pq.read_table(path, columns=[REASON, RAW])
+    table = pa.concat_tables(tables)
     column = table.column(REASON)
     counts = [(str(v["values"]), int(v["counts"])) for v in pc.value_counts(column).to_pylist()]
     top = sorted(counts, key=lambda kv: (-kv[1], kv[0]))[:10]

@@ -275,6 +275,44 @@ def test_path_escape_and_bad_names_are_refused(proj: Callable[..., Proj]) -> Non
         read_dataset(p.ctx(), "raww")
 
 
+def test_prod_read_of_clean_files_counts_every_row_and_stages_nothing(
+        proj: Callable[..., Proj], strict_path: str) -> None:
+    p = proj()
+    p.contract()
+    p.land("a.csv", HEADER + "\n".join(GOOD) + "\n")
+    p.land("b.csv", HEADER + GOOD[0] + "\n")
+    ctx = p.ctx()
+    df = read_dataset(ctx, "raw")
+    (read,) = p.events(ctx, events.DATASET_READ)
+    assert (read["rows"], read["accepted_rows"], read["rejected_rows"]) == (4, 4, 0)
+    assert read["rejected_reasons"] == {} and df.count() == 4
+    assert not (ctx.staging_dir / "raw__rejected").exists()
+    assert p.events(ctx, events.DATASET_REJECTED) == []
+
+
+def test_one_pass_quarantine_of_several_files_stages_each_tasks_rows(proj: Callable[..., Proj],
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(catalog, "SMALL_SOURCE_BYTES", -1)
+    p = proj()
+    p.contract()
+    for k in range(3):
+        p.land(f"part-{k}.csv", HEADER + GOOD[k] + f"\n2013-01-0{k + 1},AA,{k},abc\n2013-01-09,B6\n")
+    ctx = p.ctx()
+    assert read_dataset(ctx, "raw").count() == 3
+    (read,) = p.events(ctx, events.DATASET_READ)
+    assert (read["rows"], read["accepted_rows"], read["rejected_rows"]) == (9, 3, 6)
+    assert read["rejected_reasons"] == {"column dep_delay: 'abc' is not int": 3, "malformed line": 3}
+    rejected = _rejected(p, ctx)
+    assert len(rejected) == 6 and {r["_nbpipe_source"].rsplit("/", 1)[-1] for r in rejected} == \
+        {"part-0.csv", "part-1.csv", "part-2.csv"}
+    unit = ctx.staging_dir / "raw__rejected" / "_nbpipe_run_id=r1"
+    (event,) = p.events(ctx, events.DATASET_REJECTED)
+    files = sorted(unit.glob("part-*.parquet"))
+    assert event["rows"] == 6 and event["bytes"] == sum(f.stat().st_size for f in files)
+    assert [f.name for f in files] == [f"part-{i:05d}.parquet" for i in range(len(files))]
+    assert len(files) > 1  # two tasks on local[2], each wrote its own bad rows
+
+
 def test_prod_read_without_contract_infers_quarantines_and_warns(proj: Callable[..., Proj], strict_path: str) -> None:
     p = proj()
     p.land("a.csv", HEADER + GOOD[0] + "\n" + GOOD[1] + "\n2013-01-01,AA,1,5,extra,fields\n")
