@@ -201,3 +201,58 @@ def test_stop_terminates_every_process_and_frees_the_ports(
         sparkserver.status(project, "connect") is None and sparkserver.status(project, "standalone") is None
     )
     assert sparkserver.stop(project) == []
+
+
+_ONE_PASS_SCRIPT = """
+import json, sys
+from pathlib import Path
+from nbpipe import catalog, events
+from nbpipe.config import load_project
+from nbpipe.context import RunContext
+
+catalog.SMALL_SOURCE_BYTES = -1  # force the one-pass quarantine (observe + per-task writes)
+root = Path(sys.argv[1])
+project = load_project(project_dir=root, profile="connect")
+out = {}
+for run_id, files in (("clean", ["b.csv"]), ("dirty", ["a.csv", "b.csv"])):
+    ctx = RunContext(project, mode="prod", run_id=run_id, run_dir=root / "runs" / "x" / run_id, pipeline="x",
+                     attempt=1, params={})
+    df = catalog.read_dataset(ctx, "raw", paths=[str(root / "landing" / f) for f in files])
+    read = events.of_kind(ctx.log.read(), events.DATASET_READ)[0]
+    out[run_id] = {"connect": type(ctx.spark).__module__, "accepted": sorted(r.city for r in df.collect()),
+                   "counts": [read["rows"], read["accepted_rows"], read["rejected_rows"]],
+                   "reasons": read["rejected_reasons"],
+                   "staged": (ctx.staging_dir / "raw__rejected").is_dir()}
+print("RESULT " + json.dumps(out))
+"""
+
+
+def test_one_pass_strict_read_over_connect_counts_every_row(tmp_path: Path, servers: dict[str, Any]) -> None:
+    """The big-source path (rows counted by an observation during the quarantine write) on a Connect server."""
+    import subprocess
+
+    import yaml
+
+    from nbpipe.contracts import contract_from_schema, save_contract
+
+    root = tmp_path / "p"
+    (root / "landing").mkdir(parents=True)
+    (root / "landing" / "a.csv").write_text("city,fare\nnyc,1.5\nsf,abc\nla\n,3.0\n")
+    (root / "landing" / "b.csv").write_text("city,fare\nbos,2.0\nsea,4.5\n")
+    (root / "nbpipe.yaml").write_text(yaml.safe_dump({
+        "profiles": {"connect": {"spark": {"remote": servers["connect"].url}}},
+        "datasets": {"raw": {"path": "landing", "format": "csv", "options": {"header": "true"}}}}))
+    save_contract(contract_from_schema("raw", [{"name": "city", "type": "string", "nullable": False},
+                                               {"name": "fare", "type": "double", "nullable": True}]),
+                  root / "contracts" / "raw.yaml")
+    proc = subprocess.run([sys.executable, "-c", _ONE_PASS_SCRIPT, str(root)], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.split("RESULT ", 1)[1])
+    assert out["clean"]["connect"].startswith("pyspark.sql.connect")
+    assert out["clean"] == {**out["clean"], "accepted": ["bos", "sea"], "counts": [2, 2, 0], "reasons": {},
+                            "staged": False}
+    assert out["dirty"]["accepted"] == ["bos", "nyc", "sea"] and out["dirty"]["counts"] == [6, 3, 3]
+    assert out["dirty"]["reasons"] == {"column city: null in non-null column": 1,
+                                       "column fare: 'abc' is not double": 1, "malformed line": 1}
+    assert out["dirty"]["staged"]
