@@ -68,6 +68,7 @@ from nbpipe.publish import (
     write_rejected,
 )
 from nbpipe.publish import schema_override as _schema_override
+from nbpipe.sqltext import sql_name, sql_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import Column as SparkColumn
@@ -343,14 +344,6 @@ def _json_drift(ctx: RunContext, name: str, src: _Source, contract: Contract) ->
         raise _drift_error(ctx, name, contract, [f"{f} has field {k} not in the contract" for k, f in extra.items()])
 
 
-def _sql_name(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
-
-
-def _sql_text(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def _reason_sql(contract: Contract, checked: list[str], parsed: str | None) -> str:
     """Why a flagged row is rejected (SQL): malformed line, uncastable value, or null in a non-null column.
 
@@ -360,56 +353,61 @@ def _reason_sql(contract: Contract, checked: list[str], parsed: str | None) -> s
     """
     branches = []
     if parsed is not None:
-        p = _sql_name(parsed)
+        p = sql_name(parsed)
         casts = []
         for name in checked:
-            value, typed = f"{p}.{_sql_name(name)}", _sql_name(name)
-            before = _sql_text(f"column {name}: '")
-            after = _sql_text(f"' is not {contract.column(name).type}")  # type: ignore[union-attr]
+            value, typed = f"{p}.{sql_name(name)}", sql_name(name)
+            before = sql_text(f"column {name}: '")
+            after = sql_text(f"' is not {contract.column(name).type}")  # type: ignore[union-attr]
             casts.append(f"CASE WHEN {value} IS NOT NULL AND {typed} IS NULL "
                          f"THEN concat({before}, substring({value}, 1, {_MAX_VALUE}), {after}) END")
-        malformed = _sql_text("malformed line")
-        why = (f"CASE WHEN {p} IS NULL OR {p}.{_sql_name(CORRUPT_COLUMN)} IS NOT NULL THEN {malformed} "
+        malformed = sql_text("malformed line")
+        why = (f"CASE WHEN {p} IS NULL OR {p}.{sql_name(CORRUPT_COLUMN)} IS NOT NULL THEN {malformed} "
                f"ELSE coalesce({', '.join([*casts, malformed])}) END")
-        branches.append(f"WHEN {_sql_name(RAW)} IS NOT NULL THEN {why}")
+        branches.append(f"WHEN {sql_name(RAW)} IS NOT NULL THEN {why}")
     for c in contract.columns:
         if not c.nullable:
-            text = _sql_text(f"column {c.name}: null in non-null column")
-            branches.append(f"WHEN {_sql_name(c.name)} IS NULL THEN {text}")
+            text = sql_text(f"column {c.name}: null in non-null column")
+            branches.append(f"WHEN {sql_name(c.name)} IS NULL THEN {text}")
     return f"CASE {' '.join(branches)} END" if branches else "CAST(NULL AS STRING)"
 
 
 @dataclass
 class _Classified:
-    """Typed rows with a cheap per-row ``_nbpipe_bad`` flag; reasons are derived for flagged rows only."""
+    """Typed rows with a cheap per-row ``_nbpipe_bad`` flag; reasons are derived for flagged rows only.
+
+    Projections are SQL text (``selectExpr``): one call each, where Column objects built in Python
+    cost several round trips apiece to a classic session's JVM (≈ 2,000 per read, ≈ 0.4 s).
+    """
 
     frame: DataFrame
     reparse: list[tuple[int, list[str], str]]  # (group, checked columns, string DDL of the raw line)
     fmt: str
     options: dict[str, str]
-    late_source: SparkColumn | None = None  # the source file, computed after the filter (lazy reads)
+    late_source: str | None = None  # SQL for the source file, computed after the filter (lazy reads)
 
     def rejected(self, contract: Contract) -> DataFrame:
         """The flagged rows with ``_nbpipe_reason`` (the raw line is re-parsed only here)."""
-        from pyspark.sql import functions as F
-
-        bad = self.frame.filter(F.col(_BAD))
+        bad = self.frame.filter(sql_name(_BAD))
+        raw, group_col = sql_name(RAW), sql_name(_GROUP)
         if not self.reparse:
             reason = _reason_sql(contract, [], None)
         else:
             # Each bad line is parsed once, in its own projection: inlined into the reason's branches,
             # the parse would run once per reference (code generation does not share subexpressions
             # that only some branches evaluate).
-            parse = F.from_csv if self.fmt == "csv" else F.from_json
-            bad = bad.select("*", *[
-                F.when(F.col(RAW).isNotNull() & (F.col(_GROUP) == group), parse(F.col(RAW), ddl, self.options))
-                .alias(f"{_PARSED}{group}") for group, _, ddl in self.reparse])
+            parse = "from_csv" if self.fmt == "csv" else "from_json"
+            options = "map(" + ", ".join(sql_text(x) for kv in sorted(self.options.items()) for x in kv) + ")"
+            bad = bad.selectExpr("*", *[
+                f"CASE WHEN {raw} IS NOT NULL AND {group_col} = {group} "
+                f"THEN {parse}({raw}, {sql_text(ddl)}, {options}) END AS {sql_name(f'{_PARSED}{group}')}"
+                for group, _, ddl in self.reparse])
             reason = "CASE " + " ".join(
-                f"WHEN {_sql_name(_GROUP)} = {group} THEN {_reason_sql(contract, checked, f'{_PARSED}{group}')}"
+                f"WHEN {group_col} = {group} THEN {_reason_sql(contract, checked, f'{_PARSED}{group}')}"
                 for group, checked, _ in self.reparse) + " END"
-        source = F.col(SOURCE) if self.late_source is None else self.late_source
-        return bad.select(*[F.col(f"`{c}`") for c in contract.names], F.expr(reason).alias(REASON),
-                          F.col(RAW), source.alias(SOURCE))
+        source = sql_name(SOURCE) if self.late_source is None else self.late_source
+        return bad.selectExpr(*[sql_name(c) for c in contract.names], f"{reason} AS {sql_name(REASON)}", raw,
+                              f"{source} AS {sql_name(SOURCE)}")
 
 
 def _classify(ctx: RunContext, name: str, cfg: DatasetConfig, src: _Source, contract: Contract,
@@ -420,31 +418,27 @@ def _classify(ctx: RunContext, name: str, cfg: DatasetConfig, src: _Source, cont
     looked up after the bad rows are filtered: ``input_file_name()`` is nondeterministic, and in the
     per-row projection it would keep the optimizer from filtering before projecting.
     """
-    from pyspark.sql import functions as F
-
     reader = _reader(ctx.spark, cfg, src)
-    out_cols = [F.col(f"`{c}`") for c in contract.names]
-    nulls = [F.col(f"`{c.name}`").isNull() for c in contract.columns if not c.nullable]
-    source = (F.lit(_mask_url(cfg.options.get("url", ""))) if cfg.format == "jdbc"
-              else F.input_file_name())  # cheaper per row than the _metadata struct
+    names = [sql_name(c) for c in contract.names]
+    nulls = [f"{sql_name(c.name)} IS NULL" for c in contract.columns if not c.nullable]
+    # input_file_name() is cheaper per row than the _metadata struct
+    per_file = sql_text(_mask_url(cfg.options.get("url", ""))) if cfg.format == "jdbc" else "input_file_name()"
     opts = {k: v for k, v in cfg.options.items() if k.lower() not in ("header", "inferschema", "basepath")}
     opts.update(mode="PERMISSIVE", columnNameOfCorruptRecord=CORRUPT_COLUMN)
 
-    def flagged(df: DataFrame, raw: SparkColumn, group: int) -> DataFrame:
-        bad = raw.isNotNull()
-        for test in nulls:
-            bad = bad | test
+    def flagged(df: DataFrame, raw: str, group: int, source: str) -> DataFrame:
+        bad = "(" + " OR ".join([f"{raw} IS NOT NULL", *nulls]) + ")"
         pinned = []
         if cfg.format in ("csv", "json"):
             # Never true (a 0/1 maximum is never 2), but the optimizer cannot prove it. The accepted frame
             # filters on it, so every column stays in its scan and a later df.count() or df.select("a")
             # parses (and rejects) exactly the rows this read counted. The quarantine pass outputs every
             # column anyway and does not reference it, so it costs that pass nothing.
-            every = F.greatest(*[c.isNull().cast("tinyint") for c in out_cols]) if len(out_cols) > 1 \
-                else out_cols[0].isNull().cast("tinyint")
-            pinned = [(every == 2).alias(_PINNED)]
-        found = [] if late_source else [F.when(bad, source).alias(SOURCE)]
-        return df.select(*out_cols, bad.alias(_BAD), *pinned, raw.alias(RAW), *found, F.lit(group).alias(_GROUP))
+            each = ", ".join(f"CAST({c} IS NULL AS TINYINT)" for c in names)
+            pinned = [f"{f'greatest({each})' if len(names) > 1 else each} = 2 AS {sql_name(_PINNED)}"]
+        found = [] if late_source else [f"CASE WHEN {bad} THEN {source} END AS {sql_name(SOURCE)}"]
+        return df.selectExpr(*names, f"{bad} AS {sql_name(_BAD)}", *pinned, f"{raw} AS {sql_name(RAW)}", *found,
+                             f"{group} AS {sql_name(_GROUP)}")
 
     if cfg.format in ("csv", "json"):
         reader = reader.option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT_COLUMN)
@@ -460,19 +454,18 @@ def _classify(ctx: RunContext, name: str, cfg: DatasetConfig, src: _Source, cont
             fields += [contract.column(c).field() for c in src.partition_cols if c not in header]  # type: ignore[union-attr]
             corrupt = {"name": CORRUPT_COLUMN, "type": "string"}
             df = _load(reader.schema(struct_type([*fields, corrupt])), _Source(src.base, files), name, cfg)
-            frames.append(flagged(df, F.col(CORRUPT_COLUMN), group))
-            reparse.append((group, checked, ", ".join(f"`{c}` string" for c in [*checked, CORRUPT_COLUMN])))
+            frames.append(flagged(df, sql_name(CORRUPT_COLUMN), group, per_file))
+            reparse.append((group, checked, ", ".join(f"{sql_name(c)} string" for c in [*checked, CORRUPT_COLUMN])))
         frame = frames[0]
         for other in frames[1:]:
             frame = frame.unionByName(other)
-        return _Classified(frame, reparse, cfg.format, opts, source if late_source else None)
+        return _Classified(frame, reparse, cfg.format, opts, per_file if late_source else None)
+    from pyspark.sql import functions as F
+
     df = _load(reader, src, name, cfg)
-    kept = [] if late_source else [source.alias("_nbpipe_src")]
+    kept = [] if late_source else [F.expr(per_file).alias("_nbpipe_src")]
     df = df.select(*_conformed(ctx, name, df, contract), *kept)
-    per_file = source
-    if not late_source:
-        source = F.col("_nbpipe_src")  # what flagged() keeps for bad rows
-    return _Classified(flagged(df, F.lit(None).cast("string"), 0), [], cfg.format, opts,
+    return _Classified(flagged(df, "CAST(NULL AS STRING)", 0, sql_name("_nbpipe_src")), [], cfg.format, opts,
                        per_file if late_source else None)
 
 
@@ -524,15 +517,15 @@ def _strict_read(ctx: RunContext, name: str, cfg: DatasetConfig, src: _Source,
     one_pass = typed_files and cfg.on_bad_rows == "quarantine" and src.bytes > SMALL_SOURCE_BYTES
     classified = _classify(ctx, name, cfg, src, contract, late_source=typed_files)
     # A row counts as bad exactly as the accepted frame filters it: with every column parsed (see _PINNED).
-    bad_row = F.col(_BAD) | (F.col(_PINNED) if _PINNED in classified.frame.columns else F.lit(False))
-    counters = (F.count(F.lit(1)).alias("rows"), F.count_if(bad_row).alias("bad"), F.count(RAW).alias("corrupt"))
+    bad_row = sql_name(_BAD) + (f" OR {sql_name(_PINNED)}" if _PINNED in classified.frame.columns else "")
+    counters = ("count(1) AS `rows`", f"count_if({bad_row}) AS `bad`", f"count({sql_name(RAW)}) AS `corrupt`")
     if one_pass:
         # One pass: the quarantine write also counts every row (observe). The accepted frame stays lazy and
         # re-reads the (immutable) files with the same classification. The observed metric is the row
         # count alone (CollectMetrics runs uncompiled, per row): rejected and corrupt rows are counted
         # in the staged quarantine file.
         observation = Observation(f"nbpipe_read_{name}_{uuid.uuid4().hex[:6]}")
-        observed = _Classified(classified.frame.observe(observation, counters[0]), classified.reparse,
+        observed = _Classified(classified.frame.observe(observation, F.expr(counters[0])), classified.reparse,
                                classified.fmt, classified.options, classified.late_source)
         # Written in place (each scan task writes its own bad rows): no shuffle, so no adaptive stage that
         # could be dropped as empty, taking the observed metrics with it, when no row is rejected.
@@ -544,7 +537,7 @@ def _strict_read(ctx: RunContext, name: str, cfg: DatasetConfig, src: _Source,
             # JSON (no pruning switch) and JDBC (a database changes between queries): parse once, persist.
             classified.frame = classified.frame.persist(StorageLevel.MEMORY_AND_DISK_DESER)
             _persisted[name] = classified.frame
-        row = classified.frame.agg(*counters).collect()[0]
+        row = classified.frame.selectExpr(*counters).collect()[0]
         rows, rejected, corrupt = int(row[0]), int(row[1]), int(row[2])
     info.update(rows=rows, accepted_rows=rows - rejected, rejected_rows=rejected, corrupt_rows=corrupt)
     if rejected and not one_pass:
@@ -563,7 +556,7 @@ def _strict_read(ctx: RunContext, name: str, cfg: DatasetConfig, src: _Source,
         info["rejected_reasons"] = stage_rejected(ctx, bad, name).reasons
     elif not one_pass:
         info["rejected_reasons"] = {}
-    accepted = classified.frame.filter(~bad_row).select(*[F.col(f"`{c}`") for c in contract.names])
+    accepted = classified.frame.filter(f"NOT ({bad_row})").selectExpr(*[sql_name(c) for c in contract.names])
     return accepted, info
 
 

@@ -50,6 +50,7 @@ from nbpipe.contracts import (
     find_contract,
 )
 from nbpipe.errors import ContractViolationError, DatasetError, did_you_mean
+from nbpipe.sqltext import sql_name
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import Column, DataFrame
@@ -169,7 +170,7 @@ def struct_type(fields: list[dict[str, Any]]) -> Any:
     """A Spark StructType for ``[{name, type}]``."""
     from pyspark.sql.types import StructType
 
-    ddl = ", ".join(f"`{f['name']}` {f['type']}" for f in fields)
+    ddl = ", ".join(f"{sql_name(f['name'])} {f['type']}" for f in fields)
     return StructType.fromDDL(ddl) if ddl else StructType([])
 
 
@@ -213,7 +214,7 @@ def _write_files(df: DataFrame, tmp: Path, fmt: str, partition_by: list[str], so
         ordered = df.repartition(*[F.col(f"`{c}`") for c in partition_by])
     else:
         ordered = df.repartition(1)
-    keys = [F.col(f"`{c}`") for c in [*partition_by, *_sortable(df, sort_cols)]]
+    keys = [ordered[sql_name(c)] for c in [*partition_by, *_sortable(df, sort_cols)]]  # one JVM call each
     writer = ordered.sortWithinPartitions(*keys).write.mode("overwrite").format(fmt)
     writer = writer.options(**{k: v for k, v in options.items() if k.lower() not in _READER_ONLY})
     if fmt == "csv" and "header" not in {k.lower() for k in options}:
@@ -404,19 +405,23 @@ def stage_rejected(ctx: RunContext, df: DataFrame, dataset: str, *, in_place: bo
     rows (one file per task that has any, no shuffle): for a scan of a big source that rejects
     few rows, where gathering them into one file would cost a stage.
     """
-    from pyspark.sql import functions as F
 
     check_name(dataset, "dataset")
     name = f"{dataset}{REJECTED_SUFFIX}"
-    if REASON not in df.columns:
+    columns = df.columns
+    if REASON not in columns:
         raise DatasetError(f"rows to reject from {dataset!r} need a {REASON} column",
                            hint=f"df.withColumn('{REASON}', F.lit('why'))")
     internal = {REASON, RAW, SOURCE, CORRUPT_COLUMN, RUN_ID_COLUMN}
-    data = [c for c in df.columns if c not in internal]
-    raw = F.col(RAW) if RAW in df.columns else F.col(CORRUPT_COLUMN) if CORRUPT_COLUMN in df.columns else F.lit(None)
-    rejected = df.select(*[F.col(f"`{c}`").cast("string").alias(c) for c in data],
-                         F.col(REASON).cast("string").alias(REASON), raw.cast("string").alias(RAW),
-                         (F.col(SOURCE) if SOURCE in df.columns else F.lit(None)).cast("string").alias(SOURCE))
+    data = [c for c in columns if c not in internal]
+    raw = RAW if RAW in columns else CORRUPT_COLUMN if CORRUPT_COLUMN in columns else None
+    source = SOURCE if SOURCE in columns else None
+
+    def as_text(column: str | None, alias: str) -> str:
+        return f"CAST({'NULL' if column is None else sql_name(column)} AS STRING) AS {sql_name(alias)}"
+
+    rejected = df.selectExpr(*[as_text(c, c) for c in data], as_text(REASON, REASON), as_text(raw, RAW),
+                             as_text(source, SOURCE))
     prod = ctx.mode == "prod"
     root = ctx.staging_dir if prod else ctx.project.warehouse / EXPLORE_DIR
     unit_dir = root / name / f"{RUN_ID_COLUMN}={ctx.run_id}"

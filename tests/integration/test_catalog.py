@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -288,6 +289,22 @@ def test_prod_read_of_clean_files_counts_every_row_and_stages_nothing(
     assert read["rejected_reasons"] == {} and df.count() == 4
     assert not (ctx.staging_dir / "raw__rejected").exists()
     assert p.events(ctx, events.DATASET_REJECTED) == []
+
+
+def test_column_names_with_spaces_quotes_and_backticks_are_quoted_in_reasons(
+        proj: Callable[..., Proj], strict_path: str) -> None:
+    """Projections and reasons are SQL text: odd column names must be quoted, not interpreted."""
+    p = proj()
+    p.contract(fields=[{"name": "flight date", "type": "date", "nullable": False},
+                       {"name": "it's", "type": "int", "nullable": True},
+                       {"name": "a`b\\c", "type": "string", "nullable": False}])
+    p.land("a.csv", '"flight date","it\'s","a`b\\c"\n2013-01-01,1,x\n2013-01-02,z,y\n2013-01-03,2,\n')
+    ctx = p.ctx()
+    df = read_dataset(ctx, "raw")
+    assert df.columns == ["flight date", "it's", "a`b\\c"]
+    assert [tuple(r) for r in df.collect()] == [(dt.date(2013, 1, 1), 1, "x")]
+    assert sorted(r["_nbpipe_reason"] for r in _rejected(p, ctx)) == [
+        "column a`b\\c: null in non-null column", "column it's: 'z' is not int"]
 
 
 def test_one_pass_quarantine_of_several_files_stages_each_tasks_rows(proj: Callable[..., Proj],
