@@ -28,7 +28,7 @@ import csv
 import io
 import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -385,6 +385,8 @@ class _Classified:
     fmt: str
     options: dict[str, str]
     late_source: str | None = None  # SQL for the source file, computed after the filter (lazy reads)
+    counted: DataFrame | None = None  # ``frame`` with each source scan's rows counted (observations)
+    observations: list[Any] = field(default_factory=list)
 
     def rejected(self, contract: Contract) -> DataFrame:
         """The flagged rows with ``_nbpipe_reason`` (the raw line is re-parsed only here)."""
@@ -411,13 +413,33 @@ class _Classified:
 
 
 def _classify(ctx: RunContext, name: str, cfg: DatasetConfig, src: _Source, contract: Contract,
-              *, late_source: bool = False) -> _Classified:
+              *, late_source: bool = False, count: bool = False) -> _Classified:
     """Read the source with the contract's types; flag bad rows (one cheap expression per row).
 
     With ``late_source`` (a frame that is never persisted) the source file of a rejected row is
     looked up after the bad rows are filtered: ``input_file_name()`` is nondeterministic, and in the
     per-row projection it would keep the optimizer from filtering before projecting.
+
+    With ``count``, ``counted`` is the same frame with every scan's rows counted by an observation
+    placed on the scan itself: above the flagging projection it would make that projection copy
+    every row for it (measured: +14% on a 5M-row read), where below it the projection fuses with the
+    filter and touches only the bad rows.
     """
+    from pyspark.sql import Observation
+    from pyspark.sql import functions as F
+
+    observations: list[Any] = []
+
+    def observed(df: DataFrame) -> DataFrame:
+        observations.append(Observation(f"nbpipe_read_{name}_{uuid.uuid4().hex[:6]}_{len(observations)}"))
+        return df.observe(observations[-1], F.count(F.lit(1)).alias("rows"))
+
+    def union(frames: list[DataFrame]) -> DataFrame:
+        out = frames[0]
+        for other in frames[1:]:
+            out = out.unionByName(other)
+        return out
+
     reader = _reader(ctx.spark, cfg, src)
     names = [sql_name(c) for c in contract.names]
     nulls = [f"{sql_name(c.name)} IS NULL" for c in contract.columns if not c.nullable]
@@ -447,7 +469,7 @@ def _classify(ctx: RunContext, name: str, cfg: DatasetConfig, src: _Source, cont
         else:
             _json_drift(ctx, name, src, contract)
             groups = {tuple(contract.names): list(src.files)}
-        frames, reparse = [], []
+        frames, counted, reparse = [], [], []
         for group, (header, files) in enumerate(groups.items()):
             checked = [c for c in header if c not in src.partition_cols]
             fields = [contract.column(c).field() for c in header]  # type: ignore[union-attr]
@@ -455,18 +477,20 @@ def _classify(ctx: RunContext, name: str, cfg: DatasetConfig, src: _Source, cont
             corrupt = {"name": CORRUPT_COLUMN, "type": "string"}
             df = _load(reader.schema(struct_type([*fields, corrupt])), _Source(src.base, files), name, cfg)
             frames.append(flagged(df, sql_name(CORRUPT_COLUMN), group, per_file))
+            if count:
+                counted.append(flagged(observed(df), sql_name(CORRUPT_COLUMN), group, per_file))
             reparse.append((group, checked, ", ".join(f"{sql_name(c)} string" for c in [*checked, CORRUPT_COLUMN])))
-        frame = frames[0]
-        for other in frames[1:]:
-            frame = frame.unionByName(other)
-        return _Classified(frame, reparse, cfg.format, opts, per_file if late_source else None)
-    from pyspark.sql import functions as F
-
+        return _Classified(union(frames), reparse, cfg.format, opts, per_file if late_source else None,
+                           union(counted) if count else None, observations)
     df = _load(reader, src, name, cfg)
     kept = [] if late_source else [F.expr(per_file).alias("_nbpipe_src")]
-    df = df.select(*_conformed(ctx, name, df, contract), *kept)
-    return _Classified(flagged(df, "CAST(NULL AS STRING)", 0, sql_name("_nbpipe_src")), [], cfg.format, opts,
-                       per_file if late_source else None)
+    conformed = _conformed(ctx, name, df, contract)
+
+    def typed(frame: DataFrame) -> DataFrame:
+        return flagged(frame.select(*conformed, *kept), "CAST(NULL AS STRING)", 0, sql_name("_nbpipe_src"))
+
+    return _Classified(typed(df), [], cfg.format, opts, per_file if late_source else None,
+                       typed(observed(df)) if count else None, observations)
 
 
 def _parquet_without_bad_rows(ctx: RunContext, name: str, cfg: DatasetConfig, src: _Source,
@@ -498,7 +522,6 @@ def _conformed(ctx: RunContext, name: str, df: DataFrame, contract: Contract) ->
 def _strict_read(ctx: RunContext, name: str, cfg: DatasetConfig, src: _Source,
                  contract: Contract) -> tuple[DataFrame, dict[str, Any]]:
     from pyspark import StorageLevel
-    from pyspark.sql import Observation
     from pyspark.sql import functions as F
 
     info: dict[str, Any] = {"schema": contract.fields(), "schema_version": contract.version}
@@ -515,22 +538,22 @@ def _strict_read(ctx: RunContext, name: str, cfg: DatasetConfig, src: _Source,
             return df, {**info, "rows": rows, "accepted_rows": rows, "rejected_rows": 0, "corrupt_rows": 0}
     typed_files = cfg.format in ("csv", "parquet")  # immutable files: never persisted, re-read as needed
     one_pass = typed_files and cfg.on_bad_rows == "quarantine" and src.bytes > SMALL_SOURCE_BYTES
-    classified = _classify(ctx, name, cfg, src, contract, late_source=typed_files)
+    classified = _classify(ctx, name, cfg, src, contract, late_source=typed_files, count=one_pass)
     # A row counts as bad exactly as the accepted frame filters it: with every column parsed (see _PINNED).
     bad_row = sql_name(_BAD) + (f" OR {sql_name(_PINNED)}" if _PINNED in classified.frame.columns else "")
     counters = ("count(1) AS `rows`", f"count_if({bad_row}) AS `bad`", f"count({sql_name(RAW)}) AS `corrupt`")
     if one_pass:
-        # One pass: the quarantine write also counts every row (observe). The accepted frame stays lazy and
-        # re-reads the (immutable) files with the same classification. The observed metric is the row
-        # count alone (CollectMetrics runs uncompiled, per row): rejected and corrupt rows are counted
-        # in the staged quarantine file.
-        observation = Observation(f"nbpipe_read_{name}_{uuid.uuid4().hex[:6]}")
-        observed = _Classified(classified.frame.observe(observation, F.expr(counters[0])), classified.reparse,
-                               classified.fmt, classified.options, classified.late_source)
+        # One pass: the quarantine write also counts every row (observed on the scans). The accepted frame
+        # stays lazy and re-reads the (immutable) files with the same classification. The observed metric
+        # is the row count alone (CollectMetrics runs uncompiled, per row): rejected and corrupt rows are
+        # counted in the staged quarantine files.
+        assert classified.counted is not None
         # Written in place (each scan task writes its own bad rows): no shuffle, so no adaptive stage that
         # could be dropped as empty, taking the observed metrics with it, when no row is rejected.
-        staged = stage_rejected(ctx, observed.rejected(contract), name, in_place=True)
-        rows, rejected, corrupt = int(observation.get["rows"]), staged.rows, staged.raw_rows
+        staged = stage_rejected(ctx, replace(classified, frame=classified.counted).rejected(contract), name,
+                                in_place=True)
+        rows = sum(int(o.get["rows"]) for o in classified.observations)
+        rejected, corrupt = staged.rows, staged.raw_rows
         info["rejected_reasons"] = staged.reasons
     else:
         if not typed_files:
