@@ -348,8 +348,7 @@ def _reason_sql(contract: Contract, checked: list[str], parsed: str | None) -> s
     """Why a flagged row is rejected (SQL): malformed line, uncastable value, or null in a non-null column.
 
     ``parsed`` names the struct column holding the raw line re-parsed with every column as a string
-    (None for typed sources). One SQL expression: built from Column calls it took hundreds of
-    round trips to a classic session's JVM (≈ 0.5 s per read).
+    (None for typed sources). One SQL expression (see :class:`_Classified`).
     """
     branches = []
     if parsed is not None:
