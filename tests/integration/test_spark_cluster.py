@@ -183,26 +183,6 @@ def test_startup_failure_names_the_log_and_cleans_up(tmp_path: Path) -> None:
     assert not (sparkserver.state_dir(project) / "connect.json").exists()
 
 
-def test_stop_terminates_every_process_and_frees_the_ports(
-    project_root: Path, servers: dict[str, Any]
-) -> None:
-    project = load_project(project_dir=project_root)
-    # Even with its record deleted underneath, a server this process started is found and stopped.
-    for name in ("connect.json", "connect.pid"):
-        (sparkserver.state_dir(project) / name).unlink()
-    stopped = sparkserver.stop(project)
-    assert sorted(s.kind for s in stopped) == ["connect", "standalone"]
-    for info in servers.values():
-        for role, pid in info.pids.items():
-            assert not sparkserver.pid_alive(pid, sparkserver.MARKERS[role]), (role, pid)
-        for port in info.ports.values():
-            assert not sparkserver.port_open(port), port
-    assert (
-        sparkserver.status(project, "connect") is None and sparkserver.status(project, "standalone") is None
-    )
-    assert sparkserver.stop(project) == []
-
-
 _ONE_PASS_SCRIPT = """
 import json, sys
 from pathlib import Path
@@ -256,3 +236,24 @@ def test_one_pass_strict_read_over_connect_counts_every_row(tmp_path: Path, serv
     assert out["dirty"]["reasons"] == {"column city: null in non-null column": 1,
                                        "column fare: 'abc' is not double": 1, "malformed line": 1}
     assert out["dirty"]["staged"]
+
+
+
+def test_stop_terminates_every_process_and_frees_the_ports(
+    project_root: Path, servers: dict[str, Any]
+) -> None:
+    project = load_project(project_dir=project_root)
+    # Even with its record deleted underneath, a server this process started is found and stopped.
+    for name in ("connect.json", "connect.pid"):
+        (sparkserver.state_dir(project) / name).unlink()
+    stopped = sparkserver.stop(project)
+    assert sorted(s.kind for s in stopped) == ["connect", "standalone"]
+    for info in servers.values():
+        for role, pid in info.pids.items():
+            assert not sparkserver.pid_alive(pid, sparkserver.MARKERS[role]), (role, pid)
+        for port in info.ports.values():
+            assert not sparkserver.port_open(port), port
+    assert (
+        sparkserver.status(project, "connect") is None and sparkserver.status(project, "standalone") is None
+    )
+    assert sparkserver.stop(project) == []
