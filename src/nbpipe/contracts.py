@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from nbpipe.config import Project, check_name, inside
 from nbpipe.errors import ConfigError, DatasetError
+from nbpipe.sqltext import sql_name
 
 CONTRACTS_DIR = "contracts"
 #: Columns nbpipe adds itself; they never belong in a contract.
@@ -166,7 +167,7 @@ class Contract(BaseModel):
 
     def ddl(self) -> str:
         """The schema as a Spark DDL string (``"`a` int, `b` string"``)."""
-        return ", ".join(f"`{c.name.replace('`', '``')}` {c.type}" for c in self.columns)
+        return ", ".join(f"{sql_name(c.name)} {c.type}" for c in self.columns)
 
     @property
     def major(self) -> int:

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from nbpipe import state
 from nbpipe.config import DatasetConfig
 from nbpipe.errors import DatasetError, StateError, did_you_mean
+from nbpipe.sqltext import sql_name
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
@@ -309,7 +310,7 @@ def contract_schema(ctx: RunContext, name: str) -> str | None:
     if contract is None:
         return None
     fields = [c for c in contract.columns if c.name not in BASE_COLUMNS]
-    return ", ".join(f"`{c.name.replace('`', '``')}` {c.type}" for c in fields) or None
+    return ", ".join(f"{sql_name(c.name)} {c.type}" for c in fields) or None
 
 
 def read_kafka(
