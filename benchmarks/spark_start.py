@@ -29,8 +29,8 @@ from typing import Any
 SESSION_SCRIPT = """
 import json, sys, time
 t0 = time.perf_counter()
-from nbpipe.config import SparkConfig
-from nbpipe.spark import build_session
+from nbpipe.core.config import SparkConfig
+from nbpipe.spark.session import build_session
 t_import = time.perf_counter()
 target = sys.argv[1]
 cfg = SparkConfig(remote=target, conf={"spark.sql.shuffle.partitions": "2"}) if target.startswith("sc://") \\
@@ -45,8 +45,8 @@ print(json.dumps(parts))
 
 NOTEBOOK_CELLS = [
     'target = "local[2]"',
-    "from nbpipe.config import SparkConfig\n"
-    "from nbpipe.spark import build_session\n"
+    "from nbpipe.core.config import SparkConfig\n"
+    "from nbpipe.spark.session import build_session\n"
     "conf = {'spark.sql.shuffle.partitions': '2'}\n"
     "remote = target.startswith('sc://')\n"
     "cfg = SparkConfig(remote=target, conf=conf) if remote else SparkConfig(master=target, conf=conf)\n"
@@ -122,8 +122,8 @@ def main() -> None:
     args = parser.parse_args()
 
     os.environ.update(_env())
-    from nbpipe import sparkserver
-    from nbpipe.config import load_project
+    from nbpipe.core.config import load_project
+    from nbpipe.spark import server as sparkserver
 
     with tempfile.TemporaryDirectory(prefix="nbpipe-bench-") as tmp:
         root = Path(tmp)

@@ -6,7 +6,7 @@ column) in a temp project, then times, in N interleaved rounds (medians, wall an
 * ``plain``: ``spark.read.schema(<contract schema>).csv(dir)`` and a full consume (noop write);
 * ``plain+persist``: the same read persisted and counted (the frame is materialized and its row count
   known, as a strict read gives you), then a full consume;
-* ``contract read``: ``nbpipe.catalog.read_dataset`` in prod mode (contract schema, drift check, row
+* ``contract read``: ``nbpipe.data.read.read_dataset`` in prod mode (contract schema, drift check, row
   classification, counts, quarantine staged as parquet: one full pass over the source) — the target
   is <= 1.3x ``plain``;
 * ``contract+consume``: the same, then a full consume of the accepted (lazy) frame, which parses the
@@ -81,8 +81,8 @@ def generate(directory: Path, rows: int, bad: float, files: int, seed: int = 7) 
 def cold_start_s() -> float:
     """Seconds for a fresh process to get a local session and run a first job."""
     src = str(Path(__file__).resolve().parents[1] / "src")
-    code = (f"import time,sys;t=time.time();sys.path.insert(0,{src!r});from nbpipe.config import SparkConfig;"
-            "from nbpipe.spark import build_session;s=build_session(SparkConfig(master='local[2]'));"
+    code = (f"import time,sys;t=time.time();sys.path.insert(0,{src!r});from nbpipe.core.config import SparkConfig;"
+            "from nbpipe.spark.session import build_session;s=build_session(SparkConfig(master='local[2]'));"
             "s.range(1).count();print(time.time()-t)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
@@ -100,11 +100,11 @@ def main() -> None:
     args = parser.parse_args()
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-    from nbpipe.catalog import read_dataset
-    from nbpipe.config import SparkConfig, load_project
-    from nbpipe.context import RunContext
-    from nbpipe.contracts import contract_from_schema, save_contract
-    from nbpipe.spark import build_session
+    from nbpipe.core.config import SparkConfig, load_project
+    from nbpipe.core.contracts import contract_from_schema, save_contract
+    from nbpipe.data.read import read_dataset
+    from nbpipe.kernel.context import RunContext
+    from nbpipe.spark.session import build_session
 
     root = Path(tempfile.mkdtemp(prefix="nbpipe-bench-"))
     try:

@@ -149,8 +149,8 @@ def started_servers(root: Path, timeout_s: float = 300.0) -> Iterator[dict[str, 
     Yields ``{"standalone": ServerInfo, "connect": ServerInfo}``; re-raises a start failure after
     stopping whatever did start.
     """
-    from nbpipe import sparkserver
-    from nbpipe.config import load_project
+    from nbpipe.core.config import load_project
+    from nbpipe.spark import server as sparkserver
 
     standalone = load_project(project_dir=root, profile="standalone")
     connect = load_project(project_dir=root, profile="connect")

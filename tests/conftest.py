@@ -56,8 +56,8 @@ def make_project(tmp_path: Path) -> ProjectFactory:
 @pytest.fixture
 def runner_for() -> Any:
     """``runner_for(root)`` → a Runner on that project; closed after the test."""
-    from nbpipe.config import load_project
-    from nbpipe.runner import Runner
+    from nbpipe.core.config import load_project
+    from nbpipe.run.runner import Runner
 
     made: list[Runner] = []
 

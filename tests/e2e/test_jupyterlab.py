@@ -35,7 +35,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """The example project (a copy, 3 landed days) served by JupyterLab; yields (base url, root)."""
-    from nbpipe.demo import land
+    from nbpipe.examples.flights import land
 
     root = tmp_path_factory.mktemp("lab") / "flights"
     root.mkdir()

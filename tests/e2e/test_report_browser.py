@@ -13,7 +13,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from nbpipe.report import render_report
+from nbpipe.report.run_report import render_report
 
 pytestmark = pytest.mark.browser
 

@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 import yaml
 
-from nbpipe.backfill import backfill, days_between, parse_day
-from nbpipe.config import load_project
+from nbpipe.core.config import load_project
 from nbpipe.errors import ParameterError, RunLockedError
-from nbpipe.locks import PipelineLock
-from nbpipe.runner import BackfillSlot, Runner
-from nbpipe.store import RunStore
+from nbpipe.ops.backfill import backfill, days_between, parse_day
+from nbpipe.run.locks import PipelineLock
+from nbpipe.run.runner import BackfillSlot, Runner
+from nbpipe.run.store import RunStore
 
 NBPIPE = [sys.executable, "-m", "nbpipe.cli"]
 FIXTURES = Path(__file__).resolve().parents[1] / "notebooks"

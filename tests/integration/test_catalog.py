@@ -11,13 +11,15 @@ from typing import Any
 import pytest
 import yaml
 
-from nbpipe import catalog, events
-from nbpipe.catalog import diff_contract_with_data, read_dataset
-from nbpipe.config import SparkConfig, load_project
-from nbpipe.context import RunContext
-from nbpipe.contracts import contract_from_schema, save_contract
+from nbpipe.core import events
+from nbpipe.core.config import SparkConfig, load_project
+from nbpipe.core.contracts import contract_from_schema, save_contract
+from nbpipe.data import strict
+from nbpipe.data.drift import diff_contract_with_data
+from nbpipe.data.read import read_dataset
 from nbpipe.errors import BadRowsError, ContractViolationError, DatasetError
-from nbpipe.spark import build_session
+from nbpipe.kernel.context import RunContext
+from nbpipe.spark.session import build_session
 
 pytestmark = pytest.mark.spark
 
@@ -84,7 +86,7 @@ def strict_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
     """Both ways a CSV is enforced: a small source is counted, then quarantined only if it has bad
     rows; a big one is quarantined and counted in one pass (forced here on a small file)."""
     if request.param == "one pass":
-        monkeypatch.setattr(catalog, "SMALL_SOURCE_BYTES", -1)
+        monkeypatch.setattr(strict, "SMALL_SOURCE_BYTES", -1)
     return str(request.param)
 
 
@@ -309,7 +311,7 @@ def test_column_names_with_spaces_quotes_and_backticks_are_quoted_in_reasons(
 
 def test_one_pass_quarantine_of_several_files_stages_each_tasks_rows(proj: Callable[..., Proj],
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(catalog, "SMALL_SOURCE_BYTES", -1)
+    monkeypatch.setattr(strict, "SMALL_SOURCE_BYTES", -1)
     p = proj()
     p.contract()
     for k in range(3):
@@ -409,7 +411,7 @@ def test_diff_contract_with_data(proj: Callable[..., Proj]) -> None:
 def test_jdbc_source_on_postgres(proj: Callable[..., Proj], pg_database: Callable[[], str]) -> None:
     import psycopg
 
-    from nbpipe.catalog import JDBC_JAR
+    from nbpipe.data.sources import JDBC_JAR
 
     if not JDBC_JAR.is_file():
         pytest.skip(f"{JDBC_JAR} missing: apt-get install -y libpostgresql-jdbc-java")

@@ -1,8 +1,7 @@
 """Crash safety: SIGKILL the runner at every failpoint (and mid-cell) and prove nothing is damaged.
 
 A small incremental pipeline (``tests/notebooks/incremental_ingest.ipynb``: ``ctx.incremental``
-over a CSV landing zone, ``ctx.write`` to a dataset partitioned by day; or, while
-``nbpipe.catalog`` is not installed, ``incremental_state.ipynb``, which only commits state) runs in
+over a CSV landing zone, ``ctx.write`` to a dataset partitioned by day) runs in
 real kernels against one real Spark (a Spark Connect server running ``local[2]``, shared by the
 module, so each kernel attaches in seconds instead of starting its own JVM).
 
@@ -22,7 +21,6 @@ from __future__ import annotations
 
 import atexit
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
@@ -37,7 +35,7 @@ from typing import Any
 import pytest
 import yaml
 
-from nbpipe import failpoints
+from nbpipe.run import failpoints
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -45,19 +43,7 @@ NBPIPE = [sys.executable, "-m", "nbpipe.cli"]
 FIXTURES = Path(__file__).resolve().parents[1] / "notebooks"
 
 
-def _has_publish() -> bool:
-    """Whether ``nbpipe.catalog`` can write and publish datasets yet (it is being written)."""
-    if importlib.util.find_spec("nbpipe.catalog") is None:
-        return False
-    try:
-        import nbpipe.catalog as catalog
-    except Exception:  # an in-progress module must not break collection
-        return False
-    return hasattr(catalog, "write_dataset") and hasattr(catalog, "publish")
-
-
-HAS_CATALOG = _has_publish()
-NOTEBOOK = "incremental_ingest" if HAS_CATALOG else "incremental_state"
+NOTEBOOK = "incremental_ingest"
 PIPELINE = "ingest"
 BATCH_A = {"2024-01-01": [(1, 1.5), (2, 2.5)], "2024-01-02": [(3, 3.25)]}
 BATCH_B = {"2024-01-03": [(4, 4.0), (5, 5.5)], "2024-01-04": [(6, 6.75), (7, 7.0)]}
@@ -75,8 +61,8 @@ def connect_url(base: Path) -> str:
     """URL of a Spark Connect server (``local[2]``) shared by every module that asks; stopped at exit."""
     if "url" in _SERVER:
         return str(_SERVER["url"])
-    from nbpipe import sparkserver
-    from nbpipe.config import load_project
+    from nbpipe.core.config import load_project
+    from nbpipe.spark import server as sparkserver
 
     root = base / "spark-connect"
     root.mkdir(parents=True, exist_ok=True)
@@ -254,8 +240,6 @@ def baseline(template: Path, tmp_path_factory: pytest.TempPathFactory, remote: s
 def test_sigkill_leaves_old_or_new_and_rerun_converges(
     point: str, template: Path, baseline: dict[str, Any], tmp_path: Path, remote: str
 ) -> None:
-    if point == "mid_publish" and not HAS_CATALOG:
-        pytest.skip("mid_publish lives in nbpipe.catalog.publish, which is not installed yet")
     root = copy_of(template, tmp_path / "p")
     known_runs = set(runs_of(root))
     assert baseline["state"] != baseline["before"], "the second batch moves the position"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from nbpipe.config import load_project
-from nbpipe.dashboard import render, sparkline
-from nbpipe.store import RunStore
+from nbpipe.core.config import load_project
+from nbpipe.report.dashboard import render, sparkline
+from nbpipe.run.store import RunStore
 
 
 def test_dashboard_shows_health_and_links_reports(make_project, runner_for):

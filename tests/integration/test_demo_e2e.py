@@ -3,7 +3,7 @@ days, one shared Spark Connect server, six production runs in dependency order; 
 finds everything up to date.
 
 The expected counts come from the landing zone's own summary of what it injected (see
-``nbpipe.demo``): on 2013-01-02 an unparseable number and a truncated line (rejected by
+``nbpipe.examples.flights``): on 2013-01-02 an unparseable number and a truncated line (rejected by
 ingest_flights), on 2013-01-03 two null carriers (quarantined by the flights suite), on
 2013-01-05 a duplicated line (dropped).
 """
@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from nbpipe import demo
-from nbpipe.config import load_project
-from nbpipe.store import RunStore
+from nbpipe.core.config import load_project
+from nbpipe.examples import flights as demo
+from nbpipe.run.store import RunStore
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.cluster]
 

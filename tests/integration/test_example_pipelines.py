@@ -21,13 +21,13 @@ import pytest
 import yaml
 from example_notebooks import NOTEBOOKS, ROOT, SUITES, render
 
-from nbpipe import demo
-from nbpipe.config import Project, SparkConfig, load_project
-from nbpipe.contracts import check_schema, contract_from_schema, find_contract, load_contract, save_contract
+from nbpipe.core.config import Project, SparkConfig, load_project
+from nbpipe.core.contracts import check_schema, contract_from_schema, find_contract, load_contract, save_contract
+from nbpipe.examples import flights as demo
 from nbpipe.notebook import run_tagged_cells
 from nbpipe.quality.checkpoint import validate_frame
 from nbpipe.quality.suites import load_suite
-from nbpipe.spark import build_session
+from nbpipe.spark.session import build_session
 
 # --------------------------------------------------------------------------- static checks
 
@@ -227,7 +227,7 @@ def test_landing_contracts_parse_every_landed_row(spark: Any, project: Project, 
     """Promote inferred these from 7 days; 14 days of real rows must parse under them (FAILFAST)."""
     from pyspark.sql import functions as F
 
-    from nbpipe.publish import struct_type
+    from nbpipe.data.write import struct_type
 
     contract = load_contract(ROOT / "contracts" / f"{dataset}.yaml")
     cfg = project.dataset(dataset)

@@ -21,12 +21,12 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from nbpipe import events
-from nbpipe.config import SparkConfig, load_project
-from nbpipe.context import RunContext
+from nbpipe.core import events
+from nbpipe.core.config import SparkConfig, load_project
+from nbpipe.data.incremental import ENV_RESUME, ENV_STATE, list_files, read_incremental
 from nbpipe.errors import DatasetError, StateError
-from nbpipe.incremental import ENV_RESUME, ENV_STATE, list_files, read_incremental
-from nbpipe.spark import build_session
+from nbpipe.kernel.context import RunContext
+from nbpipe.spark.session import build_session
 
 pytestmark = pytest.mark.spark
 UTC = dt.UTC

@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 import yaml
 
-from nbpipe import events
-from nbpipe.config import SparkConfig, load_project
-from nbpipe.context import RunContext
+from nbpipe.core import events
+from nbpipe.core.config import SparkConfig, load_project
+from nbpipe.data.incremental import ENV_RESUME, ENV_STATE, read_incremental
+from nbpipe.data.incremental.kafka import KafkaOptions, consume_ranges, query_offsets, read_kafka
 from nbpipe.errors import DatasetError, StateError
-from nbpipe.incremental import ENV_RESUME, ENV_STATE, read_incremental
-from nbpipe.kafka import KafkaOptions, consume_ranges, query_offsets, read_kafka
-from nbpipe.spark import build_session
+from nbpipe.kernel.context import RunContext
+from nbpipe.spark.session import build_session
 
 pytestmark = [pytest.mark.spark, pytest.mark.kafka]
 
@@ -153,7 +153,7 @@ def test_messages_produced_after_run_start_are_not_included(topic_factory: Any, 
 
 
 def kb_consumer(opts: KafkaOptions) -> Any:
-    from nbpipe.kafka import _consumer
+    from nbpipe.data.incremental.kafka import _consumer
 
     return _consumer(opts, group="test")
 

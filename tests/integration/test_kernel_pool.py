@@ -10,7 +10,7 @@ from pathlib import Path
 
 import nbformat
 
-from nbpipe.dagrun import run_dag
+from nbpipe.ops.dag import run_dag
 
 
 def printed(run_dir: Path) -> str:
@@ -71,7 +71,7 @@ def test_a_dead_spare_is_replaced_by_a_fresh_kernel(make_project, runner_for):
 
 
 def test_sequential_dag_runs_boot_the_next_kernel_ahead(make_project, monkeypatch):
-    from nbpipe.config import load_project
+    from nbpipe.core.config import load_project
 
     root = make_project(
         pipelines={

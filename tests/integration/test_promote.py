@@ -20,11 +20,11 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from nbpipe.config import load_project
-from nbpipe.configedit import ConfigEditor
-from nbpipe.contracts import load_contract
+from nbpipe.core.config import load_project
+from nbpipe.core.contracts import load_contract
 from nbpipe.errors import ContractViolationError, NotebookError
-from nbpipe.promote import PromoteResult, data_drift, observed_datasets, promote
+from nbpipe.promote.configedit import ConfigEditor
+from nbpipe.promote.service import PromoteResult, data_drift, observed_datasets, promote
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -105,7 +105,7 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
     (root / "data" / "landing" / "orders" / "date=2024-01-01" / "part-0000.csv").write_text(LANDING)
     (root / "nbpipe.yaml").write_text(CONFIG)
     story = Story(root)
-    from nbpipe.spark import get_session
+    from nbpipe.spark.session import get_session
 
     spark = get_session(load_project(project_dir=root))  # promote's session, shared by the module
     story.spark = spark
@@ -246,7 +246,7 @@ def test_removed_column_is_accepted_with_yes_as_a_major_bump(story: Story) -> No
 
 def test_observed_datasets_come_from_the_last_attempt(story: Story) -> None:
     run_dir = story.root / "runs" / "orders" / story.results["fresh"].run_id
-    from nbpipe.events import read_events
+    from nbpipe.core.events import read_events
 
     observed = observed_datasets(list(read_events(run_dir / "events.jsonl")))
     assert [(o.dataset, o.role) for o in observed] == [("raw_orders", "read"), ("orders", "write")]

@@ -14,14 +14,15 @@ from typing import Any
 import pytest
 import yaml
 
-from nbpipe import events
-from nbpipe.catalog import discard_staging, gc_staging, publish, write_dataset, write_rejected
-from nbpipe.config import SparkConfig, load_project
-from nbpipe.context import RunContext
-from nbpipe.contracts import contract_from_schema, save_contract
+from nbpipe.core import events
+from nbpipe.core.config import SparkConfig, load_project
+from nbpipe.core.contracts import contract_from_schema, save_contract
+from nbpipe.core.layout import publish_work_dir
+from nbpipe.data.write import write_dataset, write_rejected
 from nbpipe.errors import ContractViolationError, DatasetError
-from nbpipe.publish import publish_work_dir
-from nbpipe.spark import build_session
+from nbpipe.kernel.context import RunContext
+from nbpipe.run.publish import discard_staging, gc_staging, publish
+from nbpipe.spark.session import build_session
 
 pytestmark = pytest.mark.spark
 

@@ -13,10 +13,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nbpipe import events
-from nbpipe.config import load_project
-from nbpipe.context import RunContext
+from nbpipe.core import events
+from nbpipe.core.config import load_project
 from nbpipe.errors import QualityGateError
+from nbpipe.kernel.context import RunContext
 from nbpipe.quality import fast_spark, native, profile_dataframe, run_checkpoint, save_suite
 from nbpipe.quality import suites as S
 
@@ -29,7 +29,7 @@ SCHEMA = "num double, n2 double, s string"
 
 @pytest.fixture(scope="module")
 def spark() -> Iterator[Any]:
-    from nbpipe.spark import prepare_environment
+    from nbpipe.spark.session import prepare_environment
 
     prepare_environment()
     from pyspark.sql import SparkSession

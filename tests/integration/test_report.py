@@ -17,8 +17,8 @@ import pytest
 from bs4 import BeautifulSoup
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from nbpipe import report
-from nbpipe.report import render_report, sanitize_html
+from nbpipe.report import run_report as report
+from nbpipe.report.run_report import render_report, sanitize_html
 
 SECRET = "s3cr3t-T0KEN-value"
 PAYLOAD = "window.__pwned=1"

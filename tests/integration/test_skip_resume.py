@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 import yaml
 
-from nbpipe.config import load_project
-from nbpipe.runner import Runner
-from nbpipe.store import RunStore
+from nbpipe.core.config import load_project
+from nbpipe.run.runner import Runner
+from nbpipe.run.store import RunStore
 
 NBPIPE = [sys.executable, "-m", "nbpipe.cli"]
 FIXTURES = Path(__file__).resolve().parents[1] / "notebooks"

@@ -1,7 +1,7 @@
 """The same pipeline on embedded Spark, a real standalone cluster and a real Spark Connect server.
 
 One standalone master + worker and one Spark Connect server are started for the module (by
-``nbpipe.sparkserver``, on 127.0.0.1) and stopped at its end; ``nbpipe run`` is called as a user
+``nbpipe.spark.server``, on 127.0.0.1) and stopped at its end; ``nbpipe run`` is called as a user
 would, switching only ``--profile``. Also covers the managed-server life cycle: reuse, status,
 stale records, a startup failure naming its log, and a clean stop.
 """
@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from nbpipe import sparkserver
-from nbpipe.config import load_project
+from nbpipe.core.config import load_project
 from nbpipe.errors import ConfigError
+from nbpipe.spark import server as sparkserver
 
 pytestmark = [pytest.mark.spark, pytest.mark.cluster, pytest.mark.slow]
 
@@ -186,18 +186,19 @@ def test_startup_failure_names_the_log_and_cleans_up(tmp_path: Path) -> None:
 _ONE_PASS_SCRIPT = """
 import json, sys
 from pathlib import Path
-from nbpipe import catalog, events
-from nbpipe.config import load_project
-from nbpipe.context import RunContext
+from nbpipe.data import read, strict
+from nbpipe.core import events
+from nbpipe.core.config import load_project
+from nbpipe.kernel.context import RunContext
 
-catalog.SMALL_SOURCE_BYTES = -1  # force the one-pass quarantine (observe + per-task writes)
+strict.SMALL_SOURCE_BYTES = -1  # force the one-pass quarantine (observe + per-task writes)
 root = Path(sys.argv[1])
 project = load_project(project_dir=root, profile="connect")
 out = {}
 for run_id, files in (("clean", ["b.csv"]), ("dirty", ["a.csv", "b.csv"])):
     ctx = RunContext(project, mode="prod", run_id=run_id, run_dir=root / "runs" / "x" / run_id, pipeline="x",
                      attempt=1, params={})
-    df = catalog.read_dataset(ctx, "raw", paths=[str(root / "landing" / f) for f in files])
+    df = read.read_dataset(ctx, "raw", paths=[str(root / "landing" / f) for f in files])
     read = events.of_kind(ctx.log.read(), events.DATASET_READ)[0]
     out[run_id] = {"connect": type(ctx.spark).__module__, "accepted": sorted(r.city for r in df.collect()),
                    "counts": [read["rows"], read["accepted_rows"], read["rejected_rows"]],
@@ -213,7 +214,7 @@ def test_one_pass_strict_read_over_connect_counts_every_row(tmp_path: Path, serv
 
     import yaml
 
-    from nbpipe.contracts import contract_from_schema, save_contract
+    from nbpipe.core.contracts import contract_from_schema, save_contract
 
     root = tmp_path / "p"
     (root / "landing").mkdir(parents=True)

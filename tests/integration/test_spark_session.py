@@ -1,4 +1,4 @@
-"""``nbpipe.spark``: the session a profile asks for, on real local Spark.
+"""``nbpipe.spark.session``: the session a profile asks for, on real local Spark.
 
 One embedded session is built for the module, the way ``ctx.spark`` builds it (``get_session``
 on a project whose dataset reads PostgreSQL over JDBC), and checked for what production relies
@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from nbpipe import spark as nbspark
-from nbpipe.config import Project, SparkConfig, load_project
+from nbpipe.core.config import Project, SparkConfig, load_project
 from nbpipe.errors import ConfigError
+from nbpipe.spark import session as nbspark
 
 PG_JAR = "/usr/share/java/postgresql.jar"
 
@@ -104,7 +104,7 @@ def test_env_override_switches_the_profile_to_connect_or_a_master(
 
 
 def test_unreachable_connect_server_fails_fast_with_the_start_command() -> None:
-    from nbpipe.sparkserver import free_port
+    from nbpipe.spark.server import free_port
 
     port = free_port()
     with pytest.raises(ConfigError) as info:

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from nbpipe import store as st
 from nbpipe.errors import StoreError
-from nbpipe.store import RunStore
+from nbpipe.run import store as st
+from nbpipe.run.store import RunStore
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 PIPE = "ingest_flights"
@@ -386,7 +386,7 @@ def test_unserialisable_positions_leave_the_journal_pending(store: RunStore) -> 
 WORKER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from nbpipe.store import RunStore
+    from nbpipe.run.store import RunStore
 
     url, worker, runs, flag = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4])
     store = RunStore(url)  # every worker races to create the schema of a fresh database

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from nbpipe.config import SparkConfig
+from nbpipe.core.config import SparkConfig
 from nbpipe.errors import DatasetError
-from nbpipe.spark import build_session
+from nbpipe.spark.session import build_session
 from nbpipe.warehouse import as_of, current_versions, scd2_merge, surrogate_key
 
 pytestmark = pytest.mark.spark

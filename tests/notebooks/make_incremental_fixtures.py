@@ -51,7 +51,7 @@ FAIL = """if fail:
     raise RuntimeError("failing on purpose (fail=True)")"""
 
 WRITE = """# nothing new (e.g. the rerun after a crash whose publish was rolled forward): nothing to write.
-# (nbpipe.publish cannot stage an empty Parquet write yet: it re-reads the files without a schema.)
+# (nbpipe.data.publish cannot stage an empty Parquet write yet: it re-reads the files without a schema.)
 if rows:
     ctx.write(out, "events")"""
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from nbpipe.config import find_config, inside, load_project
+from nbpipe.core.config import find_config, inside, load_project
 from nbpipe.errors import ConfigError, DatasetError
 
 

@@ -1,4 +1,4 @@
-"""Unit tests for nbpipe.contracts: parsing, stable YAML, diffs and version bumps (no Spark)."""
+"""Unit tests for nbpipe.core.contracts: parsing, stable YAML, diffs and version bumps (no Spark)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nbpipe.config import load_project
-from nbpipe.contracts import (
+from nbpipe.core.config import load_project
+from nbpipe.core.contracts import (
     Contract,
     check_schema,
     contract_from_schema,
@@ -240,8 +240,8 @@ def test_property_round_trip_and_self_diff(tmp_path_factory: pytest.TempPathFact
 def test_promote_explains_an_output_the_explore_run_left_empty(tmp_path: Path) -> None:
     """An empty write has nothing to profile (nor a schema to read back): the contract comes from the
     run's recorded schema, and the warning says why no suite was suggested and what to do."""
-    from nbpipe.lint import LintReport
-    from nbpipe.promote import Observed, PromoteResult, _observe
+    from nbpipe.promote.lint import LintReport
+    from nbpipe.promote.service import Observed, PromoteResult, _observe
 
     (tmp_path / "nbpipe.yaml").write_text("datasets:\n  report: {format: parquet, partition_by: [day]}\n")
     project = load_project(project_dir=tmp_path)

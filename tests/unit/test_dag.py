@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from nbpipe.config import PipelineConfig
-from nbpipe.dag import levels, order
+from nbpipe.core.config import PipelineConfig
+from nbpipe.core.dag import levels, order
 from nbpipe.errors import ConfigError
 
 

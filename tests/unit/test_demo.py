@@ -11,15 +11,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from nbpipe import demo
 from nbpipe.errors import DatasetError
+from nbpipe.examples import flights as demo
 
 FLIGHT_COLUMNS = 19
 
 
 @pytest.fixture(scope="module")
 def source_flights() -> pd.DataFrame:
-    """The package's flights table read independently of nbpipe.demo (strings, as in the file)."""
+    """The package's flights table read independently of nbpipe.examples.flights (strings, as in the file)."""
     with zipfile.ZipFile(demo._data_dir() / "flights.csv.zip") as zf:
         return pd.read_csv(io.BytesIO(zf.read("flights.csv")), dtype=str, keep_default_na=False)
 

@@ -1,4 +1,4 @@
-"""Unit tests of the run fingerprints in nbpipe.fingerprint."""
+"""Unit tests of the run fingerprints in nbpipe.core.fingerprint."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import datetime as dt
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nbpipe import fingerprint as fp
+from nbpipe.core import fingerprint as fp
 
 
 def notebook(*cells: dict) -> dict:

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from nbpipe.config import load_project
-from nbpipe.lint import PathRoot, lint_notebook, project_roots
+from nbpipe.core.config import load_project
+from nbpipe.promote.lint import PathRoot, lint_notebook, project_roots
 
 
 def nb(*cells: tuple[str, str | list[str]] | str, tags: dict[int, list[str]] | None = None,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from nbpipe.config import ParamSpec
+from nbpipe.core.config import ParamSpec
+from nbpipe.core.params import NotebookParam, build_definitions, infer_type, parse_cli_pairs, resolve
 from nbpipe.errors import ParameterError
-from nbpipe.params import NotebookParam, build_definitions, infer_type, parse_cli_pairs, resolve
 
 NB = [
     NotebookParam("run_date", '"2013-01-01"'),

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from nbpipe import events, records
-from nbpipe.config import load_project
-from nbpipe.context import RunContext
+from nbpipe.core import events, records
+from nbpipe.core.config import load_project
 from nbpipe.errors import ConfigError, QualityGateError
+from nbpipe.kernel.context import RunContext
 from nbpipe.quality import (
     merge_suites,
     new_suite,
@@ -103,7 +103,7 @@ def test_warn_gate_returns_and_quarantine_splits_rows(root: Path) -> None:
     assert res.rejected_rows == 2
     (event,) = events.of_kind(ctx.log.read(), events.DATASET_REJECTED)
     assert event["dataset"] == "orders__rejected" and event["rows"] == 2
-    # same layout as nbpipe.catalog.write_rejected: <staging>/<name>/_nbpipe_run_id=<run>/part-*.parquet
+    # same layout as nbpipe.data.catalog.write_rejected: <staging>/<name>/_nbpipe_run_id=<run>/part-*.parquet
     rejected = pd.read_parquet(Path(event["path"]) / event["partitions"][0])
     assert rejected["id"].tolist() == ["2", "2"]  # stored as text, like the catalog does
     rejected = rejected.set_index("status")["_nbpipe_reason"].to_dict()

@@ -11,9 +11,9 @@ import time
 
 import pytest
 
+from nbpipe.core.masking import Masker
 from nbpipe.errors import RunLockedError
-from nbpipe.locks import PipelineLock
-from nbpipe.secrets import Masker
+from nbpipe.run.locks import PipelineLock
 
 
 def test_masker_masks_values_and_their_json_forms():
@@ -45,7 +45,7 @@ def test_second_lock_is_refused_with_holder_details(tmp_path):
 def test_lock_of_a_killed_holder_is_broken_and_reported(tmp_path):
     code = (
         "import sys, time; sys.path.insert(0, {!r})\n"
-        "from nbpipe.locks import PipelineLock\n"
+        "from nbpipe.run.locks import PipelineLock\n"
         "PipelineLock({!r}, 'ingest', 'run-killed', 'then').acquire()\n"
         "print('locked', flush=True); time.sleep(60)\n"
     ).format(str(__import__("pathlib").Path(__file__).parents[2] / "src"), str(tmp_path))

@@ -1,4 +1,4 @@
-"""Unit tests of the pure incremental position arithmetic in nbpipe.state."""
+"""Unit tests of the pure incremental position arithmetic in nbpipe.data.incremental.positions."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nbpipe import state
+from nbpipe.data.incremental import positions as state
 from nbpipe.errors import StateError
 
 UTC = dt.UTC

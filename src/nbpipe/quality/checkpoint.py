@@ -14,14 +14,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nbpipe import events
+from nbpipe.core import events
+from nbpipe.core.layout import REASON, RUN_ID_COLUMN, explore_root, quarantine_name, quarantine_unit
 from nbpipe.errors import ConfigError, NbpipeError, QualityGateError
 from nbpipe.quality import suites as S
 from nbpipe.quality.native import is_spark_frame
 from nbpipe.quality.results import EVENT_EXAMPLES, CheckResult, ExpectationResult
 
 if TYPE_CHECKING:  # pragma: no cover
-    from nbpipe.context import RunContext
+    from nbpipe.core.protocol import RunScope
 
 _FRAMES: dict[str, Any] = {}
 _FRAMES_LOCK = threading.Lock()
@@ -39,14 +40,16 @@ def unregister_frame(name: str) -> None:
         _FRAMES.pop(name, None)
 
 
-def _lookup(ctx: RunContext, frames: Mapping[str, Any] | None) -> Any:
+def _lookup(ctx: RunScope, frames: Mapping[str, Any] | None) -> Any:
     def lookup(name: str) -> Any:
         if frames and name in frames:
             return frames[name]
         with _FRAMES_LOCK:
             if name in _FRAMES:
                 return _FRAMES[name]
-        return ctx.read(name)
+        from nbpipe.data.read import read_dataset
+
+        return read_dataset(ctx, name)
 
     return lookup
 
@@ -83,7 +86,7 @@ def validate_frame(df: Any, suite: dict[str, Any], *, lookup: Any = None,
     return [r for r in fast if r is not None]
 
 
-def _gate(ctx: RunContext) -> str:
+def _gate(ctx: RunScope) -> str:
     if not ctx.is_prod:
         return "explore"
     if ctx.pipeline is None:
@@ -96,15 +99,15 @@ def _quarantinable(result: ExpectationResult) -> bool:
             and result.expectation_type in S.ROW_LEVEL_TYPES)
 
 
-def _write_rejected(ctx: RunContext, rejected: Any, dataset: str) -> int:
-    """Write rejected rows: Spark frames through ``nbpipe.catalog.write_rejected``, pandas to staging."""
+def _write_rejected(ctx: RunScope, rejected: Any, dataset: str) -> int:
+    """Write rejected rows: Spark frames through ``nbpipe.data.write.write_rejected``, pandas to staging."""
     if is_spark_frame(rejected):
-        from nbpipe.catalog import write_rejected
+        from nbpipe.data.write import write_rejected
 
         return int(write_rejected(ctx, rejected, dataset))
-    name = f"{dataset}__rejected"
-    root = Path(ctx.staging_dir) if ctx.is_prod else ctx.project.warehouse / "_explore"
-    path = root / name / f"_nbpipe_run_id={ctx.run_id}"
+    name = quarantine_name(dataset)
+    root = Path(ctx.staging_dir) if ctx.is_prod else explore_root(ctx.project)
+    path = quarantine_unit(root, dataset, ctx.run_id)
     path.mkdir(parents=True, exist_ok=True)
     seq = len(list(path.glob("part-*.parquet")))
     target = path / f"part-{seq:05d}.parquet"
@@ -112,12 +115,12 @@ def _write_rejected(ctx: RunContext, rejected: Any, dataset: str) -> int:
     rows = len(rejected)
     ctx.log.emit(events.DATASET_REJECTED, dataset=name, source_dataset=dataset, rows=rows,
                  bytes=target.stat().st_size, path=str(root / name), staging_path=str(root / name),
-                 partitions=[path.name], partition_by=["_nbpipe_run_id"], format="parquet",
-                 reason_column="_nbpipe_reason", sandbox=not ctx.is_prod, mode="overwrite_partitions")
+                 partitions=[path.name], partition_by=[RUN_ID_COLUMN], format="parquet",
+                 reason_column=REASON, sandbox=not ctx.is_prod, mode="overwrite_partitions")
     return rows
 
 
-def _quarantine(ctx: RunContext, df: Any, suite: dict[str, Any], result: CheckResult, dataset: str,
+def _quarantine(ctx: RunScope, df: Any, suite: dict[str, Any], result: CheckResult, dataset: str,
                 lookup: Any) -> None:
     indices = [i for i, r in enumerate(result.results) if _quarantinable(r)]
     if not indices:
@@ -148,7 +151,7 @@ def _display(result: CheckResult) -> None:
 
 
 def run_checkpoint(
-    ctx: RunContext,
+    ctx: RunScope,
     df: Any,
     suite: str,
     *,

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nbpipe.core.layout import REASON
 from nbpipe.errors import did_you_mean
 from nbpipe.quality import suites as S
 from nbpipe.quality.results import (
@@ -212,7 +213,7 @@ def validate(
     return results, masks
 
 
-REASON_COLUMN = "_nbpipe_reason"
+REASON_COLUMN = REASON  # the quarantine's reason column (nbpipe.core.layout)
 
 
 def split_rows(

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from nbpipe.core.layout import REASON
 from nbpipe.errors import did_you_mean
 from nbpipe.quality import suites as S
 from nbpipe.quality.results import (
@@ -31,7 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import Column, DataFrame
 
 Lookup = Callable[[str], Any]
-REASON_COLUMN = "_nbpipe_reason"
+REASON_COLUMN = REASON  # the quarantine's reason column (nbpipe.core.layout)
 _NUMERIC = ("tinyint", "smallint", "int", "bigint", "float", "double", "decimal", "byte", "short", "long")
 
 

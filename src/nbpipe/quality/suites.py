@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from nbpipe.config import check_name
+from nbpipe.core.config import check_name
 from nbpipe.errors import ConfigError, did_you_mean
 
 EXPECTATIONS_DIR = "expectations"

@@ -1,0 +1,5 @@
+"""``python -m nbpipe.cli``."""
+
+from nbpipe.cli import main
+
+main()

@@ -1,0 +1,323 @@
+"""Project configuration: the ``nbpipe.yaml`` models, discovery and validation.
+
+Configuration is validated once, at the edge, into frozen pydantic models. Errors name the
+file, the key path and what is allowed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from nbpipe.core.protocol import ENV_PROFILE
+from nbpipe.errors import ConfigError, DatasetError, did_you_mean
+
+CONFIG_FILE = "nbpipe.yaml"
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+PARAM_TYPES = ("str", "int", "float", "bool", "date", "datetime", "list", "dict")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SparkConfig(_Model):
+    """How ``ctx.spark`` is built: embedded ``master`` (default ``local[*]``) or Connect ``remote``."""
+
+    master: str | None = None
+    remote: str | None = None
+    app_name: str = "nbpipe"
+    conf: dict[str, str] = Field(default_factory=dict)
+    ui: bool = False
+
+    @field_validator("conf", mode="before")
+    @classmethod
+    def _stringify(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _one_of(self) -> SparkConfig:
+        if self.master and self.remote:
+            raise ValueError("set either 'master' (local[N], spark://host:port) or 'remote' (sc://host:port), not both")
+        if self.remote and not self.remote.startswith("sc://"):
+            raise ValueError(f"'remote' must be a Spark Connect URL like sc://127.0.0.1:15002, got {self.remote!r}")
+        return self
+
+
+class Profile(_Model):
+    """One execution environment: where Spark runs, where data and run history live."""
+
+    spark: SparkConfig = Field(default_factory=SparkConfig)
+    warehouse: str = "warehouse"
+    store: str = "sqlite:///runs/nbpipe.db"
+    runs_dir: str = "runs"
+
+
+class DatasetConfig(_Model):
+    """A dataset the notebooks read or write."""
+
+    path: str | None = None
+    format: Literal["csv", "json", "parquet", "jdbc", "kafka"] = "parquet"
+    options: dict[str, str] = Field(default_factory=dict)
+    partition_by: list[str] = Field(default_factory=list)
+    contract: str | None = None
+    retention_days: int | None = Field(default=None, ge=1)
+    on_bad_rows: Literal["quarantine", "fail"] = "quarantine"
+    primary_key: list[str] = Field(default_factory=list)
+    description: str = ""
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _stringify(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
+        return value
+
+
+class ParamSpec(_Model):
+    """The declared type and constraints of one notebook parameter."""
+
+    type: Literal["str", "int", "float", "bool", "date", "datetime", "list", "dict"] | None = None
+    required: bool = False
+    choices: list[Any] | None = None
+    min: Any = None
+    max: Any = None
+    secret: bool = False
+    description: str = ""
+
+
+class NotifyRule(_Model):
+    """Where to send a message, and on which outcomes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    on: list[Literal["success", "failure", "quality_warning", "skipped"]] = Field(
+        default_factory=lambda: ["failure"]  # type: ignore[arg-type]
+    )
+    webhook: str | None = None
+    slack: str | None = None
+    email: str | None = None
+
+
+class PipelineConfig(_Model):
+    """A notebook promoted to a pipeline."""
+
+    notebook: str
+    params: dict[str, ParamSpec] = Field(default_factory=dict)
+    reads: list[str] = Field(default_factory=list)
+    writes: list[str] = Field(default_factory=list)
+    depends_on: list[str] = Field(default_factory=list)
+    retries: int = Field(default=0, ge=0, le=20)
+    retry_delay_s: float = Field(default=10.0, ge=0)
+    timeout_s: float | None = Field(default=None, gt=0)
+    cell_timeout_s: float | None = Field(default=None, gt=0)
+    quality: Literal["fail", "warn"] = "fail"
+    schedule: str | None = None
+    kernel: str = "python3"
+    notify: list[NotifyRule] = Field(default_factory=list)
+
+
+class CostConfig(_Model):
+    core_hour_usd: float = Field(default=0.05, ge=0)
+    gb_month_usd: float = Field(default=0.023, ge=0)
+
+
+class SecretsConfig(_Model):
+    param_patterns: list[str] = Field(default_factory=lambda: ["*password*", "*token*", "*secret*", "*_key"])
+
+
+class RunsPolicy(_Model):
+    retention_days: int = Field(default=90, ge=1)
+    keep_failed: int = Field(default=20, ge=0)
+
+
+class ProjectConfig(_Model):
+    """The whole ``nbpipe.yaml``."""
+
+    project: str = "nbpipe"
+    profiles: dict[str, Profile] = Field(default_factory=lambda: {"dev": Profile()})
+    datasets: dict[str, DatasetConfig] = Field(default_factory=dict)
+    pipelines: dict[str, PipelineConfig] = Field(default_factory=dict)
+    cost: CostConfig = Field(default_factory=CostConfig)
+    secrets: SecretsConfig = Field(default_factory=SecretsConfig)
+    runs: RunsPolicy = Field(default_factory=RunsPolicy)
+
+    @field_validator("datasets", "pipelines")
+    @classmethod
+    def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name in value:
+            if not NAME_RE.match(name):
+                raise ValueError(f"name {name!r} is not allowed: use letters, digits and '_', starting with a letter")
+        return value
+
+
+class Project:
+    """A loaded project: its root directory, validated config and active profile."""
+
+    def __init__(self, root: Path, config: ProjectConfig, profile: str, source: Path | None) -> None:
+        self.root = root
+        self.config = config
+        self.profile_name = profile
+        self.source = source
+        if profile not in config.profiles:
+            where = f" in {source}" if source else ""
+            raise ConfigError(
+                f"profile {profile!r} is not defined{where}{did_you_mean(profile, config.profiles)}",
+                hint=f"defined profiles: {', '.join(sorted(config.profiles)) or '(none)'}",
+            )
+
+    @property
+    def profile(self) -> Profile:
+        return self.config.profiles[self.profile_name]
+
+    def path(self, value: str) -> Path:
+        """Resolve a path from the config relative to the project root."""
+        p = Path(value)
+        return p if p.is_absolute() else (self.root / p)
+
+    @property
+    def spark_cores(self) -> int:
+        """Cores the profile's Spark uses (``local[N]``), or this machine's for other masters (cost)."""
+        master = self.profile.spark.master or "local[*]"
+        inner = master[6:-1] if master.startswith("local[") else ""
+        return int(inner) if inner.isdigit() else (os.cpu_count() or 1)
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.path(self.profile.runs_dir)
+
+    @property
+    def warehouse(self) -> Path:
+        return self.path(self.profile.warehouse)
+
+    @property
+    def store_url(self) -> str:
+        url = self.profile.store
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
+            url = prefix + str(self.root / url[len(prefix) :])
+        return url
+
+    def pipeline(self, name: str) -> PipelineConfig:
+        try:
+            return self.config.pipelines[name]
+        except KeyError:
+            raise ConfigError(
+                f"pipeline {name!r} is not declared in {self.source or CONFIG_FILE}"
+                f"{did_you_mean(name, self.config.pipelines)}",
+                hint="declare it under 'pipelines:' or run `nbpipe promote NOTEBOOK` to add it",
+            ) from None
+
+    def dataset(self, name: str) -> DatasetConfig:
+        check_name(name, "dataset")
+        try:
+            return self.config.datasets[name]
+        except KeyError:
+            raise DatasetError(
+                f"dataset {name!r} is not declared in {self.source or CONFIG_FILE}"
+                f"{did_you_mean(name, self.config.datasets)}",
+                hint="declare it under 'datasets:' in nbpipe.yaml",
+            ) from None
+
+
+def check_name(name: str, kind: str) -> str:
+    """Refuse names that could escape their root (``..``, ``/``, absolute paths)."""
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise DatasetError(
+            f"{kind} name {name!r} is not allowed",
+            hint="use letters, digits and '_' only (no '/', '..' or spaces), starting with a letter",
+        )
+    return name
+
+
+def inside(root: Path, candidate: Path, what: str) -> Path:
+    """Return ``candidate`` resolved, refusing anything outside ``root``."""
+    root_r = root.resolve()
+    cand_r = candidate.resolve()
+    if cand_r != root_r and root_r not in cand_r.parents:
+        raise DatasetError(
+            f"{what} {candidate} escapes its root {root_r}",
+            hint="use a path inside the root; '..' and absolute paths elsewhere are refused",
+        )
+    return cand_r
+
+
+def find_config(start: Path) -> Path | None:
+    """Walk up from ``start`` to the first directory holding ``nbpipe.yaml``."""
+    start = start.resolve()
+    for directory in (start, *start.parents):
+        candidate = directory / CONFIG_FILE
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _format_validation(source: Path, exc: ValidationError) -> str:
+    lines = [f"{source} is not valid:"]
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            parent = err["loc"][:-1]
+            allowed = _allowed_keys(parent)
+            key = str(err["loc"][-1])
+            msg = f"unknown key{did_you_mean(key, allowed)}; allowed: {', '.join(allowed)}"
+        elif err["type"] == "literal_error":
+            msg = f"{msg} (got {err.get('input')!r})"
+        lines.append(f"  - {loc}: {msg}")
+    return "\n".join(lines)
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    model: type[BaseModel] = ProjectConfig
+    i = 0
+    while i < len(loc):
+        field = model.model_fields.get(str(loc[i]))
+        if field is None:
+            return []
+        ann = field.annotation
+        args = getattr(ann, "__args__", ())
+        nested = [a for a in (ann, *args) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not nested:
+            return []
+        model = nested[0]
+        if getattr(ann, "__origin__", None) in (dict, list):
+            i += 1  # skip the mapping key / list index
+        i += 1
+    return sorted(model.model_fields)
+
+
+def load_project(start: Path | None = None, *, project_dir: Path | None = None, profile: str | None = None) -> Project:
+    """Load ``nbpipe.yaml`` from ``project_dir`` or by walking up from ``start``."""
+    source: Path | None
+    if project_dir is not None:
+        source = Path(project_dir) / CONFIG_FILE
+        if not source.is_file():
+            raise ConfigError(f"no {CONFIG_FILE} in {project_dir}", hint="create one with `nbpipe init DIR`")
+    else:
+        source = find_config(start or Path.cwd())
+        if source is None:
+            raise ConfigError(
+                f"no {CONFIG_FILE} found in {(start or Path.cwd()).resolve()} or any parent",
+                hint="run inside a project, pass --project DIR, or create one with `nbpipe init`",
+            )
+    assert source is not None
+    try:
+        raw = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source} must hold a mapping at the top level, got {type(raw).__name__}")
+    try:
+        config = ProjectConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation(source, exc)) from None
+    chosen = profile or os.environ.get(ENV_PROFILE) or "dev"
+    return Project(source.parent.resolve(), config, chosen, source.resolve())

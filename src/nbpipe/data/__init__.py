@@ -1,0 +1,1 @@
+"""The Spark data plane behind ``ctx.read``, ``ctx.write`` and ``ctx.incremental`` (kernel side)."""

@@ -1,0 +1,175 @@
+"""The in-kernel API: ``nbpipe.context()`` and the ``RunContext`` a notebook works with.
+
+The context learns everything from the environment the runner sets (``NBPIPE_*``) and reports
+back only through the run's event log. Outside a run (a person in JupyterLab) it is in explore
+mode with the ``dev`` profile, and its event log lives in a sandbox under ``runs/_explore/``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import uuid
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nbpipe.core import events
+from nbpipe.core.config import Project, check_name, load_project
+from nbpipe.core.layout import RunDir
+from nbpipe.core.protocol import ENV_PROFILE, ENV_PROJECT, Mode, read_handoff
+from nbpipe.errors import NbpipeError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Mapping
+
+    from pyspark.sql import DataFrame, SparkSession
+
+    from nbpipe.data.write import WriteMode, WriteResult
+    from nbpipe.quality.results import CheckResult
+
+__all__ = ["Mode", "RunContext", "context", "reset"]
+
+class RunContext:
+    """What a notebook sees of nbpipe: mode, params, Spark, datasets, checks, metrics.
+
+    It satisfies :class:`nbpipe.core.protocol.RunScope`, the view the data plane types against.
+    """
+
+    def __init__(
+        self,
+        project: Project,
+        *,
+        mode: Mode,
+        run_id: str,
+        run_dir: Path,
+        pipeline: str | None,
+        attempt: int,
+        params: dict[str, Any],
+    ) -> None:
+        self.project = project
+        self.mode: Mode = mode
+        self.run_id = run_id
+        self.run_dir = Path(run_dir)
+        self.pipeline = pipeline
+        self.attempt = attempt
+        self.params = params
+        self.log = events.EventLog.in_run_dir(self.run_dir, source="kernel", attempt=attempt)
+
+    def __repr__(self) -> str:
+        return (
+            f"<nbpipe context mode={self.mode} profile={self.project.profile_name} "
+            f"pipeline={self.pipeline} run_id={self.run_id}>"
+        )
+
+    @property
+    def is_prod(self) -> bool:
+        return self.mode == "prod"
+
+    @property
+    def staging_dir(self) -> Path:
+        """Where prod writes are staged until the runner publishes them."""
+        return RunDir(self.run_dir).staging
+
+    @cached_property
+    def spark(self) -> SparkSession:
+        """The SparkSession of the active profile (local, standalone master or Spark Connect)."""
+        from nbpipe.spark.session import get_session
+
+        return get_session(self.project)
+
+    def metric(self, name: str, value: float | int) -> float:
+        """Record a numeric metric for the run record and the dashboard."""
+        check_name(name, "metric")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise NbpipeError(
+                f"metric {name!r}: {value!r} is not a number", hint="ctx.metric(name, <int or float>)"
+            ) from None
+        if math.isnan(number) or math.isinf(number):
+            raise NbpipeError(f"metric {name!r} is {number}; only finite numbers can be recorded")
+        self.log.emit(events.METRIC, name=name, value=number)
+        return number
+
+    def read(self, name: str, *, paths: list[str] | None = None, schema_override: Any = None) -> DataFrame:
+        """Read a dataset: inferred schema in explore mode, contract-enforced in prod.
+
+        Args:
+            name: A dataset declared in ``nbpipe.yaml``.
+            paths: Read exactly these files or directories (inside the dataset's path).
+            schema_override: A contract, ``[{name, type, nullable}]`` or DDL string to use instead.
+        """
+        from nbpipe.data.read import read_dataset
+
+        return read_dataset(self, name, paths=paths, schema_override=schema_override)
+
+    def write(self, df: DataFrame, name: str, *, mode: WriteMode = "overwrite_partitions") -> WriteResult:
+        """Write a dataset: sandboxed in explore mode, staged for atomic publish in prod.
+
+        Args:
+            df: The frame to write.
+            name: A dataset declared in ``nbpipe.yaml``.
+            mode: ``overwrite_partitions`` (the partitions in ``df``) or ``overwrite`` (the whole dataset).
+        """
+        from nbpipe.data.write import write_dataset
+
+        return write_dataset(self, df, name, mode=mode)
+
+    def check(self, df: Any, suite: str, *, quarantine: bool = False, dataset: str | None = None,
+              frames: Mapping[str, Any] | None = None) -> CheckResult:
+        """Run a quality checkpoint: inline result in explore mode, a gate in prod.
+
+        Args:
+            df: A Spark or pandas frame.
+            suite: The suite ``expectations/<suite>.json``.
+            quarantine: Move failing rows to ``<dataset>__rejected`` instead of failing on them.
+            dataset: The dataset whose quarantine receives them (default: the suite's name).
+            frames: Frames that foreign-key expectations may refer to by name.
+        """
+        from nbpipe.quality.checkpoint import run_checkpoint
+
+        return run_checkpoint(self, df, suite, quarantine=quarantine, dataset=dataset, frames=frames)
+
+    def incremental(self, name: str, *, column: str | None = None, lookback: Any = None,
+                    max_files: int | None = None) -> DataFrame:
+        """Read only what no successful run of this pipeline has processed yet.
+
+        Args:
+            name: A dataset declared in ``nbpipe.yaml``.
+            column: The watermark column (otherwise new files, or new Kafka offsets, are read).
+            lookback: How far behind the watermark to read again (``"2 days"``, a number).
+            max_files: Read at most this many new files per run.
+        """
+        from nbpipe.data.incremental import read_incremental
+
+        return read_incremental(self, name, column=column, lookback=lookback, max_files=max_files)
+
+
+_current: RunContext | None = None
+
+
+def context(*, project_dir: str | Path | None = None, profile: str | None = None) -> RunContext:
+    """Return the run context: the runner's when executed by nbpipe, else an explore sandbox."""
+    global _current
+    env = os.environ
+    if _current is not None and project_dir is None and profile is None:
+        return _current
+    root = project_dir or env.get(ENV_PROJECT)
+    project = load_project(project_dir=Path(root) if root else None, profile=profile or env.get(ENV_PROFILE))
+    handoff = read_handoff(env)
+    if handoff is not None:
+        ctx = RunContext(project, mode=handoff.mode, run_id=handoff.run_id, run_dir=handoff.run_dir,
+                         pipeline=handoff.pipeline or None, attempt=handoff.attempt, params=handoff.params)
+    else:
+        session = f"session-{uuid.uuid4().hex[:8]}"
+        run_dir = RunDir.explore(project.runs_dir, session).path
+        ctx = RunContext(project, mode="explore", run_id=session, run_dir=run_dir, pipeline=None, attempt=1, params={})
+    _current = ctx
+    return ctx
+
+
+def reset() -> None:
+    """Forget the cached context (tests, or after changing ``NBPIPE_*`` variables)."""
+    global _current
+    _current = None

@@ -1,0 +1,1 @@
+"""Services above a single run: dependency-ordered DAG runs and backfills."""

@@ -1,0 +1,270 @@
+"""Backfills: one run of a pipeline per day of a date range, resumable and optionally parallel.
+
+``nbpipe backfill PIPELINE --from D --to D`` lands here. A backfill
+
+* holds the pipeline's lock for its whole duration (a concurrent ``nbpipe run`` of the same
+  pipeline is refused, and so is a second backfill), recovers what killed runs left behind once,
+  then runs its days under that lock (:class:`nbpipe.run.runner.BackfillSlot`);
+* puts each day into one parameter (``run_date`` by default) on top of the common parameters;
+* skips a day whose notebook code, parameters and inputs match the last *successful run with
+  the same parameters* (the runner records it as ``skipped``), so rerunning a backfill resumes
+  it: done days are skipped, failed and new days run;
+* continues past a failed day and ends with one outcome per day (non-zero exit if any failed).
+
+Parallel backfills (``parallel > 1``) run days in separate worker processes, each with its own
+kernel. Days of one pipeline may run at the same time only when they do not share incremental
+state: the first day that really runs goes alone, and if it read incrementally
+(``ctx.incremental``) the remaining days run one after the other, with a warning. A concurrent day
+that proposes state anyway fails before publishing (``StateError``), so state never forks.
+Parallel days must write disjoint partitions (partition the outputs by the day parameter).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import datetime as dt
+import multiprocessing
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nbpipe.core import records
+from nbpipe.core.config import Project, check_name, load_project
+from nbpipe.errors import NbpipeError, ParameterError, did_you_mean
+from nbpipe.run.locks import PipelineLock
+
+MAX_DAYS = 3660
+DayFn = Callable[["DayOutcome"], None]
+
+
+@dataclass(frozen=True)
+class DayOutcome:
+    """What happened to one day of a backfill."""
+
+    day: str
+    status: str  # succeeded | failed | skipped
+    run_id: str | None
+    duration_s: float | None
+    exit_code: int
+    error: str | None = None
+    incremental: bool = False
+
+
+@dataclass
+class BackfillResult:
+    """The outcome of a backfill: one :class:`DayOutcome` per day, in day order."""
+
+    backfill_id: str
+    pipeline: str
+    param: str
+    days: list[DayOutcome]
+    parallel: int
+    warnings: list[str] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        """How many days ended with ``status``."""
+        return sum(1 for d in self.days if d.status == status)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when no day failed, else the exit code of the first failed day."""
+        return next((d.exit_code or 1 for d in self.days if d.status == "failed"), 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary."""
+        return {**asdict(self), "exit_code": self.exit_code}
+
+
+def parse_day(value: str | dt.date, option: str) -> dt.date:
+    """A ``YYYY-MM-DD`` date from the command line."""
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ParameterError(f"{option} {value!r} is not a date",
+                             hint=f"use YYYY-MM-DD, e.g. {option} 2013-01-01") from None
+
+
+def days_between(start: dt.date, end: dt.date) -> list[dt.date]:
+    """Every day from ``start`` to ``end``, both included."""
+    if end < start:
+        raise ParameterError(
+            f"--to {end} is before --from {start}", hint=f"swap them: --from {end} --to {start}"
+        )
+    count = (end - start).days + 1
+    if count > MAX_DAYS:
+        raise ParameterError(f"the range {start}..{end} has {count} days, more than {MAX_DAYS}",
+                             hint="split the backfill into smaller ranges")
+    return [start + dt.timedelta(days=i) for i in range(count)]
+
+
+def backfill(
+    project: Project,
+    pipeline: str,
+    *,
+    start: dt.date,
+    end: dt.date,
+    param: str = "run_date",
+    parallel: int = 1,
+    given: dict[str, Any] | None = None,
+    from_cli: frozenset[str] = frozenset(),
+    on_day: DayFn | None = None,
+) -> BackfillResult:
+    """Run ``pipeline`` once per day from ``start`` to ``end`` (inclusive).
+
+    Args:
+        project: The loaded project (its active profile is used by every day).
+        pipeline: The pipeline to backfill.
+        start: First day.
+        end: Last day.
+        param: The parameter that receives each day (``YYYY-MM-DD``).
+        parallel: How many days may run at the same time (worker processes).
+        given: Parameters common to every day (``-p k=v``); must not contain ``param``.
+        from_cli: Names in ``given`` whose values are command-line strings.
+        on_day: Called with each day's outcome as soon as it is known.
+
+    Returns:
+        The outcome of every day, in day order.
+
+    Raises:
+        ParameterError: bad range, ``param`` not a parameter of the notebook, or bad parameters.
+        RunLockedError: the pipeline is running (or being backfilled) already.
+    """
+    from nbpipe.run.runner import Runner
+
+    check_name(pipeline, "pipeline")
+    if parallel < 1:
+        raise ParameterError(f"--parallel {parallel}: need at least 1", hint="e.g. --parallel 2")
+    given = dict(given or {})
+    if param in given:
+        raise ParameterError(f"parameter {param!r} is set by the backfill for each day; do not pass -p {param}=…",
+                             hint=f"drop -p {param}=…, or backfill another parameter with --param NAME")
+    days = days_between(start, end)
+    runner = Runner(project)
+    try:
+        _check_param(runner, pipeline, param, days[0], given, from_cli)
+        started = dt.datetime.now(dt.UTC)
+        backfill_id = "backfill-" + records.new_run_id(started)
+        result = BackfillResult(backfill_id, pipeline, param, [], parallel)
+        lock = PipelineLock(project.runs_dir, pipeline, backfill_id, records.iso(started) or "")
+        with lock:
+            result.warnings += runner.recover(pipeline, by=backfill_id)
+            result.days = _run_days(runner, project, pipeline, days, param, given, from_cli, parallel,
+                                    backfill_id, result.warnings, on_day)
+    finally:
+        runner.close()
+    return result
+
+
+def _check_param(runner: Any, pipeline: str, param: str, day: dt.date, given: dict[str, Any],
+                 from_cli: frozenset[str]) -> None:
+    """Validate the pipeline and the parameters of the first day before anything runs."""
+    from nbpipe.run import engine
+
+    cfg = runner.project.pipeline(pipeline)
+    nb = engine.read_notebook(runner.project.path(cfg.notebook))
+    declared = {p.name for p in engine.inspect_parameters(nb, cfg.kernel)} | set(cfg.params)
+    if param not in declared:
+        raise ParameterError(
+            f"pipeline {pipeline!r} has no parameter {param!r} to put the day in"
+            f"{did_you_mean(param, sorted(declared))}",
+            hint=f"pass --param NAME with one of: {', '.join(sorted(declared)) or '(none)'}",
+        )
+    runner.validate(pipeline, {**given, param: day.isoformat()}, from_cli=from_cli | {param})
+
+
+def _run_days(
+    runner: Any,
+    project: Project,
+    pipeline: str,
+    days: list[dt.date],
+    param: str,
+    given: dict[str, Any],
+    from_cli: frozenset[str],
+    parallel: int,
+    backfill_id: str,
+    warnings: list[str],
+    on_day: DayFn | None,
+) -> list[DayOutcome]:
+    """Run the days: alone until one really ran, then in parallel if it did not read incrementally."""
+    from nbpipe.run.runner import BackfillSlot
+
+    outcomes: dict[dt.date, DayOutcome] = {}
+
+    def done(day: dt.date, outcome: DayOutcome) -> None:
+        outcomes[day] = outcome
+        if on_day is not None:
+            on_day(outcome)
+
+    pending = list(days)
+    concurrent = parallel > 1
+    while pending and concurrent:  # probe: the first day that runs decides whether days can overlap
+        day = pending.pop(0)
+        outcome = _run_day(runner, pipeline, day, param, given, from_cli, BackfillSlot(backfill_id))
+        done(day, outcome)
+        if outcome.status == "skipped":
+            continue
+        if outcome.incremental:
+            concurrent = False
+            warnings.append(
+                f"pipeline {pipeline!r} reads incrementally (ctx.incremental): each run depends on the state "
+                f"the previous one committed, so its days ran one after the other despite --parallel {parallel}"
+            )
+        break
+    if pending and concurrent:
+        slot = BackfillSlot(backfill_id, concurrent=True)
+        context = multiprocessing.get_context("spawn")
+        with cf.ProcessPoolExecutor(max_workers=min(parallel, len(pending)), mp_context=context) as pool:
+            futures = {
+                pool.submit(_worker, str(project.root), project.profile_name, pipeline, day.isoformat(), param,
+                            given, from_cli, slot): day
+                for day in pending
+            }
+            for future in cf.as_completed(futures):
+                day = futures[future]
+                try:
+                    outcome = future.result()
+                except Exception as exc:  # a worker process died (OOM, killed): that day failed
+                    outcome = DayOutcome(day.isoformat(), "failed", None, None, 1,
+                                         f"backfill worker died: {type(exc).__name__}: {exc}")
+                done(day, outcome)
+    else:
+        for day in pending:
+            done(day, _run_day(runner, pipeline, day, param, given, from_cli, BackfillSlot(backfill_id)))
+    return [outcomes[d] for d in days]
+
+
+def _run_day(runner: Any, pipeline: str, day: dt.date, param: str, given: dict[str, Any],
+             from_cli: frozenset[str], slot: Any) -> DayOutcome:
+    """One day through the runner; errors raised before a run exists become a failed day."""
+    began = time.monotonic()
+    try:
+        result = runner.run(pipeline, {**given, param: day.isoformat()}, from_cli=from_cli | {param}, backfill=slot)
+    except NbpipeError as exc:
+        return DayOutcome(day.isoformat(), "failed", None, round(time.monotonic() - began, 3), exc.exit_code,
+                          exc.message)
+    return DayOutcome(
+        day.isoformat(),
+        result.status,
+        result.run_id,
+        result.record.get("duration_s"),
+        result.exit_code,
+        None if result.error is None else result.error.message,
+        bool(result.record.get("incremental")),
+    )
+
+
+def _worker(root: str, profile: str, pipeline: str, day: str, param: str, given: dict[str, Any],
+            from_cli: frozenset[str], slot: Any) -> DayOutcome:
+    """Run one day in a worker process (its own runner and store connection)."""
+    from nbpipe.run.runner import Runner
+
+    runner = Runner(load_project(project_dir=Path(root), profile=profile))
+    try:
+        return _run_day(runner, pipeline, dt.date.fromisoformat(day), param, given, from_cli, slot)
+    finally:
+        runner.close()
+

@@ -1,0 +1,343 @@
+"""Notebook execution adapter: papermill parameterization and execution on a fresh kernel.
+
+The only module that imports papermill/nbclient. It injects parameters with papermill's
+translators (values are data, never code), executes with papermill's execution manager (cell
+timing metadata, the notebook saved as cells run), and translates every way a kernel can fail —
+an exception, a dead kernel, a cell or whole-run timeout — into nbpipe errors that name the cell.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from nbpipe.core.params import NotebookParam, ResolvedParams
+from nbpipe.errors import CellExecutionError, KernelDiedError, NotebookError, RunFailedError, RunTimeoutError
+from nbpipe.run.kernelpool import KernelPool, adopt_code, environment_file
+
+PARAMETERS_TAG = "parameters"
+INJECTED_TAG = "injected-parameters"
+
+ProgressFn = Callable[[dict[str, Any]], None]
+
+
+def read_notebook(path: Path) -> nbformat.NotebookNode:
+    """Read a notebook, with an error naming the file when it is missing or broken."""
+    path = Path(path)
+    if not path.is_file():
+        raise NotebookError(f"notebook {path} does not exist", hint="check the pipeline's 'notebook:' in nbpipe.yaml")
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception as exc:  # nbformat raises several unrelated types
+        raise NotebookError(
+            f"notebook {path} cannot be read: {exc}", hint="open it in JupyterLab and save it again"
+        ) from exc
+    # The metadata papermill's inspection, parameterization and execution manager expect.
+    nb.metadata.setdefault("papermill", {"default_parameters": {}, "parameters": {}, "environment_variables": {}})
+    for cell in nb.cells:
+        cell.metadata.setdefault("tags", [])
+        cell.metadata.setdefault("papermill", {})
+    return nb
+
+
+def parameters_cell_index(nb: nbformat.NotebookNode) -> int:
+    for i, cell in enumerate(nb.cells):
+        if PARAMETERS_TAG in cell.get("metadata", {}).get("tags", []):
+            return i
+    return -1
+
+
+def inspect_parameters(nb: nbformat.NotebookNode, kernel_name: str = "python3") -> list[NotebookParam]:
+    """The parameters declared in the ``parameters`` cell, using papermill's inspection."""
+    if parameters_cell_index(nb) < 0:
+        return []
+    from papermill.inspection import _infer_parameters
+
+    found = _infer_parameters(nb, name=kernel_name, language=nb.metadata.get("kernelspec", {}).get("language"))
+    return [
+        NotebookParam(name=p.name, default_source=p.default, inferred_type=p.inferred_type_name, help=p.help)
+        for p in found
+    ]
+
+
+def parameterize(
+    nb: nbformat.NotebookNode, params: ResolvedParams, *, kernel_name: str, secret_env: Mapping[str, str]
+) -> nbformat.NotebookNode:
+    """Insert the injected-parameters cell after the ``parameters`` cell.
+
+    Ordinary values are written by papermill's translator as literals. Secret values never appear in
+    the notebook: the injected cell reads them from the kernel's environment (``secret_env`` maps
+    parameter name to the variable holding its JSON value).
+    """
+    from papermill.parameterize import parameterize_notebook
+
+    plain = {k: v for k, v in params.values.items() if k not in secret_env}
+    nb = parameterize_notebook(nb, plain, kernel_name=kernel_name, language="python")
+    if secret_env:
+        idx = next(i for i, c in enumerate(nb.cells) if INJECTED_TAG in c.metadata.get("tags", []))
+        lines = [
+            f"{name} = __import__('json').loads(__import__('os').environ[{var!r}])  # secret, from env"
+            for name, var in secret_env.items()
+        ]
+        nb.cells[idx].source = nb.cells[idx].source.rstrip("\n") + "\n" + "\n".join(lines) + "\n"
+        nb.metadata.papermill["parameters"] = {**plain, **{k: "***" for k in secret_env}}
+    return nb
+
+
+@dataclass
+class ExecutionLimits:
+    cell_timeout_s: float | None = None
+    run_timeout_s: float | None = None
+    startup_timeout_s: float = 60.0
+
+
+def execute(
+    nb: nbformat.NotebookNode,
+    output_path: Path,
+    *,
+    kernel_name: str,
+    cwd: Path,
+    env: Mapping[str, str],
+    limits: ExecutionLimits,
+    on_progress: ProgressFn | None = None,
+    kernel_log_path: Path | None = None,
+    pool: KernelPool | None = None,
+    prestart_next: bool = False,
+) -> nbformat.NotebookNode:
+    """Execute ``nb`` in a new kernel, writing it to ``output_path`` as it runs and at the end.
+
+    The kernel's own stdout/stderr (not the cells' output, which goes into the notebook) is appended
+    to ``kernel_log_path``: Spark's JVM logs and kernel warnings land there instead of the terminal.
+
+    With a ``pool``, a fitting kernel started ahead is used (it adopts ``env`` before the first cell),
+    and with ``prestart_next`` the pool starts the next run's kernel once this one runs its first cell.
+
+    Raises:
+        CellExecutionError: a cell raised (the error carries cell index, ename, evalue, traceback).
+        KernelDiedError: the kernel process died.
+        RunTimeoutError: a cell exceeded ``cell_timeout_s`` or the run exceeded ``run_timeout_s``.
+    """
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from papermill.clientwrap import PapermillNotebookClient
+    from papermill.engines import NotebookExecutionManager
+
+    code_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    total = len(code_cells)
+    started = time.monotonic()
+
+    class _Manager(NotebookExecutionManager):
+        last_started: int | None = None
+        on_first_cell: Callable[[], None] | None = None
+
+        def cell_start(self, cell: Any, cell_index: int | None = None, **kw: Any) -> None:
+            self.last_started = cell_index
+            super().cell_start(cell, cell_index, **kw)
+            if self.on_first_cell is not None:  # this kernel is up: boot the next one meanwhile
+                start_next, self.on_first_cell = self.on_first_cell, None
+                start_next()
+            if on_progress and cell.cell_type == "code" and cell_index is not None:
+                first = next((ln for ln in cell.source.splitlines() if ln.strip()), "")
+                on_progress(
+                    {
+                        "event": "cell_started",
+                        "index": cell_index,
+                        "n": code_cells.index(cell_index) + 1,
+                        "total": total,
+                        "first_line": first[:100],
+                        "elapsed_s": time.monotonic() - started,
+                    }
+                )
+
+        def cell_complete(self, cell: Any, cell_index: int | None = None, **kw: Any) -> None:
+            super().cell_complete(cell, cell_index, **kw)
+            if on_progress and cell.cell_type == "code" and cell_index is not None:
+                on_progress(
+                    {
+                        "event": "cell_finished",
+                        "index": cell_index,
+                        "n": code_cells.index(cell_index) + 1,
+                        "total": total,
+                        "duration_s": cell.metadata.papermill.get("duration"),
+                        "status": cell.metadata.papermill.get("status"),
+                        "elapsed_s": time.monotonic() - started,
+                    }
+                )
+
+    class _Client(PapermillNotebookClient):
+        env_file: Path | None = None
+
+        def papermill_execute_cells(self) -> None:
+            if self.env_file is not None:
+                # A kernel started ahead adopts this run's environment before any cell runs.
+                reply = self.wait_for_reply(self.kc.execute(adopt_code(self.env_file), silent=True,
+                                                            store_history=False))
+                if reply is None or reply["content"].get("status") != "ok":
+                    raise RuntimeError("the kernel started ahead could not adopt the run's environment")
+            super().papermill_execute_cells()
+
+    spare = pool.take(kernel_name, cwd) if pool is not None else None
+    manager = _Manager(nb, output_path=str(output_path), progress_bar=False, autosave_cell_every=10)
+    if pool is not None and prestart_next:
+        manager.on_first_cell = functools.partial(pool.prestart, kernel_name, cwd)
+    client = _Client(
+        manager,
+        km=spare.km if spare is not None else None,
+        timeout=limits.cell_timeout_s,
+        startup_timeout=limits.startup_timeout_s,
+        kernel_name=kernel_name,
+        log_output=False,
+        shutdown_kernel="immediate",
+    )
+    run_timed_out = threading.Event()
+    finished = threading.Event()
+
+    def _watchdog() -> None:
+        if limits.run_timeout_s is None or finished.wait(limits.run_timeout_s):
+            return
+        run_timed_out.set()
+        _kill_kernel(client)
+
+    watchdog = threading.Thread(target=_watchdog, name="nbpipe-run-timeout", daemon=True)
+    watchdog.start()
+    manager.notebook_start()
+    error: BaseException | None = None
+    kernel_log = open(kernel_log_path, "ab") if kernel_log_path else None  # noqa: SIM115
+    try:
+        extra: dict[str, Any] = {"stdout": kernel_log, "stderr": kernel_log} if kernel_log else {}
+        if spare is not None and pool is not None:
+            client.env_file = environment_file(dict(env), pool.log_dir)
+            extra["cleanup_kc"] = True  # the client does not own a kernel it was handed; stop it anyway
+        client.execute(cwd=str(cwd), env=dict(env), **extra)
+    except (CellTimeoutError, DeadKernelError, RuntimeError, KeyboardInterrupt) as exc:
+        error = exc
+    finally:
+        finished.set()
+        if spare is not None:
+            if client.km is not None:  # not cleaned up by the client (it failed before running)
+                spare.shutdown()
+            spare.close_log()
+            if kernel_log is not None:
+                kernel_log.write(spare.log_path.read_bytes() if spare.log_path.is_file() else b"")
+            spare.log_path.unlink(missing_ok=True)
+            if client.env_file is not None:
+                client.env_file.unlink(missing_ok=True)
+        if kernel_log is not None:
+            kernel_log.close()
+        if error is not None and manager.last_started is not None:
+            # papermill marks the cell "completed" in its finally; it did not complete.
+            meta = manager.nb.cells[manager.last_started].metadata.papermill
+            meta["status"], meta["exception"] = "failed", True
+        manager.notebook_complete()
+        manager.save()
+    nb = manager.nb
+    running = manager.last_started if error is not None or run_timed_out.is_set() else _running_cell(nb)
+    if run_timed_out.is_set():
+        raise RunTimeoutError(
+            f"the run exceeded its timeout of {limits.run_timeout_s:g} s"
+            + (f" while executing {cell_label(nb, running)}" if running is not None else ""),
+            hint="raise the pipeline's timeout_s in nbpipe.yaml, or make the notebook faster",
+            cell_index=running,
+        )
+    if error is not None:
+        if isinstance(error, KeyboardInterrupt):
+            raise error
+        if isinstance(error, CellTimeoutError):
+            raise RunTimeoutError(
+                f"{cell_label(nb, running)} exceeded the cell timeout of {limits.cell_timeout_s:g} s",
+                hint="raise the pipeline's cell_timeout_s in nbpipe.yaml, or make the cell faster",
+                cell_index=running,
+            ) from None
+        if isinstance(error, DeadKernelError):
+            raise KernelDiedError(
+                "the kernel died"
+                + (f" while executing {cell_label(nb, running)}" if running is not None else "")
+                + " (os._exit, a signal such as SIGKILL, or running out of memory)",
+                hint="check memory use of that cell (dmesg shows OOM kills); the executed notebook "
+                "shows the output up to the crash",
+                cell_index=running,
+            ) from None
+        raise RunFailedError(
+            f"notebook execution failed: {type(error).__name__}: {error}",
+            hint="see kernel.log in the run directory for the kernel's own output, then rerun",
+            cell_index=running,
+        ) from None
+    failed = _failed_cell(nb)
+    if failed is not None:
+        index, ename, evalue, tb = failed
+        raise CellExecutionError(
+            f"{cell_label(nb, index)} raised {ename}: {evalue}",
+            hint="see the traceback in report.html or output.ipynb, fix the notebook or its input, then rerun",
+            cell_index=index,
+            ename=ename,
+            evalue=evalue,
+            traceback=tb,
+        )
+    return nb
+
+
+def _kill_kernel(client: Any) -> None:
+    km = getattr(client, "km", None)
+    provisioner = getattr(km, "provisioner", None)
+    process = getattr(provisioner, "process", None)
+    pid = getattr(process, "pid", None)
+    if pid:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def cell_label(nb: nbformat.NotebookNode, index: int | None) -> str:
+    """How a user finds a cell: its position, and the ``In [n]`` prompt when it ran."""
+    if index is None:
+        return "a cell"
+    count = nb.cells[index].get("execution_count") if 0 <= index < len(nb.cells) else None
+    return f"cell {index} (In [{count}])" if count else f"cell {index}"
+
+
+def _running_cell(nb: nbformat.NotebookNode) -> int | None:
+    for i, cell in enumerate(nb.cells):
+        if cell.get("metadata", {}).get("papermill", {}).get("status") == "running":
+            return i
+    return None
+
+
+def _failed_cell(nb: nbformat.NotebookNode) -> tuple[int, str, str, list[str]] | None:
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                return i, out.get("ename", "Error"), out.get("evalue", ""), list(out.get("traceback", []))
+    return None
+
+
+def write_notebook(nb: nbformat.NotebookNode, path: Path, mask: Callable[[str], str] | None = None) -> None:
+    """Write ``nb`` atomically, optionally masking secrets in every string it holds."""
+    text = nbformat.writes(nb)
+    if mask is not None:
+        data = json.loads(text)
+        text = json.dumps(_mask_json(data, mask), indent=1, ensure_ascii=False) + "\n"
+    tmp = Path(str(path) + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _mask_json(value: Any, mask: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, list):
+        return [_mask_json(v, mask) for v in value]
+    if isinstance(value, dict):
+        return {k: _mask_json(v, mask) for k, v in value.items()}
+    return value

@@ -1,0 +1,599 @@
+"""The run-history store: runs, their facts, incremental state and the publish journal.
+
+This adapter owns every table nbpipe keeps in a database (SQLAlchemy 2 Core, no ORM). SQLite is
+the embedded default (WAL journal, busy timeout, ``BEGIN IMMEDIATE`` for writes, so parallel runs
+in several processes can share one file); PostgreSQL (``postgresql+psycopg://``) serves teams.
+Every SQLAlchemy or driver error is translated into :class:`nbpipe.errors.StoreError` whose
+message names the URL with its password masked and says how to fix it.
+
+Timestamps go in as ISO-8601 strings (naive ones are taken as UTC) and come out as ISO-8601
+UTC strings (``2013-01-02T06:00:00+00:00``) whatever the backend.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+
+from nbpipe.errors import StoreError, did_you_mean
+
+SCHEMA_VERSION = 1
+SQLITE_BUSY_TIMEOUT_S = 60.0
+RUN_STATUSES = ("succeeded", "failed", "skipped", "running")
+Row = dict[str, Any]
+_PG_SCHEMA_LOCK = 7_426_001  # pg_advisory_xact_lock key that serialises schema creation
+
+
+def _parse_ts(value: str | dt.datetime) -> dt.datetime:
+    moment = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+
+
+class UtcDateTime(sa.types.TypeDecorator[str]):
+    """A timestamp column taking and returning ISO-8601 UTC strings (timestamptz on PostgreSQL)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: sa.Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        moment = _parse_ts(value)
+        return moment.replace(tzinfo=None) if dialect.name == "sqlite" else moment
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> str | None:
+        return None if value is None else _parse_ts(value).isoformat()
+
+
+metadata = sa.MetaData()
+_ID, _NAME, _SHORT, _TS, _TEXT = sa.String(64), sa.String(200), sa.String(16), UtcDateTime, sa.Text
+Col = sa.Column
+
+
+def _child(name: str, *items: Any) -> sa.Table:
+    """A table of per-run rows, deleted with its run."""
+    fk = sa.ForeignKey("runs.run_id", ondelete="CASCADE")
+    return sa.Table(name, metadata, Col("run_id", _ID, fk, nullable=False, index=True), *items)
+
+
+meta = sa.Table("meta", metadata, Col("key", sa.String(64), primary_key=True), Col("value", _TEXT))
+runs = sa.Table(
+    "runs", metadata,
+    Col("run_id", _ID, primary_key=True), Col("pipeline", _NAME, nullable=False),
+    Col("status", _SHORT, nullable=False), Col("mode", _SHORT), Col("profile", _NAME),
+    Col("started_at", _TS), Col("ended_at", _TS), Col("duration_s", sa.Float), Col("exit_code", sa.Integer),
+    Col("params_json", _TEXT), Col("error_type", _NAME), Col("error_message", _TEXT),
+    Col("fingerprint", sa.String(128)), Col("run_dir", _TEXT), Col("quality", _SHORT),
+    Col("record_json", _TEXT), Col("skipped_reason", _TEXT),
+    sa.Index("ix_runs_pipeline_started", "pipeline", "started_at"),
+    sa.Index("ix_runs_status", "status"),
+    sa.Index("ix_runs_started", "started_at"),
+)
+attempts = _child(
+    "attempts",
+    Col("attempt", sa.Integer, nullable=False), Col("status", _SHORT), Col("started_at", _TS),
+    Col("ended_at", _TS), Col("duration_s", sa.Float), Col("error_message", _TEXT),
+)
+events = _child(
+    "events",
+    Col("seq", sa.Integer, nullable=False), Col("ts", _TS), Col("kind", sa.String(64), nullable=False),
+    Col("source", sa.String(32)), Col("attempt", sa.Integer), Col("payload_json", _TEXT),
+)
+datasets = _child(
+    "datasets",
+    Col("dataset", _NAME, nullable=False), Col("direction", sa.String(3), nullable=False),
+    Col("rows", sa.BigInteger), Col("bytes", sa.BigInteger), Col("rejected_rows", sa.BigInteger),
+    Col("schema_version", sa.String(64)), Col("path", _TEXT),
+    sa.CheckConstraint("direction IN ('in', 'out')", name="ck_datasets_direction"),
+    sa.Index("ix_datasets_dataset", "dataset"),
+)
+checks = _child(
+    "checks",
+    Col("suite", _NAME), Col("dataset", _NAME), Col("expectation_type", _NAME), Col("column_name", _NAME),
+    Col("success", sa.Boolean), Col("unexpected_count", sa.BigInteger), Col("unexpected_percent", sa.Float),
+    Col("observed_value_json", _TEXT),
+)
+metrics = _child(
+    "metrics", Col("name", _NAME, nullable=False), Col("value", sa.Float), sa.Index("ix_metrics_name", "name")
+)
+
+
+def _state_columns() -> list[sa.Column[Any]]:
+    return [Col("position_json", _TEXT, nullable=False), Col("run_id", _ID, nullable=False),
+            Col("committed_at", _TS, nullable=False)]
+
+
+state = sa.Table(
+    "state", metadata,
+    Col("pipeline", _NAME, primary_key=True), Col("dataset", _NAME, primary_key=True), *_state_columns(),
+)
+state_history = sa.Table(  # append-only
+    "state_history", metadata,
+    Col("id", sa.Integer, sa.Identity(), primary_key=True),
+    Col("pipeline", _NAME, nullable=False), Col("dataset", _NAME, nullable=False), *_state_columns(),
+    sa.Index("ix_state_history_pipeline", "pipeline", "dataset"),
+)
+publish_journal = sa.Table(
+    "publish_journal", metadata,
+    Col("id", sa.Integer, sa.Identity(), primary_key=True), Col("run_id", _ID, nullable=False),
+    Col("pipeline", _NAME, nullable=False), Col("payload_json", _TEXT, nullable=False),
+    Col("status", _SHORT, nullable=False), Col("created_at", _TS, nullable=False), Col("finished_at", _TS),
+    sa.CheckConstraint("status IN ('pending', 'done')", name="ck_publish_journal_status"),
+    sa.Index("ix_publish_journal_status", "status", "pipeline"),
+)
+RUN_CHILDREN = (attempts, events, datasets, checks, metrics)
+_SUMMARY = [c for c in runs.c if c.name not in ("record_json", "params_json")]
+
+
+def mask_url(url: str) -> str:
+    """Return ``url`` with its password replaced by ``***``."""
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except sa_exc.ArgumentError:
+        return url.rsplit("@", 1)[-1]
+
+
+def _hint(exc: BaseException, url: str) -> str:
+    text = str(getattr(exc, "orig", None) or exc).lower()
+    if "database is locked" in text:
+        return (f"another process kept the SQLite store locked for over {SQLITE_BUSY_TIMEOUT_S:.0f} s; "
+                "retry, or use a PostgreSQL store for many parallel runs")
+    if "unable to open database file" in text or "readonly database" in text:
+        return "check that the directory of the SQLite file exists and is writable"
+    if any(s in text for s in ("connect", "refused", "timeout expired", "resolve host", "authentication")):
+        return ("check that the database server is running and reachable, and the `store:` URL of the "
+                "active profile in nbpipe.yaml (user, password, host, port, database)")
+    if any(s in text for s in ("no such table", "does not exist")):
+        return "the store schema is incomplete; point `store:` at a fresh database or restore the table"
+    if isinstance(exc, sa_exc.IntegrityError):
+        return "the store rejected inconsistent data; report this with the run id"
+    return f"check the `store:` URL in nbpipe.yaml (now {url})"
+
+
+class RunStore:
+    """Read and write run history, incremental state and the publish journal in one database."""
+
+    def __init__(self, url: str) -> None:
+        """Connect to ``url`` and create the schema if it is missing.
+
+        Args:
+            url: ``sqlite:////abs/path/nbpipe.db`` or ``postgresql+psycopg://user:pw@host:5432/db``.
+
+        Raises:
+            StoreError: the URL is invalid, the driver is missing, the database is unreachable, or
+                the schema was written by a newer nbpipe.
+        """
+        self.url = url
+        self.safe_url = mask_url(url)
+        try:
+            parsed = sa.make_url(url)
+        except sa_exc.ArgumentError as exc:
+            raise StoreError(
+                f"run store URL {self.safe_url!r} is not a valid database URL",
+                hint="use sqlite:///runs/nbpipe.db or postgresql+psycopg://user:password@host:5432/db",
+            ) from exc
+        self._password = parsed.password
+        self.dialect = parsed.get_backend_name()
+        try:
+            self.engine = self._create_engine(parsed)
+        except ImportError as exc:
+            raise StoreError(
+                f"run store {self.safe_url}: the database driver is not installed ({exc})",
+                hint="pip install 'psycopg[binary]>=3.1,<4' for postgresql+psycopg:// URLs",
+            ) from exc
+        except sa_exc.SQLAlchemyError as exc:
+            raise self._error("open the store", exc) from exc
+        except OSError as exc:
+            raise StoreError(f"run store {self.safe_url}: cannot create the SQLite file's directory: {exc}",
+                             hint="check the `store:` path in nbpipe.yaml and that its directory is writable",
+                             ) from exc
+        self.schema_version = self._create_schema()
+
+    def _create_engine(self, parsed: sa.URL) -> sa.Engine:
+        if self.dialect != "sqlite":
+            args = {"connect_timeout": 10} if self.dialect == "postgresql" else {}
+            return sa.create_engine(parsed, pool_pre_ping=True, connect_args=args)
+        if parsed.database and parsed.database != ":memory:" and not parsed.query.get("uri"):
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+
+        @sa.event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # the driver's own BEGIN is off; _on_begin issues it
+            cursor = dbapi_conn.cursor()
+            for pragma in (f"busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}", "journal_mode = WAL",
+                           "synchronous = NORMAL", "foreign_keys = ON"):
+                cursor.execute(f"PRAGMA {pragma}")
+            cursor.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _on_begin(conn: sa.Connection) -> None:
+            # Writers take the write lock up front: a deferred transaction that reads and then
+            # writes fails at once (SQLITE_BUSY, no waiting) if another process committed between.
+            write = conn.get_execution_options().get("nbpipe_write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+        return engine
+
+    def _error(self, action: str, exc: BaseException) -> StoreError:
+        lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        reason = lines[0] if lines else type(exc).__name__
+        if self._password:
+            reason = reason.replace(self._password, "***")
+        return StoreError(f"run store {self.safe_url}: could not {action}: {reason}",
+                          hint=_hint(exc, self.safe_url))
+
+    @contextmanager
+    def _tx(self, action: str, *, write: bool = True) -> Iterator[sa.Connection]:
+        """One transaction; SQLAlchemy, driver and JSON errors become :class:`StoreError`."""
+        try:
+            with self.engine.connect() as conn:
+                if write:
+                    conn = conn.execution_options(nbpipe_write=True)
+                with conn.begin():
+                    yield conn
+        except StoreError:
+            raise
+        except (sa_exc.SQLAlchemyError, TypeError, ValueError) as exc:
+            raise self._error(action, exc) from exc
+
+    def _create_schema(self) -> int:
+        with self._tx("create the store schema") as conn:
+            if self.dialect == "postgresql":  # concurrent CREATE TABLEs would collide in pg_type
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_SCHEMA_LOCK})
+            metadata.create_all(conn)
+            found = conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
+            if found is None:
+                conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+            elif int(found) > SCHEMA_VERSION:
+                raise StoreError(
+                    f"run store {self.safe_url} has schema version {found}, newer than this nbpipe's "
+                    f"{SCHEMA_VERSION}",
+                    hint="upgrade nbpipe (pip install -U nbpipe) or point `store:` at another database",
+                )
+        return int(found or SCHEMA_VERSION)
+
+    def close(self) -> None:
+        """Release every pooled connection."""
+        self.engine.dispose()
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------------------------ runs
+    def start_run(self, run_id: str, pipeline: str, *, started_at: str, mode: str, profile: str,
+                  params: dict[str, Any], run_dir: str) -> None:
+        """Insert (or reset) the row of a run with status ``running``, before it executes."""
+        row = {"run_id": run_id, "pipeline": pipeline, "status": "running", "mode": mode, "profile": profile,
+               "started_at": started_at, "params_json": _dumps(params), "run_dir": str(run_dir)}
+        with self._tx(f"start run {run_id!r}") as conn:
+            self._upsert(conn, runs, row, ["run_id"])
+
+    def save_run(self, record: dict[str, Any], events: list[dict[str, Any]]) -> None:
+        """Upsert a run's row from its run.json ``record`` and replace all its child rows, atomically.
+
+        Args:
+            record: the run.json dict (schema v1); optional extra keys ``fingerprint``, ``run_dir``
+                and ``skipped_reason`` fill the columns of the same name.
+            events: the run's events (``events.jsonl``), stored in order.
+        """
+        for key in ("run_id", "pipeline", "status"):
+            if not record.get(key):
+                raise StoreError(f"cannot save a run record without {key!r}",
+                                 hint="pass the run.json dict the runner builds (nbpipe.core.records)")
+        run_id = record["run_id"]
+        with self._tx(f"save run {run_id!r}") as conn:
+            kept = sa.select(*(runs.c[k] for k in _KEPT)).where(runs.c.run_id == run_id)
+            old = conn.execute(kept).mappings().first()
+            self._upsert(conn, runs, _run_row(record, dict(old or {})), ["run_id"])
+            for table in RUN_CHILDREN:
+                conn.execute(table.delete().where(table.c.run_id == run_id))
+            for table, rows in _child_rows(record, events).items():
+                if rows:
+                    conn.execute(table.insert(), [{"run_id": run_id, **r} for r in rows])
+
+    def list_runs(self, pipeline: str | None = None, status: str | None = None,
+                  limit: int = 20) -> list[dict[str, Any]]:
+        """Summaries of the newest runs (newest first), optionally of one pipeline and/or status."""
+        if status is not None and status not in RUN_STATUSES:
+            raise StoreError(f"unknown run status {status!r}{did_you_mean(status, RUN_STATUSES)}",
+                             hint=f"use one of: {', '.join(RUN_STATUSES)}")
+        if limit < 1:
+            raise StoreError(f"the run list limit must be at least 1, got {limit}", hint="pass --limit 20")
+        query = sa.select(*_SUMMARY).order_by(runs.c.started_at.desc(), runs.c.run_id.desc()).limit(limit)
+        if pipeline is not None:
+            query = query.where(runs.c.pipeline == pipeline)
+        if status is not None:
+            query = query.where(runs.c.status == status)
+        return self._rows("list runs", query)
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        """The full record of a run, found by its id or a unique prefix of it.
+
+        Raises:
+            StoreError: no run matches (with a did-you-mean) or the prefix matches several runs.
+        """
+        pattern = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        ids: list[str] = []
+        with self._tx(f"read run {run_id!r}", write=False) as conn:
+            query = sa.select(runs).where(runs.c.run_id.like(pattern, escape="\\"))
+            query = query.order_by(runs.c.run_id).limit(11)
+            found: list[Row] = [dict(r) for r in conn.execute(query).mappings()]
+            if not found:
+                recent = sa.select(runs.c.run_id).order_by(runs.c.started_at.desc()).limit(500)
+                ids = list(map(str, conn.execute(recent).scalars()))
+        exact = [r for r in found if r["run_id"] == run_id]
+        if exact or len(found) == 1:
+            return _full_record((exact or found)[0])
+        if found:
+            shown = ", ".join(r["run_id"] for r in found[:10]) + (", …" if len(found) > 10 else "")
+            raise StoreError(f"run id prefix {run_id!r} is ambiguous: it matches {shown}",
+                             hint="type more characters of the run id")
+        near = did_you_mean(run_id, ids) or did_you_mean(run_id, [i[: len(run_id)] for i in ids])
+        raise StoreError(f"no run {run_id!r} in the run store {self.safe_url}{near}",
+                         hint="list runs with `nbpipe runs [PIPELINE]`")
+
+    def get_events(self, run_id: str) -> list[dict[str, Any]]:
+        """The stored events of one run (exact id), in their original order."""
+        query = sa.select(events).where(events.c.run_id == run_id).order_by(events.c.seq)
+        out: list[Row] = []
+        for row in self._rows(f"read the events of run {run_id!r}", query):
+            event = {"ts": row["ts"], "kind": row["kind"], "source": row["source"]}
+            if row["attempt"] is not None:
+                event["attempt"] = row["attempt"]
+            out.append({**event, **(_loads(row["payload_json"]) or {})})
+        return out
+
+    def last_successful(self, pipeline: str, *, params_fingerprint: str | None = None) -> dict[str, Any] | None:
+        """Summary (with ``fingerprint``) of the newest succeeded run of ``pipeline``, or None.
+
+        Args:
+            pipeline: The pipeline.
+            params_fingerprint: Only runs whose record has this ``fingerprint_parts.params``
+                (backfills compare a day with the last success *for that day's parameters*).
+        """
+        query = (sa.select(*_SUMMARY).where(runs.c.pipeline == pipeline, runs.c.status == "succeeded")
+                 .order_by(runs.c.started_at.desc(), runs.c.run_id.desc()).limit(1))
+        if params_fingerprint is not None:
+            query = query.where(runs.c.record_json.contains(f'"params": {json.dumps(params_fingerprint)}'))
+        found = self._rows(f"find the last successful run of {pipeline!r}", query)
+        return found[0] if found else None
+
+    def runs_before(self, cutoff_iso: str) -> list[dict[str, Any]]:
+        """Summaries of the runs started before ``cutoff_iso``, oldest first (for gc)."""
+        query = sa.select(*_SUMMARY).where(runs.c.started_at < cutoff_iso)
+        return self._rows("list old runs", query.order_by(runs.c.started_at, runs.c.run_id))
+
+    def delete_runs(self, run_ids: list[str]) -> int:
+        """Delete runs with all their child rows in one transaction; return how many runs went."""
+        deleted = 0
+        with self._tx("delete runs") as conn:
+            for start in range(0, len(run_ids), 500):
+                chunk = list(run_ids[start : start + 500])
+                for table in RUN_CHILDREN:
+                    conn.execute(table.delete().where(table.c.run_id.in_(chunk)))
+                deleted += conn.execute(runs.delete().where(runs.c.run_id.in_(chunk))).rowcount
+        return deleted
+
+    # ------------------------------------------------------------------------------- dashboard
+    def metrics_history(self, pipeline: str | None = None,
+                        since_iso: str | None = None) -> list[dict[str, Any]]:
+        """Every metric of every run, oldest run first: run_id, pipeline, started_at, status, name, value."""
+        query = sa.select(*_RUN_KEYS, metrics.c.name, metrics.c.value).join(metrics)
+        return self._rows("read the metric history", _history(query, pipeline, since_iso, metrics.c.name))
+
+    def dataset_history(self, pipeline: str | None = None, since_iso: str | None = None,
+                        dataset: str | None = None) -> list[dict[str, Any]]:
+        """Datasets read (``in``) and written (``out``) per run, oldest run first."""
+        facts = ("dataset", "direction", "rows", "bytes", "rejected_rows", "schema_version")
+        query = sa.select(*_RUN_KEYS, *(datasets.c[k] for k in facts)).join(datasets)
+        if dataset is not None:
+            query = query.where(datasets.c.dataset == dataset)
+        query = _history(query, pipeline, since_iso, datasets.c.dataset)
+        return self._rows("read the dataset history", query)
+
+    # ----------------------------------------------------------------------------------- state
+    def get_state(self, pipeline: str) -> dict[str, dict[str, Any]]:
+        """The committed position of every dataset of ``pipeline``: ``{dataset: position}``."""
+        query = sa.select(state.c.dataset, state.c.position_json).where(state.c.pipeline == pipeline)
+        rows = self._rows(f"read the state of {pipeline!r}", query)
+        return {r["dataset"]: _loads(r["position_json"]) for r in rows}
+
+    def state_history(self, pipeline: str, dataset: str | None = None) -> list[dict[str, Any]]:
+        """Every position ever committed for ``pipeline``, oldest first, with run_id and committed_at."""
+        query = sa.select(state_history).where(state_history.c.pipeline == pipeline)
+        if dataset is not None:
+            query = query.where(state_history.c.dataset == dataset)
+        rows = self._rows(f"read the state history of {pipeline!r}", query.order_by(state_history.c.id))
+        return [{**_without(r, "position_json"), "position": _loads(r["position_json"])} for r in rows]
+
+    def commit_state(self, pipeline: str, run_id: str, positions: dict[str, dict[str, Any]], *,
+                     committed_at: str) -> None:
+        """Upsert the positions of ``pipeline`` and append them to the history, in one transaction."""
+        with self._tx(f"commit the state of {pipeline!r} for run {run_id!r}") as conn:
+            self._commit_state(conn, pipeline, run_id, positions, committed_at)
+
+    def _commit_state(self, conn: sa.Connection, pipeline: str, run_id: str,
+                      positions: dict[str, dict[str, Any]], committed_at: str) -> None:
+        for dataset, position in positions.items():
+            if not isinstance(dataset, str) or not dataset:
+                raise StoreError(f"cannot commit the state of {pipeline!r}: {dataset!r} is no dataset name",
+                                 hint="positions map dataset names to position dicts")
+            row = {"pipeline": pipeline, "dataset": dataset, "position_json": _dumps(position, strict=True),
+                   "run_id": run_id, "committed_at": committed_at}
+            self._upsert(conn, state, row, ["pipeline", "dataset"])
+            conn.execute(state_history.insert().values(**row))
+
+    # --------------------------------------------------------------------------- publish journal
+    def begin_publish(self, run_id: str, pipeline: str, payload: dict[str, Any]) -> int:
+        """Journal a publish as ``pending`` before any data moves; return the journal id."""
+        row = {"run_id": run_id, "pipeline": pipeline, "payload_json": _dumps(payload, strict=True),
+               "status": "pending", "created_at": dt.datetime.now(dt.UTC)}
+        insert = publish_journal.insert().values(**row).returning(publish_journal.c.id)
+        with self._tx(f"journal the publish of run {run_id!r}") as conn:
+            return int(conn.execute(insert).scalar_one())
+
+    def finish_publish(self, journal_id: int, *, pipeline: str, run_id: str,
+                       positions: dict[str, dict[str, Any]], committed_at: str) -> None:
+        """Mark the journal entry done AND commit the state in one transaction: both or neither.
+
+        Finishing an entry that is already ``done`` changes nothing (another recoverer won).
+
+        Raises:
+            StoreError: the journal id is unknown, or the transaction failed and nothing changed.
+        """
+        with self._tx(f"finish publish #{journal_id} of run {run_id!r}") as conn:
+            where = publish_journal.c.id == journal_id
+            if conn.execute(sa.select(publish_journal.c.status).where(where)).scalar() is None:
+                raise StoreError(f"no publish journal entry #{journal_id} in the run store {self.safe_url}",
+                                 hint="use the id begin_publish returned (see pending_publishes())")
+            update = publish_journal.update().where(where, publish_journal.c.status == "pending")
+            if conn.execute(update.values(status="done", finished_at=committed_at)).rowcount:
+                self._commit_state(conn, pipeline, run_id, positions, committed_at)
+
+    def publish_done(self, run_id: str) -> bool:
+        """Whether a publish of ``run_id`` finished (its outputs are published and its state committed)."""
+        query = sa.select(publish_journal.c.id).where(publish_journal.c.run_id == run_id,
+                                                      publish_journal.c.status == "done")
+        return bool(self._rows(f"read the publish journal of run {run_id!r}", query.limit(1)))
+
+    def pending_publishes(self, pipeline: str | None = None) -> list[dict[str, Any]]:
+        """Journal entries still ``pending`` (a runner died between publish and commit), oldest first."""
+        query = sa.select(publish_journal).where(publish_journal.c.status == "pending")
+        if pipeline is not None:
+            query = query.where(publish_journal.c.pipeline == pipeline)
+        rows = self._rows("list pending publishes", query.order_by(publish_journal.c.id))
+        return [{**_without(r, "payload_json"), "payload": _loads(r["payload_json"])} for r in rows]
+
+    # --------------------------------------------------------------------------------- helpers
+    def _rows(self, action: str, query: sa.Select[Any]) -> list[dict[str, Any]]:
+        with self._tx(action, write=False) as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def _upsert(self, conn: sa.Connection, table: sa.Table, row: dict[str, Any], keys: list[str]) -> None:
+        updates = {k: v for k, v in row.items() if k not in keys}
+        if self.dialect in ("sqlite", "postgresql"):
+            if self.dialect == "sqlite":
+                from sqlalchemy.dialects.sqlite import insert
+            else:
+                from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
+            conn.execute(insert(table).values(**row).on_conflict_do_update(index_elements=keys, set_=updates))
+            return
+        where = sa.and_(*(table.c[k] == row[k] for k in keys))
+        if not conn.execute(table.update().where(where).values(**updates)).rowcount:
+            conn.execute(table.insert().values(**row))
+
+
+_RUN_KEYS = (runs.c.run_id, runs.c.pipeline, runs.c.started_at, runs.c.status)
+
+
+def _history(query: sa.Select[Any], pipeline: str | None, since_iso: str | None, name: Any) -> sa.Select[Any]:
+    if pipeline is not None:
+        query = query.where(runs.c.pipeline == pipeline)
+    if since_iso is not None:
+        query = query.where(runs.c.started_at >= since_iso)
+    return query.order_by(runs.c.started_at, runs.c.run_id, name)
+
+
+def _dumps(value: Any, *, strict: bool = False) -> str:
+    """JSON text; ``strict`` (state, journal) refuses NaN and non-JSON values instead of stringifying."""
+    if strict:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False)
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _without(row: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k != key}
+
+
+def _number(value: Any) -> float | None:
+    """A finite float for SQL, or None (bools count as 0/1)."""
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def _integer(value: Any) -> int | None:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+_KEPT = ("mode", "profile", "started_at", "run_dir")  # start_run's values survive a record without them
+
+
+def _run_row(record: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+    error = record.get("error") or {}
+    row = {k: record.get(k) for k in ("ended_at", "quality", "fingerprint", "skipped_reason")}
+    row.update({k: record.get(k) or old.get(k) for k in _KEPT})
+    return {**row, "run_id": record["run_id"], "pipeline": record["pipeline"], "status": record["status"],
+            "duration_s": _number(record.get("duration_s")), "exit_code": _integer(record.get("exit_code")),
+            "params_json": _dumps(record.get("params") or {}), "error_type": error.get("type"),
+            "error_message": error.get("message"), "record_json": _dumps(record)}
+
+
+def _child_rows(record: dict[str, Any], evts: Iterable[dict[str, Any]]) -> dict[sa.Table, list[Row]]:
+    """The attempts, events, datasets, checks and metrics rows of one run record."""
+    rows: dict[sa.Table, list[Row]] = {t: [] for t in RUN_CHILDREN}
+    for a in record.get("attempts") or []:
+        rows[attempts].append({
+            "attempt": _integer(a.get("attempt")), "status": a.get("status"),
+            "started_at": a.get("started_at"), "ended_at": a.get("ended_at"),
+            "duration_s": _number(a.get("duration_s")), "error_message": _error_text(a.get("error")),
+        })
+    for seq, e in enumerate(evts):
+        payload = {k: v for k, v in e.items() if k not in ("ts", "kind", "source", "attempt")}
+        rows[events].append({
+            "seq": seq, "ts": e.get("ts"), "kind": e.get("kind") or "unknown", "source": e.get("source"),
+            "attempt": _integer(e.get("attempt")), "payload_json": _dumps(payload),
+        })
+    for direction, key in (("in", "inputs"), ("out", "outputs")):
+        for d in (record.get("datasets") or {}).get(key) or []:
+            version = d.get("schema_version")
+            rows[datasets].append({
+                "dataset": d.get("dataset"), "direction": direction, "path": d.get("path"),
+                "schema_version": None if version is None else str(version),
+                **{k: _integer(d.get(k)) for k in ("rows", "bytes", "rejected_rows")},
+            })
+    for check in record.get("checks") or []:
+        for r in check.get("results") or []:
+            rows[checks].append({
+                "suite": check.get("suite"), "dataset": check.get("dataset"),
+                "expectation_type": r.get("expectation_type"),
+                "column_name": (r.get("kwargs") or {}).get("column"),
+                "success": r.get("success"), "unexpected_count": _integer(r.get("unexpected_count")),
+                "unexpected_percent": _number(r.get("unexpected_percent")),
+                "observed_value_json": _dumps(r.get("observed_value")),
+            })
+    for name, value in (record.get("metrics") or {}).items():
+        rows[metrics].append({"name": str(name), "value": _number(value)})
+    return rows
+
+
+def _error_text(error: Any) -> str | None:
+    if error is None or isinstance(error, str):
+        return error
+    if isinstance(error, dict):
+        return ": ".join(str(error[k]) for k in ("type", "message") if error.get(k)) or _dumps(error)
+    return str(error)
+
+
+def _full_record(row: dict[str, Any]) -> dict[str, Any]:
+    """The stored run.json record, or for a run still running, what its row knows."""
+    if row.get("record_json"):
+        return dict(json.loads(row["record_json"]))
+    summary = _without(_without(row, "record_json"), "params_json")
+    return {"schema_version": 1, **summary, "params": _loads(row.get("params_json")) or {}}
