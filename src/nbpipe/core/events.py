@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,18 @@ ATTEMPT_FINISHED = "attempt_finished"
 PUBLISHED = "published"
 STATE_COMMITTED = "state_committed"
 RUN_FINISHED = "run_finished"
+
+# Progress: what a runner, the executor and a DAG tell whoever watches (the CLI's live view), in
+# memory only. Each progress event is a dict whose "event" key is one of these.
+PROGRESS_CELL_STARTED = "cell_started"  # index, of, source (first line)
+PROGRESS_CELL_FINISHED = "cell_finished"  # index, of, status, duration_s
+PROGRESS_ATTEMPT_STARTED = "attempt_started"  # attempt, of
+PROGRESS_RETRYING = "retrying"  # attempt, delay_s, error
+PROGRESS_INTERRUPTED = "interrupted"
+PROGRESS_FINISHED = "finished"  # status, run_id
+PROGRESS_PIPELINE_STARTED = "pipeline_started"  # pipeline
+PROGRESS_PIPELINE_FINISHED = "pipeline_finished"  # pipeline, status, run_id
+ProgressFn = Callable[[dict[str, Any]], None]
 
 
 def utcnow() -> dt.datetime:

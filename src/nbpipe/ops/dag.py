@@ -19,9 +19,8 @@ from typing import Any
 
 from nbpipe.core import dag
 from nbpipe.core.config import Project
+from nbpipe.core.events import ProgressFn
 from nbpipe.errors import NbpipeError
-
-ProgressFn = Callable[[dict[str, Any]], None]
 
 
 @dataclass

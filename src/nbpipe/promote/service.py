@@ -17,7 +17,7 @@ pipeline only reads but another pipeline writes keeps the contract its owner pro
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -38,6 +38,7 @@ from nbpipe.core.contracts import (
     next_version,
     save_contract,
 )
+from nbpipe.core.events import ProgressFn
 from nbpipe.errors import (
     ContractViolationError,
     DatasetError,
@@ -50,7 +51,6 @@ from nbpipe.promote.configedit import ConfigEditor
 from nbpipe.promote.lint import LintReport, lint_notebook, project_roots
 
 Role = Literal["read", "write"]
-ProgressFn = Callable[[dict[str, Any]], None]
 LATEST = "latest"
 
 

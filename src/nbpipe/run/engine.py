@@ -21,6 +21,7 @@ from typing import Any
 
 import nbformat
 
+from nbpipe.core.events import ProgressFn
 from nbpipe.core.params import NotebookParam, ResolvedParams
 from nbpipe.errors import CellExecutionError, KernelDiedError, NotebookError, RunFailedError, RunTimeoutError
 from nbpipe.run.kernelpool import KernelPool, adopt_code, environment_file
@@ -28,7 +29,6 @@ from nbpipe.run.kernelpool import KernelPool, adopt_code, environment_file
 PARAMETERS_TAG = "parameters"
 INJECTED_TAG = "injected-parameters"
 
-ProgressFn = Callable[[dict[str, Any]], None]
 
 
 def read_notebook(path: Path) -> nbformat.NotebookNode:

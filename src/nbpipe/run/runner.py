@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from nbpipe.core import events as ev
 from nbpipe.core import protocol, records
 from nbpipe.core.config import PipelineConfig, Project, check_name
+from nbpipe.core.events import ProgressFn
 from nbpipe.core.layout import RunDir, dataset_root, list_files
 from nbpipe.core.masking import Masker
 from nbpipe.core.params import ResolvedParams, build_definitions, resolve
@@ -47,7 +48,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from nbpipe.run.kernelpool import KernelPool
 
 Mode = Literal["prod", "explore"]
-ProgressFn = Callable[[dict[str, Any]], None]
 # Errors raised in the kernel whose retry cannot help: the data or the notebook must change.
 NOT_RETRYABLE = {
     "QualityGateError",
