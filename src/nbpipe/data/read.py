@@ -42,8 +42,8 @@ from nbpipe.data.strict import strict_read
 from nbpipe.data.write import (
     frame_fields,
     promote_hint,
-    schema_override,
 )
+from nbpipe.data.write import schema_override as _as_contract
 from nbpipe.errors import DatasetError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -87,7 +87,7 @@ def read_with_event(ctx: RunScope, name: str, *, paths: list[str] | None = None,
         raise DatasetError(f"dataset {name!r} is a Kafka topic", hint=f"read it with ctx.incremental({name!r})")
     src = locate(ctx.project, name, cfg, paths)
     if ctx.mode == "prod":
-        contract = schema_override(schema_override, name) or find_contract(ctx.project, name)
+        contract = _as_contract(schema_override, name) or find_contract(ctx.project, name)
         if contract is None:
             # No contract yet: the schema is inferred (as in explore mode), every column nullable, and
             # malformed lines are still quarantined; the run record says the schema was not enforced.
@@ -121,7 +121,7 @@ def _explore_read(ctx: RunScope, name: str, cfg: DatasetConfig, src: Source,
                   override: Any) -> tuple[DataFrame, dict[str, Any]]:
     from pyspark.sql import functions as F
 
-    contract_over = schema_override(override, name)
+    contract_over = _as_contract(override, name)
     df = flexible_frame(ctx.spark, name, cfg, src, contract_over)
     data_cols = [c for c in df.columns if c != CORRUPT_COLUMN]
     if CORRUPT_COLUMN in df.columns and data_cols:
