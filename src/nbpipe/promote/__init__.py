@@ -4,6 +4,8 @@
 :mod:`.configedit` edits ``nbpipe.yaml`` in place, :mod:`.scaffold` writes ``nbpipe init``'s project.
 """
 
-from nbpipe.promote.service import PromoteResult, data_drift, promote
+from nbpipe.promote.drift import DataDrift, data_drift
+from nbpipe.promote.model import PromoteResult
+from nbpipe.promote.service import promote
 
-__all__ = ["PromoteResult", "data_drift", "promote"]
+__all__ = ["DataDrift", "PromoteResult", "data_drift", "promote"]

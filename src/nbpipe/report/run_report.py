@@ -23,14 +23,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import re
 import threading
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import nh3
 
 from nbpipe.core.records import nbpipe_version
 from nbpipe.errors import NotebookError
@@ -39,6 +36,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import jinja2
     from nbconvert import HTMLExporter
     from nbformat import NotebookNode
+from nbpipe.report._format import as_dict, as_list, badge, fmt, fmt_bytes, fmt_duration, fmt_time, fmt_usd
+from nbpipe.report.sanitize import REPORT_CSP, clean_value, sanitize_html, scrub
 
 __all__ = [
     "DEFAULT_MAX_IMAGE_CHARS", "DEFAULT_MAX_OUTPUT_CHARS", "DEFAULT_MAX_TOTAL_CHARS", "REPORT_CSP",
@@ -49,10 +48,6 @@ TEMPLATE_DIR = Path(__file__).parent / "templates"
 DEFAULT_MAX_OUTPUT_CHARS = 200_000
 DEFAULT_MAX_IMAGE_CHARS = 2_000_000
 DEFAULT_MAX_TOTAL_CHARS = 5_000_000
-REPORT_CSP = (
-    "default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; "
-    "base-uri 'none'; form-action 'none'"
-)
 _PAPERMILL_MARKER_TAG = "papermill-error-cell-tag"
 _DROPPED_MIMETYPES = (
     "application/javascript", "text/javascript",
@@ -63,154 +58,16 @@ _DISPLAY_PRIORITY = [
     "text/html", "text/markdown", "image/svg+xml", "text/vnd.mermaid", "text/latex",
     "image/png", "image/jpeg", "text/plain",
 ]  # fmt: skip
-_STYLE_PROPERTIES = {
-    "color", "background-color", "font-weight", "font-style", "font-size", "font-family",
-    "text-align", "vertical-align", "text-decoration", "white-space", "padding", "margin",
-    "border", "border-collapse", "width", "height", "min-width", "max-width",
-}  # fmt: skip
-_RESERVED_ID_PREFIXES = ("cell-", "nbpipe-")
 _CELL_STATUSES = ("ok", "error", "not_run")
-_ATTRIBUTES: dict[str, set[str]] = {k: set(v) for k, v in nh3.ALLOWED_ATTRIBUTES.items()}
-_ATTRIBUTES["*"] = {"class", "id", "title", "style", "lang", "dir"}
-_ATTRIBUTES["a"] |= {"name"}
-_ATTRIBUTES["th"] |= {"scope"}
 
-_IMG_WITHOUT_SRC = re.compile(r"<img(?![^>]*\ssrc=)[^>]*>")
 _LOCK = threading.Lock()
 _EXPORTER: HTMLExporter | None = None
 _SUMMARY_ENV: jinja2.Environment | None = None
 
 
-def _attribute_filter(tag: str, attr: str, value: str) -> str | None:
-    """Keep images only as ``data:image/...``, links never ``data:``, ids and classes off ours."""
-    lowered = value.strip().lower()
-    if attr == "src":
-        return value if lowered.startswith("data:image/") else None
-    if attr == "href" and lowered.startswith("data:"):
-        return None
-    if attr == "id" and lowered.startswith(_RESERVED_ID_PREFIXES):
-        return None
-    if attr == "class":  # the summary's own look (nb-*) cannot be borrowed to fake a status
-        return " ".join(c for c in value.split() if not c.startswith("nb-")) or None
-    return value
-
-
-def sanitize_html(html: object) -> str:
-    """Return ``html`` with scripts, event handlers, frames, forms and remote resources removed.
-
-    Used for every HTML fragment that comes from a notebook (the ``clean_html`` filter of the
-    report template). Tables, text formatting, links and ``data:image`` pictures survive.
-
-    Args:
-        html: An HTML fragment (``bytes`` are decoded as UTF-8 with replacement).
-
-    Returns:
-        The sanitized fragment.
-    """
-    text = html.decode("utf-8", "replace") if isinstance(html, bytes) else str(html)
-    cleaned = nh3.clean(
-        _scrub(text),
-        tags=nh3.ALLOWED_TAGS | {"tfoot"},
-        attributes=_ATTRIBUTES,
-        attribute_filter=_attribute_filter,
-        url_schemes=nh3.ALLOWED_URL_SCHEMES | {"data"},
-        filter_style_properties=_STYLE_PROPERTIES,
-    )
-    return _IMG_WITHOUT_SRC.sub("", cleaned)  # an <img> whose remote src was removed is noise
-
-
-def _scrub(text: str) -> str:
-    """Make ``text`` safe to encode: lone surrogates and NULs become U+FFFD."""
-    if "\x00" in text:
-        text = text.replace("\x00", "\ufffd")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-    return text
-
-
-def _clean_value(value: Any, mask: Callable[[str], str] | None) -> Any:
-    """Deep-copy a JSON-like value with every string scrubbed and masked."""
-    if isinstance(value, str):
-        value = _scrub(value)
-        return mask(value) if mask else value
-    if isinstance(value, dict):
-        return {str(k): _clean_value(v, mask) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean_value(v, mask) for v in value]
-    return value
-
-
 # --------------------------------------------------------------------------------------------
 # formatting
 # --------------------------------------------------------------------------------------------
-def _fmt_duration(seconds: Any) -> str:
-    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
-        return "—"
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 60:
-        return f"{seconds:.2f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
-
-
-def _fmt_bytes(n: Any) -> str:
-    if not isinstance(n, (int, float)) or isinstance(n, bool):
-        return "—"
-    size = float(n)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(size) < 1000 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} TB"  # pragma: no cover
-
-
-def _fmt_time(value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        return "—"
-    try:
-        stamp = dt.datetime.fromisoformat(value)
-    except ValueError:
-        return value
-    if stamp.tzinfo is not None:
-        stamp = stamp.astimezone(dt.UTC)
-    return stamp.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _fmt(value: Any, limit: int = 400) -> str:
-    """Format any record value (or jinja Undefined) as a short human string."""
-    if not value and not isinstance(value, (int, float)):
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:,.6g}" if abs(value) < 1e15 else f"{value:.6g}"
-    text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _fmt_usd(value: Any) -> str:
-    return f"${value:,.4f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "—"
-
-
-def _badge(status: Any) -> str:
-    known = {"succeeded", "failed", "skipped", "running", "passed", "warned", "none", "ok", "error"}
-    return str(status) if status in known else "unknown"
-
-
-def _as_dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
 
 
 # --------------------------------------------------------------------------------------------
@@ -253,11 +110,11 @@ def _prepare_output(output: Any, budget: _Budget, mask: Callable[[str], str] | N
     kind = output.get("output_type")
     output.get("metadata", {}).pop("filenames", None)
     if kind == "stream":
-        output["text"] = budget.clip(_clean_value(_text(output.get("text", "")), mask))
+        output["text"] = budget.clip(clean_value(_text(output.get("text", "")), mask))
     elif kind == "error":
-        output["ename"] = _clean_value(str(output.get("ename", "")), mask)
-        output["evalue"] = _clean_value(str(output.get("evalue", "")), mask)
-        lines = budget.clip("\n".join(_clean_value([_text(x) for x in output.get("traceback", [])], mask)))
+        output["ename"] = clean_value(str(output.get("ename", "")), mask)
+        output["evalue"] = clean_value(str(output.get("evalue", "")), mask)
+        lines = budget.clip("\n".join(clean_value([_text(x) for x in output.get("traceback", [])], mask)))
         output["traceback"] = lines.split("\n")
     elif kind in ("display_data", "execute_result"):
         data = output.get("data", {})
@@ -274,10 +131,10 @@ def _prepare_output(output: Any, budget: _Budget, mask: Callable[[str], str] | N
                     budget.left -= size
             elif mime.startswith("text/") or mime.endswith(("+json", "/json")):
                 text = value if isinstance(value, (str, list)) else json.dumps(value, default=str)
-                text = _clean_value(_text(text), mask)
+                text = clean_value(_text(text), mask)
                 if mime == "text/html" and len(text) > min(budget.per_output, budget.left):
                     del data[mime]  # cut HTML would be broken markup: fall back to text
-                    plain = budget.clip(_clean_value(_text(data.get("text/plain", "")), mask))
+                    plain = budget.clip(clean_value(_text(data.get("text/plain", "")), mask))
                     data["text/plain"] = (
                         f"{plain}\n{budget.note(f'HTML output of {len(text):,} characters omitted')}"
                     )
@@ -329,7 +186,7 @@ def _prepare_notebook(nb: NotebookNode, mask: Callable[[str], str] | None, budge
     nb.metadata.pop("widgets", None)
     nb.cells = [c for c in nb.cells if _PAPERMILL_MARKER_TAG not in c.get("metadata", {}).get("tags", [])]
     for index, cell in enumerate(nb.cells):
-        cell.source = budget.clip(_clean_value(_text(cell.get("source", "")), mask))
+        cell.source = budget.clip(clean_value(_text(cell.get("source", "")), mask))
         cell.metadata["nbpipe"] = {"index": index}
         if cell.get("cell_type") == "code":
             outputs = [
@@ -382,7 +239,7 @@ def _cell_rows(record: dict[str, Any], nb: NotebookNode) -> list[dict[str, Any]]
         row["bar_pct"] = round(100 * seconds / longest, 1) if seconds is not None else 0
         if valid:
             meta = nb.cells[row["index"]].metadata["nbpipe"]
-            meta["duration"] = _fmt_duration(seconds) if seconds is not None else None
+            meta["duration"] = fmt_duration(seconds) if seconds is not None else None
             meta["not_run"] = row["status"] == "not_run"
     return rows
 
@@ -399,7 +256,7 @@ def _failure(record: dict[str, Any], nb: NotebookNode, budget: _Budget) -> dict[
     index = error.get("cell_index")
     if not (isinstance(index, int) and 0 <= index < len(nb.cells)) or (errored and index not in errored):
         index = errored[0] if errored else None
-    traceback = [_text(x) for x in _as_list(error.get("traceback"))]
+    traceback = [_text(x) for x in as_list(error.get("traceback"))]
     if index is not None:
         cell = nb.cells[index]
         cell.metadata["nbpipe"]["failed"] = True
@@ -436,13 +293,13 @@ def _normalized(record: dict[str, Any]) -> dict[str, Any]:
     for key in ("attempts", "checks", "cells"):
         out[key] = [x for x in out[key] if isinstance(x, dict)]
     for check in out["checks"]:
-        check["statistics"] = _as_dict(check.get("statistics"))
-        check["results"] = [x for x in _as_list(check.get("results")) if isinstance(x, dict)]
+        check["statistics"] = as_dict(check.get("statistics"))
+        check["results"] = [x for x in as_list(check.get("results")) if isinstance(x, dict)]
     datasets = out["datasets"]
     out["datasets"] = {
-        d: [x for x in _as_list(datasets.get(d)) if isinstance(x, dict)] for d in ("inputs", "outputs")
+        d: [x for x in as_list(datasets.get(d)) if isinstance(x, dict)] for d in ("inputs", "outputs")
     }
-    before, after = (_as_dict(out["state"].get(k)) for k in ("before", "after"))
+    before, after = (as_dict(out["state"].get(k)) for k in ("before", "after"))
     out["state"] = [(k, before.get(k), after.get(k)) for k in {**before, **after}]
     return out
 
@@ -511,7 +368,7 @@ def _summary_env() -> jinja2.Environment:
             undefined=jinja2.ChainableUndefined,
         )
         env.filters.update(
-            fmt=_fmt, duration=_fmt_duration, size=_fmt_bytes, time=_fmt_time, badge=_badge, usd=_fmt_usd
+            fmt=fmt, duration=fmt_duration, size=fmt_bytes, time=fmt_time, badge=badge, usd=fmt_usd
         )
         _SUMMARY_ENV = env
     return _SUMMARY_ENV
@@ -578,7 +435,7 @@ def _render(
     record: dict[str, Any], notebook_path: Path, mask: Callable[[str], str] | None, budget: _Budget
 ) -> str:
     """Build the whole HTML document (see :func:`render_report`)."""
-    clean = _normalized(_clean_value(dict(record), mask))
+    clean = _normalized(clean_value(dict(record), mask))
     nb, notes = _load_notebook(notebook_path)
     _prepare_notebook(nb, mask, budget)
     view = _summary_view(clean, nb, budget)
@@ -600,4 +457,4 @@ def _render(
             }
         }
         html, _ = _exporter().from_notebook_node(nb, resources=resources)
-    return _scrub(html)
+    return scrub(html)

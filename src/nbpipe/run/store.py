@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -24,113 +23,32 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from nbpipe.errors import StoreError, did_you_mean
+from nbpipe.run.store_schema import (
+    KEPT,
+    RUN_CHILDREN,
+    SUMMARY_COLUMNS,
+    Row,
+    child_rows,
+    datasets,
+    dumps,
+    events,
+    full_record,
+    loads,
+    meta,
+    metadata,
+    metrics,
+    publish_journal,
+    run_row,
+    runs,
+    state,
+    state_history,
+    without,
+)
 
 SCHEMA_VERSION = 1
 SQLITE_BUSY_TIMEOUT_S = 60.0
 RUN_STATUSES = ("succeeded", "failed", "skipped", "running")
-Row = dict[str, Any]
 _PG_SCHEMA_LOCK = 7_426_001  # pg_advisory_xact_lock key that serialises schema creation
-
-
-def _parse_ts(value: str | dt.datetime) -> dt.datetime:
-    moment = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
-
-
-class UtcDateTime(sa.types.TypeDecorator[str]):
-    """A timestamp column taking and returning ISO-8601 UTC strings (timestamptz on PostgreSQL)."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: Any, dialect: sa.Dialect) -> dt.datetime | None:
-        if value is None:
-            return None
-        moment = _parse_ts(value)
-        return moment.replace(tzinfo=None) if dialect.name == "sqlite" else moment
-
-    def process_result_value(self, value: Any, dialect: sa.Dialect) -> str | None:
-        return None if value is None else _parse_ts(value).isoformat()
-
-
-metadata = sa.MetaData()
-_ID, _NAME, _SHORT, _TS, _TEXT = sa.String(64), sa.String(200), sa.String(16), UtcDateTime, sa.Text
-Col = sa.Column
-
-
-def _child(name: str, *items: Any) -> sa.Table:
-    """A table of per-run rows, deleted with its run."""
-    fk = sa.ForeignKey("runs.run_id", ondelete="CASCADE")
-    return sa.Table(name, metadata, Col("run_id", _ID, fk, nullable=False, index=True), *items)
-
-
-meta = sa.Table("meta", metadata, Col("key", sa.String(64), primary_key=True), Col("value", _TEXT))
-runs = sa.Table(
-    "runs", metadata,
-    Col("run_id", _ID, primary_key=True), Col("pipeline", _NAME, nullable=False),
-    Col("status", _SHORT, nullable=False), Col("mode", _SHORT), Col("profile", _NAME),
-    Col("started_at", _TS), Col("ended_at", _TS), Col("duration_s", sa.Float), Col("exit_code", sa.Integer),
-    Col("params_json", _TEXT), Col("error_type", _NAME), Col("error_message", _TEXT),
-    Col("fingerprint", sa.String(128)), Col("run_dir", _TEXT), Col("quality", _SHORT),
-    Col("record_json", _TEXT), Col("skipped_reason", _TEXT),
-    sa.Index("ix_runs_pipeline_started", "pipeline", "started_at"),
-    sa.Index("ix_runs_status", "status"),
-    sa.Index("ix_runs_started", "started_at"),
-)
-attempts = _child(
-    "attempts",
-    Col("attempt", sa.Integer, nullable=False), Col("status", _SHORT), Col("started_at", _TS),
-    Col("ended_at", _TS), Col("duration_s", sa.Float), Col("error_message", _TEXT),
-)
-events = _child(
-    "events",
-    Col("seq", sa.Integer, nullable=False), Col("ts", _TS), Col("kind", sa.String(64), nullable=False),
-    Col("source", sa.String(32)), Col("attempt", sa.Integer), Col("payload_json", _TEXT),
-)
-datasets = _child(
-    "datasets",
-    Col("dataset", _NAME, nullable=False), Col("direction", sa.String(3), nullable=False),
-    Col("rows", sa.BigInteger), Col("bytes", sa.BigInteger), Col("rejected_rows", sa.BigInteger),
-    Col("schema_version", sa.String(64)), Col("path", _TEXT),
-    sa.CheckConstraint("direction IN ('in', 'out')", name="ck_datasets_direction"),
-    sa.Index("ix_datasets_dataset", "dataset"),
-)
-checks = _child(
-    "checks",
-    Col("suite", _NAME), Col("dataset", _NAME), Col("expectation_type", _NAME), Col("column_name", _NAME),
-    Col("success", sa.Boolean), Col("unexpected_count", sa.BigInteger), Col("unexpected_percent", sa.Float),
-    Col("observed_value_json", _TEXT),
-)
-metrics = _child(
-    "metrics", Col("name", _NAME, nullable=False), Col("value", sa.Float), sa.Index("ix_metrics_name", "name")
-)
-
-
-def _state_columns() -> list[sa.Column[Any]]:
-    return [Col("position_json", _TEXT, nullable=False), Col("run_id", _ID, nullable=False),
-            Col("committed_at", _TS, nullable=False)]
-
-
-state = sa.Table(
-    "state", metadata,
-    Col("pipeline", _NAME, primary_key=True), Col("dataset", _NAME, primary_key=True), *_state_columns(),
-)
-state_history = sa.Table(  # append-only
-    "state_history", metadata,
-    Col("id", sa.Integer, sa.Identity(), primary_key=True),
-    Col("pipeline", _NAME, nullable=False), Col("dataset", _NAME, nullable=False), *_state_columns(),
-    sa.Index("ix_state_history_pipeline", "pipeline", "dataset"),
-)
-publish_journal = sa.Table(
-    "publish_journal", metadata,
-    Col("id", sa.Integer, sa.Identity(), primary_key=True), Col("run_id", _ID, nullable=False),
-    Col("pipeline", _NAME, nullable=False), Col("payload_json", _TEXT, nullable=False),
-    Col("status", _SHORT, nullable=False), Col("created_at", _TS, nullable=False), Col("finished_at", _TS),
-    sa.CheckConstraint("status IN ('pending', 'done')", name="ck_publish_journal_status"),
-    sa.Index("ix_publish_journal_status", "status", "pipeline"),
-)
-RUN_CHILDREN = (attempts, events, datasets, checks, metrics)
-_SUMMARY = [c for c in runs.c if c.name not in ("record_json", "params_json")]
 
 
 def mask_url(url: str) -> str:
@@ -276,7 +194,7 @@ class RunStore:
                   params: dict[str, Any], run_dir: str) -> None:
         """Insert (or reset) the row of a run with status ``running``, before it executes."""
         row = {"run_id": run_id, "pipeline": pipeline, "status": "running", "mode": mode, "profile": profile,
-               "started_at": started_at, "params_json": _dumps(params), "run_dir": str(run_dir)}
+               "started_at": started_at, "params_json": dumps(params), "run_dir": str(run_dir)}
         with self._tx(f"start run {run_id!r}") as conn:
             self._upsert(conn, runs, row, ["run_id"])
 
@@ -294,12 +212,12 @@ class RunStore:
                                  hint="pass the run.json dict the runner builds (nbpipe.core.records)")
         run_id = record["run_id"]
         with self._tx(f"save run {run_id!r}") as conn:
-            kept = sa.select(*(runs.c[k] for k in _KEPT)).where(runs.c.run_id == run_id)
+            kept = sa.select(*(runs.c[k] for k in KEPT)).where(runs.c.run_id == run_id)
             old = conn.execute(kept).mappings().first()
-            self._upsert(conn, runs, _run_row(record, dict(old or {})), ["run_id"])
+            self._upsert(conn, runs, run_row(record, dict(old or {})), ["run_id"])
             for table in RUN_CHILDREN:
                 conn.execute(table.delete().where(table.c.run_id == run_id))
-            for table, rows in _child_rows(record, events).items():
+            for table, rows in child_rows(record, events).items():
                 if rows:
                     conn.execute(table.insert(), [{"run_id": run_id, **r} for r in rows])
 
@@ -311,7 +229,7 @@ class RunStore:
                              hint=f"use one of: {', '.join(RUN_STATUSES)}")
         if limit < 1:
             raise StoreError(f"the run list limit must be at least 1, got {limit}", hint="pass --limit 20")
-        query = sa.select(*_SUMMARY).order_by(runs.c.started_at.desc(), runs.c.run_id.desc()).limit(limit)
+        query = sa.select(*SUMMARY_COLUMNS).order_by(runs.c.started_at.desc(), runs.c.run_id.desc()).limit(limit)
         if pipeline is not None:
             query = query.where(runs.c.pipeline == pipeline)
         if status is not None:
@@ -335,7 +253,7 @@ class RunStore:
                 ids = list(map(str, conn.execute(recent).scalars()))
         exact = [r for r in found if r["run_id"] == run_id]
         if exact or len(found) == 1:
-            return _full_record((exact or found)[0])
+            return full_record((exact or found)[0])
         if found:
             shown = ", ".join(r["run_id"] for r in found[:10]) + (", …" if len(found) > 10 else "")
             raise StoreError(f"run id prefix {run_id!r} is ambiguous: it matches {shown}",
@@ -352,7 +270,7 @@ class RunStore:
             event = {"ts": row["ts"], "kind": row["kind"], "source": row["source"]}
             if row["attempt"] is not None:
                 event["attempt"] = row["attempt"]
-            out.append({**event, **(_loads(row["payload_json"]) or {})})
+            out.append({**event, **(loads(row["payload_json"]) or {})})
         return out
 
     def last_successful(self, pipeline: str, *, params_fingerprint: str | None = None) -> dict[str, Any] | None:
@@ -363,7 +281,7 @@ class RunStore:
             params_fingerprint: Only runs whose record has this ``fingerprint_parts.params``
                 (backfills compare a day with the last success *for that day's parameters*).
         """
-        query = (sa.select(*_SUMMARY).where(runs.c.pipeline == pipeline, runs.c.status == "succeeded")
+        query = (sa.select(*SUMMARY_COLUMNS).where(runs.c.pipeline == pipeline, runs.c.status == "succeeded")
                  .order_by(runs.c.started_at.desc(), runs.c.run_id.desc()).limit(1))
         if params_fingerprint is not None:
             query = query.where(runs.c.record_json.contains(f'"params": {json.dumps(params_fingerprint)}'))
@@ -372,7 +290,7 @@ class RunStore:
 
     def runs_before(self, cutoff_iso: str) -> list[dict[str, Any]]:
         """Summaries of the runs started before ``cutoff_iso``, oldest first (for gc)."""
-        query = sa.select(*_SUMMARY).where(runs.c.started_at < cutoff_iso)
+        query = sa.select(*SUMMARY_COLUMNS).where(runs.c.started_at < cutoff_iso)
         return self._rows("list old runs", query.order_by(runs.c.started_at, runs.c.run_id))
 
     def delete_runs(self, run_ids: list[str]) -> int:
@@ -408,7 +326,7 @@ class RunStore:
         """The committed position of every dataset of ``pipeline``: ``{dataset: position}``."""
         query = sa.select(state.c.dataset, state.c.position_json).where(state.c.pipeline == pipeline)
         rows = self._rows(f"read the state of {pipeline!r}", query)
-        return {r["dataset"]: _loads(r["position_json"]) for r in rows}
+        return {r["dataset"]: loads(r["position_json"]) for r in rows}
 
     def state_history(self, pipeline: str, dataset: str | None = None) -> list[dict[str, Any]]:
         """Every position ever committed for ``pipeline``, oldest first, with run_id and committed_at."""
@@ -416,7 +334,7 @@ class RunStore:
         if dataset is not None:
             query = query.where(state_history.c.dataset == dataset)
         rows = self._rows(f"read the state history of {pipeline!r}", query.order_by(state_history.c.id))
-        return [{**_without(r, "position_json"), "position": _loads(r["position_json"])} for r in rows]
+        return [{**without(r, "position_json"), "position": loads(r["position_json"])} for r in rows]
 
     def commit_state(self, pipeline: str, run_id: str, positions: dict[str, dict[str, Any]], *,
                      committed_at: str) -> None:
@@ -430,7 +348,7 @@ class RunStore:
             if not isinstance(dataset, str) or not dataset:
                 raise StoreError(f"cannot commit the state of {pipeline!r}: {dataset!r} is no dataset name",
                                  hint="positions map dataset names to position dicts")
-            row = {"pipeline": pipeline, "dataset": dataset, "position_json": _dumps(position, strict=True),
+            row = {"pipeline": pipeline, "dataset": dataset, "position_json": dumps(position, strict=True),
                    "run_id": run_id, "committed_at": committed_at}
             self._upsert(conn, state, row, ["pipeline", "dataset"])
             conn.execute(state_history.insert().values(**row))
@@ -438,7 +356,7 @@ class RunStore:
     # --------------------------------------------------------------------------- publish journal
     def begin_publish(self, run_id: str, pipeline: str, payload: dict[str, Any]) -> int:
         """Journal a publish as ``pending`` before any data moves; return the journal id."""
-        row = {"run_id": run_id, "pipeline": pipeline, "payload_json": _dumps(payload, strict=True),
+        row = {"run_id": run_id, "pipeline": pipeline, "payload_json": dumps(payload, strict=True),
                "status": "pending", "created_at": dt.datetime.now(dt.UTC)}
         insert = publish_journal.insert().values(**row).returning(publish_journal.c.id)
         with self._tx(f"journal the publish of run {run_id!r}") as conn:
@@ -474,7 +392,7 @@ class RunStore:
         if pipeline is not None:
             query = query.where(publish_journal.c.pipeline == pipeline)
         rows = self._rows("list pending publishes", query.order_by(publish_journal.c.id))
-        return [{**_without(r, "payload_json"), "payload": _loads(r["payload_json"])} for r in rows]
+        return [{**without(r, "payload_json"), "payload": loads(r["payload_json"])} for r in rows]
 
     # --------------------------------------------------------------------------------- helpers
     def _rows(self, action: str, query: sa.Select[Any]) -> list[dict[str, Any]]:
@@ -506,94 +424,3 @@ def _history(query: sa.Select[Any], pipeline: str | None, since_iso: str | None,
     return query.order_by(runs.c.started_at, runs.c.run_id, name)
 
 
-def _dumps(value: Any, *, strict: bool = False) -> str:
-    """JSON text; ``strict`` (state, journal) refuses NaN and non-JSON values instead of stringifying."""
-    if strict:
-        return json.dumps(value, ensure_ascii=False, allow_nan=False)
-    return json.dumps(value, default=str, ensure_ascii=False)
-
-
-def _loads(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
-
-
-def _without(row: dict[str, Any], key: str) -> dict[str, Any]:
-    return {k: v for k, v in row.items() if k != key}
-
-
-def _number(value: Any) -> float | None:
-    """A finite float for SQL, or None (bools count as 0/1)."""
-    if isinstance(value, (int, float)) and math.isfinite(value):
-        return float(value)
-    return None
-
-
-def _integer(value: Any) -> int | None:
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-_KEPT = ("mode", "profile", "started_at", "run_dir")  # start_run's values survive a record without them
-
-
-def _run_row(record: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
-    error = record.get("error") or {}
-    row = {k: record.get(k) for k in ("ended_at", "quality", "fingerprint", "skipped_reason")}
-    row.update({k: record.get(k) or old.get(k) for k in _KEPT})
-    return {**row, "run_id": record["run_id"], "pipeline": record["pipeline"], "status": record["status"],
-            "duration_s": _number(record.get("duration_s")), "exit_code": _integer(record.get("exit_code")),
-            "params_json": _dumps(record.get("params") or {}), "error_type": error.get("type"),
-            "error_message": error.get("message"), "record_json": _dumps(record)}
-
-
-def _child_rows(record: dict[str, Any], evts: Iterable[dict[str, Any]]) -> dict[sa.Table, list[Row]]:
-    """The attempts, events, datasets, checks and metrics rows of one run record."""
-    rows: dict[sa.Table, list[Row]] = {t: [] for t in RUN_CHILDREN}
-    for a in record.get("attempts") or []:
-        rows[attempts].append({
-            "attempt": _integer(a.get("attempt")), "status": a.get("status"),
-            "started_at": a.get("started_at"), "ended_at": a.get("ended_at"),
-            "duration_s": _number(a.get("duration_s")), "error_message": _error_text(a.get("error")),
-        })
-    for seq, e in enumerate(evts):
-        payload = {k: v for k, v in e.items() if k not in ("ts", "kind", "source", "attempt")}
-        rows[events].append({
-            "seq": seq, "ts": e.get("ts"), "kind": e.get("kind") or "unknown", "source": e.get("source"),
-            "attempt": _integer(e.get("attempt")), "payload_json": _dumps(payload),
-        })
-    for direction, key in (("in", "inputs"), ("out", "outputs")):
-        for d in (record.get("datasets") or {}).get(key) or []:
-            version = d.get("schema_version")
-            rows[datasets].append({
-                "dataset": d.get("dataset"), "direction": direction, "path": d.get("path"),
-                "schema_version": None if version is None else str(version),
-                **{k: _integer(d.get(k)) for k in ("rows", "bytes", "rejected_rows")},
-            })
-    for check in record.get("checks") or []:
-        for r in check.get("results") or []:
-            rows[checks].append({
-                "suite": check.get("suite"), "dataset": check.get("dataset"),
-                "expectation_type": r.get("expectation_type"),
-                "column_name": (r.get("kwargs") or {}).get("column"),
-                "success": r.get("success"), "unexpected_count": _integer(r.get("unexpected_count")),
-                "unexpected_percent": _number(r.get("unexpected_percent")),
-                "observed_value_json": _dumps(r.get("observed_value")),
-            })
-    for name, value in (record.get("metrics") or {}).items():
-        rows[metrics].append({"name": str(name), "value": _number(value)})
-    return rows
-
-
-def _error_text(error: Any) -> str | None:
-    if error is None or isinstance(error, str):
-        return error
-    if isinstance(error, dict):
-        return ": ".join(str(error[k]) for k in ("type", "message") if error.get(k)) or _dumps(error)
-    return str(error)
-
-
-def _full_record(row: dict[str, Any]) -> dict[str, Any]:
-    """The stored run.json record, or for a run still running, what its row knows."""
-    if row.get("record_json"):
-        return dict(json.loads(row["record_json"]))
-    summary = _without(_without(row, "record_json"), "params_json")
-    return {"schema_version": 1, **summary, "params": _loads(row.get("params_json")) or {}}

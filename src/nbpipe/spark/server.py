@@ -22,14 +22,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime as dt
 import fcntl
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -39,19 +34,29 @@ from urllib.parse import urlsplit
 
 from nbpipe.core.config import Project
 from nbpipe.errors import ConfigError
+from nbpipe.spark._process import (
+    CONNECT_CLASS,
+    HOST,
+    MARKERS,
+    MASTER_CLASS,
+    WORKER_CLASS,
+    exit_code,
+    free_port,
+    log_excerpt,
+    now_iso,
+    pid_alive,
+    port_open,
+    running_as,
+    spawn,
+    terminate,
+)
 from nbpipe.spark.session import jdbc_jars, session_conf, spark_config, spark_home
 
 Kind = Literal["connect", "standalone"]
 KINDS: tuple[Kind, ...] = ("connect", "standalone")
-HOST = "127.0.0.1"
-CONNECT_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
-MASTER_CLASS = "org.apache.spark.deploy.master.Master"
-WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
-MARKERS = {"connect": CONNECT_CLASS, "master": MASTER_CLASS, "worker": WORKER_CLASS}
 ROLES: dict[str, tuple[str, ...]] = {"connect": ("connect",), "standalone": ("master", "worker")}
 DEFAULT_TIMEOUT_S = 240.0
 STOP_TIMEOUT_S = 30.0
-_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}  # servers started by this process, for reaping
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,45 +101,6 @@ _STARTED: dict[tuple[str, str], ServerInfo] = {}
 def state_dir(project: Project) -> Path:
     """``<runs_dir>/.spark``: pid files, logs and records of the project's managed servers."""
     return project.runs_dir / ".spark"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def port_open(port: int, host: str = HOST, timeout_s: float = 0.5) -> bool:
-    """Whether something accepts TCP connections at ``host:port``."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout_s)
-        return sock.connect_ex((host, port)) == 0
-
-
-def pid_alive(pid: int, marker: str | None = None) -> bool:
-    """Whether ``pid`` runs (not a zombie) and, if ``marker`` is given, its command line holds it.
-
-    The marker (a Java class name) tells a server of ours from an unrelated process that was
-    given the same pid after ours died.
-    """
-    proc = Path(f"/proc/{pid}")
-    if proc.is_dir():
-        try:
-            stat = (proc / "stat").read_text()
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            return False
-        if stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X"):
-            return False
-        return marker is None or marker in cmdline
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def status(project: Project, kind: Kind) -> ServerInfo | None:
@@ -204,14 +170,14 @@ def start_connect_server(
         for key, value in sorted(conf.items()):
             cmd += ["--conf", f"{key}={value}"]
         cmd.append("spark-internal")
-        pid = _spawn(cmd, log, sdir)
+        pid = spawn(cmd, log, sdir)
         info = ServerInfo(
             kind="connect",
             url=f"sc://{HOST}:{port}",
             pids={"connect": pid},
             ports={"grpc": port},
             logs={"connect": str(log)},
-            started_at=_now(),
+            started_at=now_iso(),
             master=chosen,
         )
         _save(project, info)
@@ -256,7 +222,7 @@ def start_standalone(
         url = f"spark://{HOST}:{port}"
         spark_class = str(spark_home() / "bin" / "spark-class")
         logs = {"master": str(sdir / "master.log"), "worker": str(sdir / "worker.log")}
-        master_pid = _spawn(
+        master_pid = spawn(
             [spark_class, MASTER_CLASS, "--host", HOST, "--port", str(port), "--webui-port", str(ui)],
             Path(logs["master"]),
             sdir,
@@ -267,7 +233,7 @@ def start_standalone(
             pids={"master": master_pid},
             ports={"master": port, "master_ui": ui, "worker_ui": worker_ui},
             logs=logs,
-            started_at=_now(),
+            started_at=now_iso(),
         )
         _save(project, info)
 
@@ -280,7 +246,7 @@ def start_standalone(
         worker_cmd = [spark_class, WORKER_CLASS, url, "--host", HOST, "--webui-port", str(worker_ui)]
         worker_cmd += ["--cores", str(cores or os.cpu_count() or 2), "--memory", memory]
         worker_cmd += ["--work-dir", str(work_dir)]
-        worker_pid = _spawn(worker_cmd, Path(logs["worker"]), sdir)
+        worker_pid = spawn(worker_cmd, Path(logs["worker"]), sdir)
         info = dataclasses.replace(info, pids={"master": master_pid, "worker": worker_pid})
         _save(project, info)
         _wait(project, info, "standalone", "Spark worker", lambda: alive_workers(ui) > 0, timeout_s)
@@ -323,7 +289,7 @@ def stop(
             _STARTED.pop((str(state_dir(project)), k), None)
             if info is None:
                 continue
-            _terminate(info, timeout_s)
+            terminate(info.pids, timeout_s)
             _clear(project, k)
             stopped.append(info)
     return stopped
@@ -349,10 +315,6 @@ def running(project: Project, kind: Kind = "connect", **options: Any) -> Iterato
 
 
 # -- internals ---------------------------------------------------------------------------------
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def _record_path(project: Project, kind: Kind) -> Path:
@@ -423,7 +385,7 @@ def _reuse(project: Project, kind: Kind, port: int | None, endpoint: str) -> Ser
                 hint=f"use {info.url}, or stop it first: nbpipe spark stop --{kind}",
             )
         return dataclasses.replace(info, reused=True)
-    _terminate(info, STOP_TIMEOUT_S)
+    terminate(info.pids, STOP_TIMEOUT_S)
     _clear(project, kind)
     return None
 
@@ -445,125 +407,26 @@ def _ensure_free(port: int, what: str, flag: str) -> None:
         )
 
 
-def _child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    for var in ("SPARK_REMOTE", "SPARK_LOCAL_REMOTE", "SPARK_CONNECT_MODE_ENABLED", "SPARK_API_MODE"):
-        env.pop(var, None)
-    env.update(
-        SPARK_HOME=str(spark_home()),
-        SPARK_LOCAL_IP=HOST,
-        SPARK_CONNECT_MODE="0",
-        PYSPARK_PYTHON=env.get("PYSPARK_PYTHON") or sys.executable,
-        PYSPARK_DRIVER_PYTHON=env.get("PYSPARK_DRIVER_PYTHON") or sys.executable,
-    )
-    # No REST submission server: it would take the fixed port 6066.
-    env["SPARK_MASTER_OPTS"] = f"{env.get('SPARK_MASTER_OPTS', '')} -Dspark.master.rest.enabled=false".strip()
-    return env
-
-
-def _spawn(cmd: list[str], log: Path, cwd: Path) -> int:
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as out:
-        out.write(f"\n== {_now()} nbpipe: {' '.join(cmd)}\n".encode())
-        out.flush()
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=cwd,
-            env=_child_env(),
-            start_new_session=True,
-        )
-    _CHILDREN[proc.pid] = proc
-    return proc.pid
-
-
 def _wait(project: Project, info: ServerInfo, kind: Kind, what: str, ready: Any, timeout_s: float) -> None:
     """Poll ``ready()`` until true; on exit or timeout stop everything and raise naming the log."""
     deadline = time.monotonic() + timeout_s
     while True:
         if ready():
             return
-        dead = [role for role, pid in info.pids.items() if not _running(pid, role)]
+        dead = [role for role, pid in info.pids.items() if not running_as(pid, role)]
         if dead or time.monotonic() > deadline:
             role = dead[0] if dead else list(info.pids)[-1]
-            code = _exit_code(info.pids[role]) if dead else None
-            _terminate(info, STOP_TIMEOUT_S)
+            code = exit_code(info.pids[role]) if dead else None
+            terminate(info.pids, STOP_TIMEOUT_S)
             _clear(project, kind)
             log = info.logs[role]
             why = f"exited with code {code}" if dead else f"was not ready after {timeout_s:.0f}s"
             raise ConfigError(
                 f"the {what} ({role}, pid {info.pids[role]}) {why}; see its log {log}"
-                f"{_log_excerpt(Path(log))}",
+                f"{log_excerpt(Path(log))}",
                 hint=f"read {log}; check Java 17 (`java -version`) and free ports, then retry "
                 f"`nbpipe spark start --{kind}`",
             )
         time.sleep(0.25)
 
 
-def _running(pid: int, role: str) -> bool:
-    """Whether a server process runs: our own child by its exit status, any other pid by /proc.
-
-    A child's command line is briefly unreadable while ``spark-class`` execs the JVM, so the marker
-    test is only for pids this process did not start (recorded by another ``nbpipe``).
-    """
-    proc = _CHILDREN.get(pid)
-    if proc is not None:
-        return proc.poll() is None
-    return pid_alive(pid, MARKERS[role])
-
-
-def _exit_code(pid: int) -> int | None:
-    proc = _CHILDREN.get(pid)
-    if proc is None:
-        return None
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        return proc.wait(timeout=5)
-    return None
-
-
-def _log_excerpt(log: Path, lines: int = 6) -> str:
-    try:
-        text = log.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return ""
-    start = max((i for i, line in enumerate(text) if line.startswith("== ")), default=0)
-    tail = text[start + 1 :]
-    errors = [line for line in tail if "Exception" in line or "Error" in line or "ERROR" in line]
-    picked = (errors or tail)[-lines:]
-    return ("\n    " + "\n    ".join(picked)) if picked else ""
-
-
-def _terminate(info: ServerInfo, timeout_s: float) -> None:
-    """SIGTERM each live process group of ``info`` (worker before master), SIGKILL stragglers."""
-    roles = reversed(list(info.pids.items()))
-    live = [(role, pid) for role, pid in roles if pid_alive(pid, MARKERS.get(role))]
-    for _role, pid in live:
-        _signal(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    while any(pid_alive(pid) for _r, pid in live) and time.monotonic() < deadline:
-        _reap()
-        time.sleep(0.2)
-    for _role, pid in live:
-        # The whole group: also Python workers or executors that outlived their JVM.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
-    for _role, pid in live:
-        proc = _CHILDREN.pop(pid, None)
-        if proc is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=10)
-
-
-def _signal(pid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        if os.getpgid(pid) == pid:
-            os.killpg(pid, sig)
-        else:
-            os.kill(pid, sig)
-
-
-def _reap() -> None:
-    for proc in list(_CHILDREN.values()):
-        proc.poll()
