@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -19,7 +19,15 @@ from nbpipe.errors import ConfigError, DatasetError, did_you_mean
 
 CONFIG_FILE = "nbpipe.yaml"
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-PARAM_TYPES = ("str", "int", "float", "bool", "date", "datetime", "list", "dict")
+ParamType = Literal["str", "int", "float", "bool", "date", "datetime", "list", "dict"]
+PARAM_TYPES: tuple[str, ...] = get_args(ParamType)
+
+
+def _string_map(value: Any) -> Any:
+    """``{key: value}`` from YAML as strings (booleans as ``true``/``false``, as Spark and readers expect)."""
+    if isinstance(value, dict):
+        return {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
+    return value
 
 
 class _Model(BaseModel):
@@ -38,9 +46,7 @@ class SparkConfig(_Model):
     @field_validator("conf", mode="before")
     @classmethod
     def _stringify(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            return {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
-        return value
+        return _string_map(value)
 
     @model_validator(mode="after")
     def _one_of(self) -> SparkConfig:
@@ -76,15 +82,13 @@ class DatasetConfig(_Model):
     @field_validator("options", mode="before")
     @classmethod
     def _stringify(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            return {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
-        return value
+        return _string_map(value)
 
 
 class ParamSpec(_Model):
     """The declared type and constraints of one notebook parameter."""
 
-    type: Literal["str", "int", "float", "bool", "date", "datetime", "list", "dict"] | None = None
+    type: ParamType | None = None
     required: bool = False
     choices: list[Any] | None = None
     min: Any = None
