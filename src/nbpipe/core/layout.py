@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from nbpipe.core.config import DatasetConfig, Project, check_name, inside
+from nbpipe.core.events import EVENTS_FILE
 from nbpipe.errors import DatasetError
 
 # ---- datasets
@@ -39,7 +40,7 @@ class RunDir:
     path: Path
 
     RECORD: ClassVar[str] = "run.json"
-    EVENTS: ClassVar[str] = "events.jsonl"
+    EVENTS: ClassVar[str] = EVENTS_FILE
     OUTPUT: ClassVar[str] = "output.ipynb"
     REPORT: ClassVar[str] = "report.html"
     KERNEL_LOG: ClassVar[str] = "kernel.log"

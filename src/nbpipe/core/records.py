@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from nbpipe.core import events as ev
+from nbpipe.core.layout import RunDir
 
 SCHEMA_VERSION = 1
-RUN_JSON = "run.json"
-OUTPUT_NOTEBOOK = "output.ipynb"
-REPORT_HTML = "report.html"
+RUN_JSON = RunDir.RECORD
+OUTPUT_NOTEBOOK = RunDir.OUTPUT
+REPORT_HTML = RunDir.REPORT
 
 Clock = Callable[[], dt.datetime]
 
