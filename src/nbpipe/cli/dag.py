@@ -1,0 +1,75 @@
+"""``nbpipe dag run``: pipelines in dependency order, and the outcome table ``demo`` prints too."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from nbpipe.cli._common import ProfileOpt, ProjectOpt, console, load
+from nbpipe.cli.progress import Progress
+
+if TYPE_CHECKING:  # pragma: no cover
+    from nbpipe.core.config import Project
+    from nbpipe.ops.dag import PipelineOutcome
+
+dag_app = typer.Typer(help="Run pipelines in dependency order.", no_args_is_help=True)
+
+_COLORS = {"succeeded": "green", "failed": "red", "skipped": "dim", "upstream_failed": "yellow"}
+
+
+@dag_app.command("run")
+def dag_run(
+    pipelines: Annotated[
+        list[str] | None, typer.Argument(help="Pipelines to run (with their upstream); all if none.")
+    ] = None,
+    param: Annotated[
+        list[str] | None, typer.Option("-p", "--param", help="NAME=VALUE for every pipeline that declares NAME.")
+    ] = None,
+    parallel: Annotated[int, typer.Option("--parallel", min=1, help="Pipelines run at once.")] = 1,
+    force: Annotated[bool, typer.Option("--force", help="Run even when up to date.")] = False,
+    project: ProjectOpt = None,
+    profile: ProfileOpt = None,
+) -> None:
+    """Run pipelines in dependency order; downstream of a failure is not run."""
+    from nbpipe.core.params import parse_cli_pairs
+    from nbpipe.ops.dag import run_dag
+
+    proj = load(project, profile)
+    pairs = parse_cli_pairs(param or [])
+    per_pipeline = {name: _params_for(proj, name, pairs) for name in proj.config.pipelines}
+    with Progress("dag") as progress:
+        outcomes = run_dag(
+            proj, only=pipelines or None, params=per_pipeline, parallel=parallel, force=force, on_progress=progress
+        )
+    raise typer.Exit(print_outcomes(outcomes))
+
+
+def print_outcomes(outcomes: Sequence[PipelineOutcome]) -> int:
+    """Print one row per pipeline; return the exit code: 1 if any failed or was not run, else 0."""
+    table = Table("pipeline", "status", "run id", "duration", "message")
+    for o in outcomes:
+        table.add_row(
+            o.pipeline,
+            f"[{_COLORS.get(o.status, 'white')}]{o.status}[/]",
+            o.run_id or "",
+            f"{o.duration_s:.1f}s",
+            escape(o.message[:80]),
+        )
+    console.print(table)
+    return 1 if any(o.status in ("failed", "upstream_failed") for o in outcomes) else 0
+
+
+def _params_for(project: Project, pipeline: str, pairs: dict[str, str]) -> dict[str, str]:
+    """The subset of ``pairs`` a pipeline declares (in nbpipe.yaml or its parameters cell)."""
+    from nbpipe.run import engine
+
+    cfg = project.pipeline(pipeline)
+    declared = set(cfg.params)
+    nb_path = project.path(cfg.notebook)
+    if nb_path.exists():
+        declared |= {p.name for p in engine.inspect_parameters(engine.read_notebook(nb_path), cfg.kernel)}
+    return {k: v for k, v in pairs.items() if k in declared}

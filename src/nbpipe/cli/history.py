@@ -1,0 +1,102 @@
+"""Reading the run history: ``nbpipe runs``, ``nbpipe show`` and the ``nbpipe report`` dashboard."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from nbpipe.cli._common import JsonOpt, ProfileOpt, ProjectOpt, console, load, rel
+
+_COLORS = {"succeeded": "green", "failed": "red", "running": "cyan", "skipped": "dim"}
+
+
+def runs(
+    pipeline: Annotated[str | None, typer.Argument(help="Only runs of this pipeline.")] = None,
+    status: Annotated[str | None, typer.Option("--status", help="succeeded | failed | skipped | running")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1)] = 20,
+    as_json: JsonOpt = False,
+    project: ProjectOpt = None,
+    profile: ProfileOpt = None,
+) -> None:
+    """List recent runs from the run-history store."""
+    from nbpipe.run.store import RunStore
+
+    proj = load(project, profile)
+    with RunStore(proj.store_url) as store:
+        rows = store.list_runs(pipeline, status=status, limit=limit)
+    if as_json:
+        console.print_json(json.dumps(rows, default=str))
+        return
+    table = Table("run id", "pipeline", "status", "started", "duration", "quality", "error")
+    for r in rows:
+        dur = r.get("duration_s")
+        table.add_row(
+            r["run_id"],
+            r["pipeline"],
+            f"[{_COLORS.get(r['status'], 'white')}]{r['status']}[/]",
+            str(r.get("started_at") or "")[:19],
+            f"{dur:.1f}s" if dur is not None else "",
+            r.get("quality") or "",
+            escape((r.get("error_message") or "")[:60]),
+        )
+    console.print(table)
+
+
+def show(
+    run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix is enough).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole run.json.")] = False,
+    project: ProjectOpt = None,
+    profile: ProfileOpt = None,
+) -> None:
+    """Show one run: status, parameters, cells, datasets, checks, metrics."""
+    from nbpipe.run.store import RunStore
+
+    proj = load(project, profile)
+    with RunStore(proj.store_url) as store:
+        record = store.get_run(run_id)
+    if as_json:
+        console.print_json(json.dumps(record, default=str))
+        return
+    color = {"succeeded": "green", "failed": "red"}.get(record.get("status", ""), "white")
+    console.print(
+        f"[bold]{record.get('pipeline')}[/] run {record.get('run_id')}: [{color}]{record.get('status')}[/]"
+        f" in {record.get('duration_s')}s (exit {record.get('exit_code')})"
+    )
+    console.print(f"  params: {escape(json.dumps(record.get('params', {})))}", soft_wrap=True)
+    error = record.get("error")
+    if error:
+        console.print(f"  [red]error:[/] {escape(str(error.get('message')))}", soft_wrap=True)
+        if error.get("hint"):
+            console.print(f"  [yellow]hint:[/] {escape(str(error['hint']))}", soft_wrap=True)
+    for a in record.get("attempts", []):
+        failure = escape(str(a.get("error") or ""))
+        console.print(f"  attempt {a['attempt']}: {a['status']} ({a.get('duration_s')}s) {failure}")
+    for side in ("inputs", "outputs"):
+        for d in record.get("datasets", {}).get(side, []):
+            console.print(f"  {side[:-1]}: {d.get('dataset')} rows={d.get('rows')} rejected={d.get('rejected_rows')}")
+    for c in record.get("checks", []):
+        console.print(f"  check {c.get('suite')}: {'passed' if c.get('success') else 'FAILED'}")
+    for name, value in record.get("metrics", {}).items():
+        console.print(f"  metric {name} = {value}")
+    run_dir = Path(proj.runs_dir) / str(record.get("pipeline")) / str(record.get("run_id"))
+    console.print(f"  record: {rel(run_dir)}/report.html", soft_wrap=True)
+
+
+def report(
+    out: Annotated[Path | None, typer.Option("--out", help="Output directory (default: the runs directory).")] = None,
+    project: ProjectOpt = None,
+    profile: ProfileOpt = None,
+) -> None:
+    """Write the static pipeline-health dashboard (index.html) from the run store."""
+    from nbpipe.report.dashboard import render
+    from nbpipe.run.store import RunStore
+
+    proj = load(project, profile)
+    with RunStore(proj.store_url) as store:
+        page = render(proj, store, out or proj.runs_dir)
+    console.print(f"dashboard: {rel(page)}")

@@ -1,0 +1,57 @@
+"""The live progress view on stderr: pipeline, cell n/N, its first line, elapsed time, retries.
+
+On a terminal the current cell is one updating status line; otherwise (CI logs, tests) every
+event is printed as its own line.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from rich.markup import escape
+
+from nbpipe.cli._common import err
+
+
+class Progress:
+    """A ``ProgressFn`` that prints runner and DAG progress events; use it as a context manager."""
+
+    def __init__(self, pipeline: str) -> None:
+        self.pipeline = pipeline
+        self.status = err.status(f"{pipeline}: starting kernel…")
+        self.live = sys.stderr.isatty()
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        if kind == "pipeline_started":
+            self.pipeline = str(event["pipeline"])
+            err.print(f"▶ {self.pipeline}", markup=False)
+        elif kind == "pipeline_finished" and event.get("status") == "upstream_failed":
+            err.print(f"– {event['pipeline']}: not run, an upstream pipeline failed", markup=False)
+        elif kind == "cell_started":
+            text = (
+                f"{self.pipeline}: cell {event['n']}/{event['total']} · {event['first_line']} · "
+                f"{event['elapsed_s']:.1f}s"
+            )
+            if self.live:
+                self.status.update(escape(text))
+            else:
+                err.print(text, markup=False, soft_wrap=True)
+        elif kind == "attempt_started" and event.get("attempt", 1) > 1:
+            err.print(f"{self.pipeline}: attempt {event['attempt']}/{event['of']}", markup=False)
+        elif kind == "retrying":
+            err.print(
+                f"[yellow]{escape(self.pipeline)}: attempt {event['attempt']} failed: {escape(str(event['error']))} — "
+                f"retrying in {event['delay_s']:.1f}s[/]",
+                soft_wrap=True,
+            )
+
+    def __enter__(self) -> Progress:
+        if self.live:
+            self.status.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live:
+            self.status.stop()
