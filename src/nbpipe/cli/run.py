@@ -10,7 +10,7 @@ from rich.markup import escape
 
 from nbpipe.cli._common import ProfileOpt, ProjectOpt, console, err, load, print_error, rel
 from nbpipe.cli.progress import Progress
-from nbpipe.errors import NbpipeError
+from nbpipe.errors import ParameterError
 
 
 def run(
@@ -43,7 +43,8 @@ def run(
     given: dict[str, Any] = {}
     if params_file is not None:
         if not params_file.is_file():
-            raise NbpipeError(f"params file {params_file} does not exist")
+            raise ParameterError(f"params file {params_file} does not exist",
+                                 hint="pass an existing YAML or JSON file to --params-file")
         given.update(load_params_file(params_file.read_text(encoding="utf-8"), str(params_file)))
     cli_pairs = parse_cli_pairs(param or [])
     given.update(cli_pairs)

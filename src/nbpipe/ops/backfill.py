@@ -11,45 +11,45 @@
   it: done days are skipped, failed and new days run;
 * continues past a failed day and ends with one outcome per day (non-zero exit if any failed).
 
-Parallel backfills (``parallel > 1``) run days in separate worker processes, each with its own
-kernel. Days of one pipeline may run at the same time only when they do not share incremental
-state: the first day that really runs goes alone, and if it read incrementally
-(``ctx.incremental``) the remaining days run one after the other, with a warning. A concurrent day
-that proposes state anyway fails before publishing (``StateError``), so state never forks.
+Days run one after the other in this process, each booting the next day's kernel ahead
+(``nbpipe.ops._execute``). Parallel backfills (``parallel > 1``) run days in spawned worker
+processes, each with its own runner and kernel. Days of one pipeline may run at the same time
+only when they do not share incremental state: the first day that really runs goes alone, and if
+it read incrementally (``ctx.incremental``) the remaining days run one after the other, with a
+warning. A concurrent day that proposes state anyway fails before publishing (``StateError``), so
+state never forks.
 Parallel days must write disjoint partitions (partition the outputs by the day parameter).
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
+import dataclasses
 import datetime as dt
-import multiprocessing
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from nbpipe.core import records
-from nbpipe.core.config import Project, check_name, load_project
-from nbpipe.errors import NbpipeError, ParameterError, did_you_mean
+from nbpipe.core.config import Project, check_name
+from nbpipe.errors import ParameterError, did_you_mean
+from nbpipe.ops._execute import InProcess, Job, Outcome, ProcessPool, schedule
 from nbpipe.run.locks import PipelineLock
+from nbpipe.run.runner import BackfillSlot, Runner
 
 MAX_DAYS = 3660
 DayFn = Callable[["DayOutcome"], None]
 
 
-@dataclass(frozen=True)
-class DayOutcome:
-    """What happened to one day of a backfill."""
+@dataclass(frozen=True, kw_only=True)
+class DayOutcome(Outcome):
+    """What happened to one day of a backfill: the day's :class:`~nbpipe.ops._execute.Outcome`."""
 
     day: str
-    status: str  # succeeded | failed | skipped
-    run_id: str | None
-    duration_s: float | None
-    exit_code: int
-    error: str | None = None
-    incremental: bool = False
+
+    @property
+    def error(self) -> str | None:
+        """Why the day failed; None unless it failed."""
+        return self.message if self.status == "failed" else None
 
 
 @dataclass
@@ -74,7 +74,8 @@ class BackfillResult:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary."""
-        return {**asdict(self), "exit_code": self.exit_code}
+        days = [{**asdict(d), "error": d.error} for d in self.days]
+        return {**asdict(self), "days": days, "exit_code": self.exit_code}
 
 
 def parse_day(value: str | dt.date, option: str) -> dt.date:
@@ -133,8 +134,6 @@ def backfill(
         ParameterError: bad range, ``param`` not a parameter of the notebook, or bad parameters.
         RunLockedError: the pipeline is running (or being backfilled) already.
     """
-    from nbpipe.run.runner import Runner
-
     check_name(pipeline, "pipeline")
     if parallel < 1:
         raise ParameterError(f"--parallel {parallel}: need at least 1", hint="e.g. --parallel 2")
@@ -143,7 +142,7 @@ def backfill(
         raise ParameterError(f"parameter {param!r} is set by the backfill for each day; do not pass -p {param}=…",
                              hint=f"drop -p {param}=…, or backfill another parameter with --param NAME")
     days = days_between(start, end)
-    runner = Runner(project)
+    runner = Runner(project, prestart_kernels=len(days) > 1)
     try:
         _check_param(runner, pipeline, param, days[0], given, from_cli)
         started = dt.datetime.now(dt.UTC)
@@ -152,14 +151,18 @@ def backfill(
         lock = PipelineLock(project.runs_dir, pipeline, backfill_id, records.iso(started) or "")
         with lock:
             result.warnings += runner.recover(pipeline, by=backfill_id)
-            result.days = _run_days(runner, project, pipeline, days, param, given, from_cli, parallel,
-                                    backfill_id, result.warnings, on_day)
+            jobs = [
+                Job(day.isoformat(), pipeline, {**given, param: day.isoformat()}, from_cli | {param},
+                    backfill=BackfillSlot(backfill_id))
+                for day in days
+            ]
+            result.days = _run_days(runner, project, jobs, parallel, result.warnings, on_day)
     finally:
         runner.close()
     return result
 
 
-def _check_param(runner: Any, pipeline: str, param: str, day: dt.date, given: dict[str, Any],
+def _check_param(runner: Runner, pipeline: str, param: str, day: dt.date, given: dict[str, Any],
                  from_cli: frozenset[str]) -> None:
     """Validate the pipeline and the parameters of the first day before anything runs."""
     from nbpipe.run import engine
@@ -176,95 +179,36 @@ def _check_param(runner: Any, pipeline: str, param: str, day: dt.date, given: di
     runner.validate(pipeline, {**given, param: day.isoformat()}, from_cli=from_cli | {param})
 
 
-def _run_days(
-    runner: Any,
-    project: Project,
-    pipeline: str,
-    days: list[dt.date],
-    param: str,
-    given: dict[str, Any],
-    from_cli: frozenset[str],
-    parallel: int,
-    backfill_id: str,
-    warnings: list[str],
-    on_day: DayFn | None,
-) -> list[DayOutcome]:
+def _run_days(runner: Runner, project: Project, jobs: list[Job], parallel: int, warnings: list[str],
+              on_day: DayFn | None) -> list[DayOutcome]:
     """Run the days: alone until one really ran, then in parallel if it did not read incrementally."""
-    from nbpipe.run.runner import BackfillSlot
+    outcomes: dict[str, DayOutcome] = {}
 
-    outcomes: dict[dt.date, DayOutcome] = {}
-
-    def done(day: dt.date, outcome: DayOutcome) -> None:
-        outcomes[day] = outcome
+    def done(job: Job, outcome: Outcome) -> None:
+        outcomes[job.key] = DayOutcome(**vars(outcome), day=job.key)
         if on_day is not None:
-            on_day(outcome)
+            on_day(outcomes[job.key])
 
-    pending = list(days)
-    concurrent = parallel > 1
-    while pending and concurrent:  # probe: the first day that runs decides whether days can overlap
-        day = pending.pop(0)
-        outcome = _run_day(runner, pipeline, day, param, given, from_cli, BackfillSlot(backfill_id))
-        done(day, outcome)
-        if outcome.status == "skipped":
-            continue
-        if outcome.incremental:
-            concurrent = False
+    in_process = InProcess(runner)
+    pending = jobs
+    if parallel > 1:  # probe: the first day that runs decides whether days can overlap
+        probed = schedule(jobs, in_process, on_done=done, until=lambda outcome: outcome.status != "skipped")
+        pending = [job for job in jobs if job.key not in probed]
+        ran = [outcome for outcome in probed.values() if outcome.status != "skipped"]
+        if pending and ran and ran[0].incremental:
             warnings.append(
-                f"pipeline {pipeline!r} reads incrementally (ctx.incremental): each run depends on the state "
+                f"pipeline {ran[0].pipeline!r} reads incrementally (ctx.incremental): each run depends on the state "
                 f"the previous one committed, so its days ran one after the other despite --parallel {parallel}"
             )
-        break
-    if pending and concurrent:
-        slot = BackfillSlot(backfill_id, concurrent=True)
-        context = multiprocessing.get_context("spawn")
-        with cf.ProcessPoolExecutor(max_workers=min(parallel, len(pending)), mp_context=context) as pool:
-            futures = {
-                pool.submit(_worker, str(project.root), project.profile_name, pipeline, day.isoformat(), param,
-                            given, from_cli, slot): day
-                for day in pending
-            }
-            for future in cf.as_completed(futures):
-                day = futures[future]
-                try:
-                    outcome = future.result()
-                except Exception as exc:  # a worker process died (OOM, killed): that day failed
-                    outcome = DayOutcome(day.isoformat(), "failed", None, None, 1,
-                                         f"backfill worker died: {type(exc).__name__}: {exc}")
-                done(day, outcome)
-    else:
-        for day in pending:
-            done(day, _run_day(runner, pipeline, day, param, given, from_cli, BackfillSlot(backfill_id)))
-    return [outcomes[d] for d in days]
+        elif pending:
+            with ProcessPool(project, min(parallel, len(pending))) as pool:
+                schedule([_concurrent(job) for job in pending], pool, on_done=done)
+            pending = []
+    schedule(pending, in_process, on_done=done)
+    return [outcomes[job.key] for job in jobs]
 
 
-def _run_day(runner: Any, pipeline: str, day: dt.date, param: str, given: dict[str, Any],
-             from_cli: frozenset[str], slot: Any) -> DayOutcome:
-    """One day through the runner; errors raised before a run exists become a failed day."""
-    began = time.monotonic()
-    try:
-        result = runner.run(pipeline, {**given, param: day.isoformat()}, from_cli=from_cli | {param}, backfill=slot)
-    except NbpipeError as exc:
-        return DayOutcome(day.isoformat(), "failed", None, round(time.monotonic() - began, 3), exc.exit_code,
-                          exc.message)
-    return DayOutcome(
-        day.isoformat(),
-        result.status,
-        result.run_id,
-        result.record.get("duration_s"),
-        result.exit_code,
-        None if result.error is None else result.error.message,
-        bool(result.record.get("incremental")),
-    )
-
-
-def _worker(root: str, profile: str, pipeline: str, day: str, param: str, given: dict[str, Any],
-            from_cli: frozenset[str], slot: Any) -> DayOutcome:
-    """Run one day in a worker process (its own runner and store connection)."""
-    from nbpipe.run.runner import Runner
-
-    runner = Runner(load_project(project_dir=Path(root), profile=profile))
-    try:
-        return _run_day(runner, pipeline, dt.date.fromisoformat(day), param, given, from_cli, slot)
-    finally:
-        runner.close()
-
+def _concurrent(job: Job) -> Job:
+    """The same day, run while sibling days run (see :class:`~nbpipe.run.runner.BackfillSlot`)."""
+    assert job.backfill is not None
+    return dataclasses.replace(job, backfill=dataclasses.replace(job.backfill, concurrent=True))

@@ -1,36 +1,25 @@
-"""Run pipelines in dependency order: sequentially in this process, or N at a time.
+"""Run pipelines in dependency order: one at a time in this process, or N at a time in workers.
 
 A failed pipeline marks everything downstream of it "upstream failed" and never runs it; other
 branches go on. Sequential runs share this process (imports are paid once) and boot the next
-notebook's kernel while the current one runs (``nbpipe.run.kernelpool``); ``parallel > 1`` runs each
-pipeline as its own ``nbpipe run`` process so kernels and locks stay independent.
+notebook's kernel while the current one runs (``nbpipe.run.kernelpool``); ``parallel > 1`` runs
+each pipeline in a worker process of its own, so kernels and locks stay independent. Scheduling
+and outcomes are those of every multi-run service (``nbpipe.ops._execute``).
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from typing import Any
 
 from nbpipe.core import dag
+from nbpipe.core import events as ev
 from nbpipe.core.config import Project
 from nbpipe.core.events import ProgressFn
-from nbpipe.errors import NbpipeError
+from nbpipe.ops._execute import InProcess, Job, Outcome, ProcessPool, schedule
+from nbpipe.run.runner import Runner
 
-
-@dataclass
-class PipelineOutcome:
-    pipeline: str
-    status: str  # succeeded | failed | skipped | upstream_failed
-    run_id: str | None = None
-    duration_s: float = 0.0
-    message: str = ""
-    exit_code: int = 0
+PipelineOutcome = Outcome  # what happened to one pipeline of a DAG run (the name before ops._execute)
 
 
 def run_dag(
@@ -42,7 +31,7 @@ def run_dag(
     force: bool = False,
     on_progress: ProgressFn | None = None,
     prepare: Callable[[], None] | None = None,
-) -> list[PipelineOutcome]:
+) -> list[Outcome]:
     """Run the selected pipelines (and everything upstream) in order; return one outcome each.
 
     Args:
@@ -50,117 +39,49 @@ def run_dag(
         only: Pipelines to run (with their upstream); all when None.
         params: Parameters per pipeline name (values as given on a command line).
         parallel: How many pipelines may run at once.
-        force: Pass ``--force`` to every run.
-        on_progress: Receives per-pipeline progress events.
+        force: Run every pipeline even when it is up to date.
+        on_progress: Receives ``pipeline_started``/``pipeline_finished`` events, and in a sequential
+            run each pipeline's own progress (cells, attempts, retries).
         prepare: Work to do before the first pipeline runs (e.g. start a shared Spark server). In a
-            sequential run of several pipelines it overlaps the first kernel's boot.
+            sequential run of several pipelines it overlaps the first kernel's boot; worker
+            processes start after it, with the environment it leaves.
+
+    Returns:
+        One outcome per pipeline, in run order.
     """
     pipelines = project.config.pipelines
     deps = dag.dependencies(pipelines)
     todo = dag.order(pipelines, only)
     params = params or {}
-    outcomes: dict[str, PipelineOutcome] = {}
+    jobs = [
+        Job(name, name, dict(params.get(name, {})), frozenset(params.get(name, {})), force,
+            after=frozenset(deps[name] & set(todo)))
+        for name in todo
+    ]
 
-    def blocked(name: str) -> str | None:
-        for dep in deps[name]:
-            if dep in outcomes and outcomes[dep].status in ("failed", "upstream_failed"):
-                return dep
-        return None
+    def started(job: Job) -> None:
+        if on_progress is not None:
+            on_progress({"event": ev.PROGRESS_PIPELINE_STARTED, "pipeline": job.pipeline})
 
-    def notify(event: dict[str, Any]) -> None:
-        if on_progress:
-            on_progress(event)
+    def finished(job: Job, outcome: Outcome) -> None:
+        if on_progress is not None:
+            on_progress({"event": ev.PROGRESS_PIPELINE_FINISHED, "pipeline": job.pipeline,
+                         "status": outcome.status, "run_id": outcome.run_id})
 
-    if parallel <= 1:
-        from nbpipe.run.runner import Runner
-
-        runner = Runner(project, on_progress=on_progress, prestart_kernels=len(todo) > 1)
+    if parallel > 1 and len(jobs) > 1:
+        if prepare is not None:
+            prepare()
+        with ProcessPool(project, min(parallel, len(jobs))) as pool:
+            outcomes = schedule(jobs, pool, on_start=started, on_done=finished)
+    else:
+        runner = Runner(project, on_progress=on_progress, prestart_kernels=len(jobs) > 1)
         try:
-            if todo:
-                runner.prestart(todo[0])
+            executor = InProcess(runner)
+            if jobs:
+                executor.warm(jobs[0])
             if prepare is not None:
                 prepare()
-            for i, name in enumerate(todo):
-                runner.prestart_next = i < len(todo) - 1  # the last pipeline boots no spare kernel
-                outcomes[name] = _sequential(runner, name, params.get(name, {}), force, blocked(name), notify)
+            outcomes = schedule(jobs, executor, on_start=started, on_done=finished)
         finally:
             runner.close()
-        return [outcomes[n] for n in todo]
-
-    if prepare is not None:
-        prepare()
-    pending = list(todo)
-    running: dict[Future[PipelineOutcome], str] = {}
-    with ThreadPoolExecutor(max_workers=parallel) as pool:
-        while pending or running:
-            for name in list(pending):
-                upstream = blocked(name)
-                if upstream is not None:
-                    outcomes[name] = PipelineOutcome(name, "upstream_failed", message=f"upstream {upstream} failed")
-                    pending.remove(name)
-                    notify({"event": "pipeline_finished", "pipeline": name, "status": "upstream_failed"})
-                elif len(running) < parallel and all(d in outcomes for d in deps[name] if d in todo):
-                    pending.remove(name)
-                    notify({"event": "pipeline_started", "pipeline": name})
-                    running[pool.submit(_subprocess, project, name, params.get(name, {}), force)] = name
-            if not running:
-                continue
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for fut in done:
-                name = running.pop(fut)
-                outcomes[name] = fut.result()
-                notify({"event": "pipeline_finished", "pipeline": name, "status": outcomes[name].status})
-    return [outcomes[n] for n in todo]
-
-
-def _sequential(
-    runner: Any, name: str, given: dict[str, Any], force: bool, upstream: str | None, notify: ProgressFn
-) -> PipelineOutcome:
-    if upstream is not None:
-        notify({"event": "pipeline_finished", "pipeline": name, "status": "upstream_failed"})
-        return PipelineOutcome(name, "upstream_failed", message=f"upstream {upstream} failed")
-    notify({"event": "pipeline_started", "pipeline": name})
-    start = time.monotonic()
-    try:
-        result = runner.run(name, given, from_cli=frozenset(given), force=force)
-    except NbpipeError as exc:
-        out = PipelineOutcome(
-            name, "failed", duration_s=time.monotonic() - start, message=exc.message, exit_code=exc.exit_code
-        )
-    else:
-        message = result.error.message if result.error else (result.record.get("skipped_reason") or "")
-        out = PipelineOutcome(name, result.status, result.run_id, time.monotonic() - start, message, result.exit_code)
-    notify({"event": "pipeline_finished", "pipeline": name, "status": out.status, "run_id": out.run_id})
-    return out
-
-
-def _subprocess(project: Project, name: str, given: dict[str, Any], force: bool) -> PipelineOutcome:
-    cmd = [
-        sys.executable,
-        "-m",
-        "nbpipe.cli",
-        "run",
-        name,
-        "--project",
-        str(project.root),
-        "--profile",
-        project.profile_name,
-    ]
-    for key, value in given.items():
-        cmd += ["-p", f"{key}={value if isinstance(value, str) else json.dumps(value)}"]
-    if force:
-        cmd.append("--force")
-    start = time.monotonic()
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    duration = time.monotonic() - start
-    from nbpipe.run.store import RunStore
-
-    store = RunStore(project.store_url)
-    try:
-        latest = store.list_runs(name, limit=1)
-    finally:
-        store.close()
-    run = latest[0] if latest else {}
-    status = "failed" if proc.returncode else str(run.get("status", "succeeded"))
-    message = proc.stderr.strip().splitlines()[0] if proc.returncode and proc.stderr.strip() else ""
-    return PipelineOutcome(name, status, run.get("run_id"), duration, message, proc.returncode)
+    return [outcomes[name] for name in todo]
