@@ -13,7 +13,6 @@ from nbpipe.cli._common import ProfileOpt, ProjectOpt, console, load
 from nbpipe.cli.progress import Progress
 
 if TYPE_CHECKING:  # pragma: no cover
-    from nbpipe.core.config import Project
     from nbpipe.ops.dag import PipelineOutcome
 
 dag_app = typer.Typer(help="Run pipelines in dependency order.", no_args_is_help=True)
@@ -36,11 +35,11 @@ def dag_run(
 ) -> None:
     """Run pipelines in dependency order; downstream of a failure is not run."""
     from nbpipe.core.params import parse_cli_pairs
-    from nbpipe.ops.dag import run_dag
+    from nbpipe.ops.dag import declared_params, run_dag
 
     proj = load(project, profile)
     pairs = parse_cli_pairs(param or [])
-    per_pipeline = {name: _params_for(proj, name, pairs) for name in proj.config.pipelines}
+    per_pipeline = {name: declared_params(proj, name, pairs) for name in proj.config.pipelines}
     with Progress("dag") as progress:
         outcomes = run_dag(
             proj, only=pipelines or None, params=per_pipeline, parallel=parallel, force=force, on_progress=progress
@@ -61,15 +60,3 @@ def print_outcomes(outcomes: Sequence[PipelineOutcome]) -> int:
         )
     console.print(table)
     return 1 if any(o.status in ("failed", "upstream_failed") for o in outcomes) else 0
-
-
-def _params_for(project: Project, pipeline: str, pairs: dict[str, str]) -> dict[str, str]:
-    """The subset of ``pairs`` a pipeline declares (in nbpipe.yaml or its parameters cell)."""
-    from nbpipe.run import engine
-
-    cfg = project.pipeline(pipeline)
-    declared = set(cfg.params)
-    nb_path = project.path(cfg.notebook)
-    if nb_path.exists():
-        declared |= {p.name for p in engine.inspect_parameters(engine.read_notebook(nb_path), cfg.kernel)}
-    return {k: v for k, v in pairs.items() if k in declared}

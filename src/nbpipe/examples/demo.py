@@ -107,10 +107,10 @@ def run_demo(
             on_landed(summary)
         return DemoResult(summary)
 
-    from nbpipe.ops.dag import run_dag  # the runner, papermill and a kernel: not for landing only
+    from nbpipe.ops.dag import declared_params, run_dag  # the runner, papermill and a kernel: not for landing only
 
     last_day = (FIRST_DAY + dt.timedelta(days=days - 1)).isoformat()
-    params = {name: _params_for(project, name, {"run_date": last_day}) for name in project.config.pipelines}
+    params = {name: declared_params(project, name, {"run_date": last_day}) for name in project.config.pipelines}
     landed: list[dict[str, Any]] = []
     share_spark = not local_spark and not (project.profile.spark.remote or os.environ.get(ENV_SPARK_REMOTE))
     with contextlib.ExitStack() as stack:
@@ -146,18 +146,6 @@ def _installed(name: str) -> bool:
         return importlib.util.find_spec(name) is not None
     except (ImportError, ValueError):  # a broken install, or a module without a spec
         return False
-
-
-def _params_for(project: Project, pipeline: str, pairs: dict[str, str]) -> dict[str, str]:
-    """The subset of ``pairs`` a pipeline declares (in nbpipe.yaml or its parameters cell)."""
-    from nbpipe.run import engine
-
-    cfg = project.pipeline(pipeline)
-    declared = set(cfg.params)
-    nb_path = project.path(cfg.notebook)
-    if nb_path.exists():
-        declared |= {p.name for p in engine.inspect_parameters(engine.read_notebook(nb_path), cfg.kernel)}
-    return {k: v for k, v in pairs.items() if k in declared}
 
 
 @contextlib.contextmanager

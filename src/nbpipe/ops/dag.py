@@ -85,3 +85,15 @@ def run_dag(
         finally:
             runner.close()
     return [outcomes[name] for name in todo]
+
+
+def declared_params(project: Project, pipeline: str, pairs: dict[str, str]) -> dict[str, str]:
+    """The subset of ``pairs`` a pipeline declares (in nbpipe.yaml or its parameters cell)."""
+    from nbpipe.run import engine
+
+    cfg = project.pipeline(pipeline)
+    declared = set(cfg.params)
+    nb_path = project.path(cfg.notebook)
+    if nb_path.exists():
+        declared |= {p.name for p in engine.inspect_parameters(engine.read_notebook(nb_path), cfg.kernel)}
+    return {k: v for k, v in pairs.items() if k in declared}
