@@ -4,6 +4,10 @@ The only module that imports papermill/nbclient. It injects parameters with pape
 translators (values are data, never code), executes with papermill's execution manager (cell
 timing metadata, the notebook saved as cells run), and translates every way a kernel can fail —
 an exception, a dead kernel, a cell or whole-run timeout — into nbpipe errors that name the cell.
+
+The runner does not call papermill: it asks an :class:`Executor` to run each attempt's
+:class:`ExecutionRequest` (kedro's pluggable executors, httpx's transports).
+:class:`PapermillExecutor` is the default; tests inject a fake that runs no kernel.
 """
 
 from __future__ import annotations
@@ -15,20 +19,31 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import nbformat
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from papermill.clientwrap import PapermillNotebookClient
+from papermill.engines import NotebookExecutionManager
 
 from nbpipe.core.events import ProgressFn
 from nbpipe.core.params import NotebookParam, ResolvedParams
-from nbpipe.errors import CellExecutionError, KernelDiedError, NotebookError, RunFailedError, RunTimeoutError
+from nbpipe.errors import (
+    CellCodeError,
+    CellExecutionError,
+    KernelDiedError,
+    NotebookError,
+    RunFailedError,
+    RunTimeoutError,
+)
 from nbpipe.run.kernelpool import KernelPool, adopt_code, environment_file
 
 PARAMETERS_TAG = "parameters"
 INJECTED_TAG = "injected-parameters"
-
+# Exceptions (``ename``) a cell raises when its code cannot run as written: a retry cannot help.
+CODE_ERRORS = frozenset({"SyntaxError", "IndentationError", "TabError", "NameError", "UnboundLocalError"})
 
 
 def read_notebook(path: Path) -> nbformat.NotebookNode:
@@ -101,6 +116,170 @@ class ExecutionLimits:
     startup_timeout_s: float = 60.0
 
 
+@dataclass(frozen=True)
+class ExecutionRequest:
+    """One attempt's notebook execution, as the runner asks an :class:`Executor` for it.
+
+    Attributes:
+        notebook: The pipeline's notebook, as written (the executor injects the parameters).
+        output_path: Where the executed notebook goes (``output.ipynb`` of the run directory).
+        params: The resolved parameters of the run.
+        kernel_name: The Jupyter kernel to start.
+        cwd: The kernel's working directory (the notebook's folder).
+        env: The kernel's whole environment, with the runner's handoff (:mod:`nbpipe.core.protocol`).
+        limits: Cell and whole-run timeouts.
+        secret_env: Secret parameter name → the variable of ``env`` that holds its JSON value.
+        kernel_log_path: Where the kernel process's own stdout/stderr is appended.
+        on_progress: Receives ``cell_started``/``cell_finished`` progress events.
+        prestart_next: Another run follows: boot its kernel while this one runs (when pooled).
+    """
+
+    notebook: Path
+    output_path: Path
+    params: ResolvedParams
+    kernel_name: str
+    cwd: Path
+    env: Mapping[str, str]
+    limits: ExecutionLimits
+    secret_env: Mapping[str, str] = field(default_factory=dict)
+    kernel_log_path: Path | None = None
+    on_progress: ProgressFn | None = None
+    prestart_next: bool = False
+
+
+class Executor(Protocol):
+    """What the runner needs from notebook execution; :class:`PapermillExecutor` is the default.
+
+    The kernel answers only through the run's event log and files (:mod:`nbpipe.core.events`,
+    :mod:`nbpipe.core.layout`), so an executor writes the executed notebook and raises; it returns
+    nothing.
+    """
+
+    def execute(self, request: ExecutionRequest) -> None:
+        """Run one attempt's notebook; write ``request.output_path`` even when it fails.
+
+        Raises:
+            CellExecutionError: a cell raised; ``ename`` names the exception class (the runner maps
+                an nbpipe error's name back to its class); ``CellCodeError`` when the code cannot run.
+            KernelDiedError: the kernel process died.
+            RunTimeoutError: a cell or the whole run exceeded its limit.
+            RunFailedError: execution failed otherwise.
+            NotebookError: the notebook cannot be read or parameterized.
+        """
+        ...
+
+    def prestart(self, kernel_name: str, cwd: Path) -> None:
+        """Boot a kernel for a run that follows, so its start overlaps other work (may do nothing)."""
+        ...
+
+    def close(self) -> None:
+        """Release what the executor holds (kernels started ahead)."""
+        ...
+
+
+class PapermillExecutor:
+    """The default :class:`Executor`: papermill parameterization, then :func:`execute` on a fresh kernel.
+
+    Args:
+        pool: Kernels started ahead (``Runner(prestart_kernels=True)``); without it each attempt starts
+            its kernel when it runs.
+    """
+
+    def __init__(self, pool: KernelPool | None = None) -> None:
+        self.pool = pool
+
+    def execute(self, request: ExecutionRequest) -> None:
+        nb = read_notebook(request.notebook)
+        nb = parameterize(nb, request.params, kernel_name=request.kernel_name, secret_env=request.secret_env)
+        execute(
+            nb,
+            request.output_path,
+            kernel_name=request.kernel_name,
+            cwd=request.cwd,
+            env=request.env,
+            limits=request.limits,
+            on_progress=request.on_progress,
+            kernel_log_path=request.kernel_log_path,
+            pool=self.pool,
+            prestart_next=request.prestart_next,
+        )
+
+    def prestart(self, kernel_name: str, cwd: Path) -> None:
+        if self.pool is not None:
+            self.pool.prestart(kernel_name, cwd)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+
+
+class _Manager(NotebookExecutionManager):
+    """papermill's execution manager, reporting progress and calling ``on_first_cell`` once."""
+
+    def __init__(
+        self,
+        nb: nbformat.NotebookNode,
+        output_path: Path,
+        *,
+        on_progress: ProgressFn | None = None,
+        on_first_cell: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(nb, output_path=str(output_path), progress_bar=False, autosave_cell_every=10)
+        self.on_progress = on_progress
+        self.on_first_cell = on_first_cell
+        self.last_started: int | None = None
+        self.code_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+        self.started = time.monotonic()
+
+    def cell_start(self, cell: Any, cell_index: int | None = None, **kw: Any) -> None:
+        self.last_started = cell_index
+        super().cell_start(cell, cell_index, **kw)
+        if self.on_first_cell is not None:  # this kernel is up: boot the next one meanwhile
+            start_next, self.on_first_cell = self.on_first_cell, None
+            start_next()
+        if self.on_progress and cell.cell_type == "code" and cell_index is not None:
+            first = next((ln for ln in cell.source.splitlines() if ln.strip()), "")
+            self.on_progress(
+                {
+                    "event": "cell_started",
+                    "index": cell_index,
+                    "n": self.code_cells.index(cell_index) + 1,
+                    "total": len(self.code_cells),
+                    "first_line": first[:100],
+                    "elapsed_s": time.monotonic() - self.started,
+                }
+            )
+
+    def cell_complete(self, cell: Any, cell_index: int | None = None, **kw: Any) -> None:
+        super().cell_complete(cell, cell_index, **kw)
+        if self.on_progress and cell.cell_type == "code" and cell_index is not None:
+            self.on_progress(
+                {
+                    "event": "cell_finished",
+                    "index": cell_index,
+                    "n": self.code_cells.index(cell_index) + 1,
+                    "total": len(self.code_cells),
+                    "duration_s": cell.metadata.papermill.get("duration"),
+                    "status": cell.metadata.papermill.get("status"),
+                    "elapsed_s": time.monotonic() - self.started,
+                }
+            )
+
+
+class _Client(PapermillNotebookClient):
+    """papermill's client; a kernel started ahead first adopts the run's environment (``env_file``)."""
+
+    env_file: Path | None = None
+
+    def papermill_execute_cells(self) -> None:
+        if self.env_file is not None:
+            # A kernel started ahead adopts this run's environment before any cell runs.
+            reply = self.wait_for_reply(self.kc.execute(adopt_code(self.env_file), silent=True, store_history=False))
+            if reply is None or reply["content"].get("status") != "ok":
+                raise RuntimeError("the kernel started ahead could not adopt the run's environment")
+        super().papermill_execute_cells()
+
+
 def execute(
     nb: nbformat.NotebookNode,
     output_path: Path,
@@ -123,72 +302,14 @@ def execute(
     and with ``prestart_next`` the pool starts the next run's kernel once this one runs its first cell.
 
     Raises:
-        CellExecutionError: a cell raised (the error carries cell index, ename, evalue, traceback).
+        CellExecutionError: a cell raised (the error carries cell index, ename, evalue, traceback);
+            ``CellCodeError`` when its code cannot run as written (:data:`CODE_ERRORS`).
         KernelDiedError: the kernel process died.
         RunTimeoutError: a cell exceeded ``cell_timeout_s`` or the run exceeded ``run_timeout_s``.
     """
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
-    from papermill.clientwrap import PapermillNotebookClient
-    from papermill.engines import NotebookExecutionManager
-
-    code_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
-    total = len(code_cells)
-    started = time.monotonic()
-
-    class _Manager(NotebookExecutionManager):
-        last_started: int | None = None
-        on_first_cell: Callable[[], None] | None = None
-
-        def cell_start(self, cell: Any, cell_index: int | None = None, **kw: Any) -> None:
-            self.last_started = cell_index
-            super().cell_start(cell, cell_index, **kw)
-            if self.on_first_cell is not None:  # this kernel is up: boot the next one meanwhile
-                start_next, self.on_first_cell = self.on_first_cell, None
-                start_next()
-            if on_progress and cell.cell_type == "code" and cell_index is not None:
-                first = next((ln for ln in cell.source.splitlines() if ln.strip()), "")
-                on_progress(
-                    {
-                        "event": "cell_started",
-                        "index": cell_index,
-                        "n": code_cells.index(cell_index) + 1,
-                        "total": total,
-                        "first_line": first[:100],
-                        "elapsed_s": time.monotonic() - started,
-                    }
-                )
-
-        def cell_complete(self, cell: Any, cell_index: int | None = None, **kw: Any) -> None:
-            super().cell_complete(cell, cell_index, **kw)
-            if on_progress and cell.cell_type == "code" and cell_index is not None:
-                on_progress(
-                    {
-                        "event": "cell_finished",
-                        "index": cell_index,
-                        "n": code_cells.index(cell_index) + 1,
-                        "total": total,
-                        "duration_s": cell.metadata.papermill.get("duration"),
-                        "status": cell.metadata.papermill.get("status"),
-                        "elapsed_s": time.monotonic() - started,
-                    }
-                )
-
-    class _Client(PapermillNotebookClient):
-        env_file: Path | None = None
-
-        def papermill_execute_cells(self) -> None:
-            if self.env_file is not None:
-                # A kernel started ahead adopts this run's environment before any cell runs.
-                reply = self.wait_for_reply(self.kc.execute(adopt_code(self.env_file), silent=True,
-                                                            store_history=False))
-                if reply is None or reply["content"].get("status") != "ok":
-                    raise RuntimeError("the kernel started ahead could not adopt the run's environment")
-            super().papermill_execute_cells()
-
     spare = pool.take(kernel_name, cwd) if pool is not None else None
-    manager = _Manager(nb, output_path=str(output_path), progress_bar=False, autosave_cell_every=10)
-    if pool is not None and prestart_next:
-        manager.on_first_cell = functools.partial(pool.prestart, kernel_name, cwd)
+    start_next = functools.partial(pool.prestart, kernel_name, cwd) if pool is not None and prestart_next else None
+    manager = _Manager(nb, output_path, on_progress=on_progress, on_first_cell=start_next)
     client = _Client(
         manager,
         km=spare.km if spare is not None else None,
@@ -274,7 +395,7 @@ def execute(
     failed = _failed_cell(nb)
     if failed is not None:
         index, ename, evalue, tb = failed
-        raise CellExecutionError(
+        raise (CellCodeError if ename in CODE_ERRORS else CellExecutionError)(
             f"{cell_label(nb, index)} raised {ename}: {evalue}",
             hint="see the traceback in report.html or output.ipynb, fix the notebook or its input, then rerun",
             cell_index=index,

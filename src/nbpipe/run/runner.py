@@ -3,10 +3,13 @@
     lock → recover → params → (attempt: stage → execute → gates)* → publish + commit state
          → record (run.json, output.ipynb, report.html, store) → notify → unlock
 
-Parameters are validated before any kernel starts. A failed attempt is retried with exponential
-backoff and jitter when the failure may be transient (not for quality gates or contract errors).
+Parameters are validated before any kernel starts. Each attempt's notebook runs through an
+:class:`~nbpipe.run.engine.Executor` (papermill by default); an nbpipe error raised inside the
+kernel comes back as its own class (:func:`nbpipe.errors.by_name`), with its exit code. A failed
+attempt is retried with exponential backoff and jitter when its error class is ``retryable``.
 Outputs are published and incremental state committed in one journaled step, only after the
-notebook and every gate succeeded; a crash in between is rolled forward by the next run.
+notebook and every gate succeeded; a crash in between is rolled forward by the next run. The
+record is built and written by :mod:`nbpipe.run.record`.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -27,53 +30,38 @@ from nbpipe.core import events as ev
 from nbpipe.core import protocol, records
 from nbpipe.core.config import PipelineConfig, Project, check_name
 from nbpipe.core.events import ProgressFn
-from nbpipe.core.layout import RunDir, dataset_root, list_files
+from nbpipe.core.layout import RunDir
 from nbpipe.core.masking import Masker
 from nbpipe.core.params import ResolvedParams, build_definitions, resolve
 from nbpipe.errors import (
-    BadRowsError,
     CellExecutionError,
-    ContractViolationError,
     NbpipeError,
     NotebookError,
     ParameterError,
     QualityGateError,
     RunFailedError,
     StateError,
+    by_name,
+    split_hint,
 )
 from nbpipe.run import failpoints, recovery
 from nbpipe.run.locks import PipelineLock
+from nbpipe.run.record import (
+    Attempt,
+    RunFacts,
+    RunResult,  # re-exported: the outcome of Runner.run
+    caught_up,
+    input_listing,
+    resume_source,
+    set_fingerprint,
+    write_record,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
+    from nbpipe.run.engine import Executor
     from nbpipe.run.kernelpool import KernelPool
 
 Mode = Literal["prod", "explore"]
-# Errors raised in the kernel whose retry cannot help: the data or the notebook must change.
-NOT_RETRYABLE = {
-    "QualityGateError",
-    "ContractViolationError",
-    "BadRowsError",
-    "DatasetError",
-    "ParameterError",
-    "ConfigError",
-    "NotebookError",
-    "SyntaxError",
-    "NameError",
-}
-KERNEL_ERRORS: dict[str, type[RunFailedError]] = {"QualityGateError": QualityGateError}
-
-
-@dataclass
-class RunResult:
-    """The outcome of one ``nbpipe run``."""
-
-    run_id: str
-    pipeline: str
-    status: str
-    exit_code: int
-    run_dir: Path
-    record: dict[str, Any]
-    error: NbpipeError | None = None
 
 
 @dataclass(frozen=True)
@@ -91,40 +79,22 @@ class BackfillSlot:
     concurrent: bool = False
 
 
-@dataclass
-class _Attempt:
-    attempt: int
-    started_at: dt.datetime
-    ended_at: dt.datetime | None = None
-    status: str = "running"
-    error: RunFailedError | None = None
+@dataclass(kw_only=True)
+class _Run(RunFacts):
+    """A run in progress: the facts of its record plus what only the runner needs."""
 
-
-@dataclass
-class _Run:
-    pipeline: str
     cfg: PipelineConfig
-    notebook: Path
-    params: ResolvedParams
-    mode: Mode
-    run_id: str
-    run_dir: Path
-    started_at: dt.datetime
-    masker: Masker
-    attempts: list[_Attempt] = field(default_factory=list)
-    state_before: dict[str, Any] = field(default_factory=dict)
-    state_after: dict[str, Any] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
     force: bool = False
-    resumed: dict[str, Any] | None = None
-    fingerprint: str | None = None
-    fingerprint_parts: dict[str, str] = field(default_factory=dict)
     backfill: BackfillSlot | None = None
-    fingerprint_basis: tuple[Any, Any] = ({}, None)
 
 
 class Runner:
-    """Runs pipelines of one project. Clock, run-id factory, sleep and jitter are injectable."""
+    """Runs pipelines of one project.
+
+    Clock, run-id factory, sleep, jitter and the notebook executor are injectable. The runner owns
+    its executor: :meth:`close` closes it. Without ``executor`` it runs notebooks with papermill
+    (:class:`~nbpipe.run.engine.PapermillExecutor`), booting kernels ahead with ``prestart_kernels``.
+    """
 
     def __init__(
         self,
@@ -136,6 +106,7 @@ class Runner:
         jitter: Callable[[], float] = random.random,
         on_progress: ProgressFn | None = None,
         prestart_kernels: bool = False,
+        executor: Executor | None = None,
     ) -> None:
         self.project = project
         self.clock = clock
@@ -146,10 +117,15 @@ class Runner:
         self._store: Any = None
         # Sequential DAG runs: boot the next notebook's kernel while this one runs (see kernelpool).
         self._pool: KernelPool | None = None
-        if prestart_kernels:
-            from nbpipe.run.kernelpool import KernelPool
+        if executor is None:
+            from nbpipe.run.engine import PapermillExecutor
 
-            self._pool = KernelPool(project.runs_dir / ".kernels")
+            if prestart_kernels:
+                from nbpipe.run.kernelpool import KernelPool
+
+                self._pool = KernelPool(project.runs_dir / ".kernels")
+            executor = PapermillExecutor(pool=self._pool)
+        self.executor: Executor = executor
         self.prestart_next = prestart_kernels  # set per run by the caller that knows what follows
 
     # -- public -------------------------------------------------------------------------------
@@ -167,12 +143,11 @@ class Runner:
         A no-op without ``prestart_kernels`` or for an unknown pipeline (its run reports that).
         """
         cfg = self.project.config.pipelines.get(pipeline)
-        if self._pool is not None and cfg is not None:
-            self._pool.prestart(cfg.kernel, self.project.path(cfg.notebook).parent)
+        if cfg is not None:
+            self.executor.prestart(cfg.kernel, self.project.path(cfg.notebook).parent)
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
+        self.executor.close()
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -233,7 +208,7 @@ class Runner:
         check_name(pipeline, "pipeline")
         resumed: dict[str, Any] | None = None
         if resume:
-            resumed = self._resume_source(pipeline, resume)
+            resumed = resume_source(self.project, self.store, pipeline, resume)
             given = {
                 **{k: v for k, v in resumed["params"].items() if k not in resumed["secret_params"]},
                 **(given or {}),
@@ -353,37 +328,35 @@ class Runner:
         return env, {name: protocol.secret_variable(name) for name in secrets}
 
     def _attempts(self, run: _Run, log: ev.EventLog) -> NbpipeError | None:
-        from nbpipe.run import engine
+        from nbpipe.run.engine import ExecutionLimits, ExecutionRequest
 
         max_attempts = run.cfg.retries + 1
-        error: RunFailedError | None = None
+        error: NbpipeError | None = None
         for n in range(1, max_attempts + 1):
-            attempt = _Attempt(n, self.clock())
+            attempt = Attempt(n, self.clock())
             run.attempts.append(attempt)
             shutil.rmtree(RunDir(run.run_dir).staging, ignore_errors=True)
             log.attempt = n
             log.emit(ev.ATTEMPT_STARTED)
             self._progress({"event": "attempt_started", "attempt": n, "of": max_attempts})
             env, secret_env = self._env(run, n)
-            nb = engine.read_notebook(run.notebook)
-            nb = engine.parameterize(nb, run.params, kernel_name=run.cfg.kernel, secret_env=secret_env)
+            request = ExecutionRequest(
+                notebook=run.notebook,
+                output_path=run.run_dir / records.OUTPUT_NOTEBOOK,
+                params=run.params,
+                kernel_name=run.cfg.kernel,
+                cwd=run.notebook.parent,
+                env=env,
+                limits=ExecutionLimits(cell_timeout_s=run.cfg.cell_timeout_s, run_timeout_s=run.cfg.timeout_s),
+                secret_env=secret_env,
+                kernel_log_path=RunDir(run.run_dir).kernel_log,
+                on_progress=self.on_progress,
+                prestart_next=self.prestart_next,
+            )
             error = None
             failpoints.hit("before_execute")
             try:
-                engine.execute(
-                    nb,
-                    run.run_dir / records.OUTPUT_NOTEBOOK,
-                    kernel_name=run.cfg.kernel,
-                    cwd=run.notebook.parent,
-                    env=env,
-                    limits=engine.ExecutionLimits(
-                        cell_timeout_s=run.cfg.cell_timeout_s, run_timeout_s=run.cfg.timeout_s
-                    ),
-                    on_progress=self.on_progress,
-                    kernel_log_path=RunDir(run.run_dir).kernel_log,
-                    pool=self._pool,
-                    prestart_next=self.prestart_next,
-                )
+                self.executor.execute(request)
                 failpoints.hit("after_execute")
                 error = self._gates(run, n)
                 failpoints.hit("after_gates")
@@ -401,7 +374,7 @@ class Runner:
             )
             if error is None:
                 return None
-            if n == max_attempts or not _retryable(error):
+            if n == max_attempts or not error.retryable:
                 break
             shutil.copyfile(run.run_dir / records.OUTPUT_NOTEBOOK, run.run_dir / f"attempt-{n}.ipynb")
             delay = run.cfg.retry_delay_s * (2 ** (n - 1)) * (1 + 0.5 * self.jitter())
@@ -466,10 +439,10 @@ class Runner:
         )
         failpoints.hit("after_commit")
         run.state_after = {**run.state_before, **proposals}
-        if proposals and _caught_up(proposals, run.fingerprint_basis[1]):
+        if proposals and caught_up(proposals, run.fingerprint_basis[1]):
             # Record the fingerprint of the inputs as this run leaves them (same files, the committed
             # positions): a next run that finds exactly this has nothing new to read and is skipped.
-            self._set_fingerprint(run, run.state_after)
+            set_fingerprint(self.project, run, run.state_after)
         if proposals:
             log.emit(ev.STATE_COMMITTED, positions=proposals)
         shutil.rmtree(RunDir(run.run_dir).staging, ignore_errors=True)
@@ -478,10 +451,9 @@ class Runner:
         """Fingerprint the run; return why it can be skipped, or None to run it."""
         from nbpipe.run import engine
 
-        nb_json = engine.read_notebook(run.notebook)
-        inputs = self._input_listing(run.cfg)
-        run.fingerprint_basis = (nb_json, inputs)
-        parts = self._set_fingerprint(run, run.state_before)
+        inputs = input_listing(self.project, run.cfg)
+        run.fingerprint_basis = (engine.read_notebook(run.notebook), inputs)
+        parts = set_fingerprint(self.project, run, run.state_before)
         if run.force or run.mode != "prod" or inputs is None:
             return None
         if run.backfill is not None:  # compare a day with the last success of that same day
@@ -491,55 +463,6 @@ class Runner:
         if last and last.get("fingerprint") == run.fingerprint:
             return f"up to date: notebook code, parameters and inputs are unchanged since run {last['run_id']}"
         return None
-
-    def _set_fingerprint(self, run: _Run, state: dict[str, Any]) -> dict[str, str]:
-        """Set ``run.fingerprint`` (and its parts) over the code, params, inputs and ``state``."""
-        from nbpipe.core import fingerprint
-
-        nb_json, inputs = run.fingerprint_basis
-        basis = (nb_json, run.params.effective, {"state": state, "files": inputs})
-        extra = {"profile": self.project.profile_name, "mode": run.mode}
-        run.fingerprint_parts = fingerprint.fingerprint_parts(*basis, extra=extra)
-        run.fingerprint = fingerprint.run_fingerprint(*basis, extra=extra)
-        return run.fingerprint_parts
-
-    def _input_listing(self, cfg: PipelineConfig) -> dict[str, Any] | None:
-        """File listings of the declared inputs; None when an input cannot be fingerprinted."""
-        if not cfg.reads:
-            return None
-        out: dict[str, Any] = {}
-        for name in cfg.reads:
-            ds = self.project.config.datasets.get(name)
-            if ds is None or ds.format in ("jdbc", "kafka"):
-                return None
-            root = dataset_root(self.project, name, ds)
-            out[name] = list_files(root) if root.exists() else {}
-        return out
-
-    def _resume_source(self, pipeline: str, run_id: str) -> dict[str, Any]:
-        """Parameters and the exact input snapshot of the failed run to resume."""
-        record = self.store.get_run(run_id)
-        if record.get("pipeline") != pipeline:
-            raise ParameterError(
-                f"run {record.get('run_id')} belongs to pipeline {record.get('pipeline')!r}, not {pipeline!r}",
-                hint=f"nbpipe run {record.get('pipeline')} --resume {record.get('run_id')}",
-            )
-        if record.get("status") != "failed":
-            raise ParameterError(
-                f"run {record.get('run_id')} {record.get('status')}; only failed runs can be resumed",
-                hint=f"run it again with `nbpipe run {pipeline} --force`",
-            )
-        run_dir = self.project.runs_dir / pipeline / str(record["run_id"])
-        events = list(ev.read_events(run_dir / ev.EVENTS_FILE))
-        attempts = [e.get("attempt") for e in ev.of_kind(events, ev.STATE_PROPOSAL)]
-        last = max((a for a in attempts if a is not None), default=None)
-        snapshot = {e["dataset"]: e for e in ev.of_kind(events, ev.STATE_PROPOSAL, last)}
-        return {
-            "run_id": record["run_id"],
-            "params": record.get("params") or {},
-            "secret_params": record.get("secret_params") or [],
-            "snapshot": snapshot,
-        }
 
     def _finish(
         self, run: _Run, log: ev.EventLog, error: NbpipeError | None, *, skipped: str | None = None
@@ -556,160 +479,34 @@ class Runner:
             exit_code=exit_code,
             error=None if error is None else run.masker.text(error.message),
         )
-        record = self._record(run, status, exit_code, ended, error)
-        record = run.masker.data(record)
-        out_nb = run.run_dir / records.OUTPUT_NOTEBOOK
-        if out_nb.exists():
-            from nbpipe.run import engine
-
-            engine.write_notebook(engine.read_notebook(out_nb), out_nb, mask=run.masker if run.masker else None)
-        records.write_json(run.run_dir / records.RUN_JSON, record)
-        if run.masker:
-            _mask_file(run.run_dir / ev.EVENTS_FILE, run.masker)
-            _mask_file(RunDir(run.run_dir).kernel_log, run.masker)
-        try:
-            from nbpipe.report.run_report import render_report
-
-            render_report(record, out_nb, run.run_dir / records.REPORT_HTML, mask=run.masker if run.masker else None)
-        except NbpipeError as exc:
-            run.warnings.append(f"report.html could not be rendered: {exc}")
-        all_events = run.masker.data(list(ev.read_events(run.run_dir / ev.EVENTS_FILE)))
+        record, all_events = write_record(
+            self.project, run, status=status, exit_code=exit_code, ended=ended, error=error
+        )
         failpoints.hit("after_record")
         self.store.save_run(record, all_events)
         self._progress({"event": "finished", "status": status, "run_id": run.run_id})
         return RunResult(run.run_id, run.pipeline, status, exit_code, run.run_dir, record, error)
-
-    def _record(
-        self, run: _Run, status: str, exit_code: int, ended: dt.datetime, error: NbpipeError | None
-    ) -> dict[str, Any]:
-        events = list(ev.read_events(run.run_dir / ev.EVENTS_FILE))
-        last = run.attempts[-1].attempt if run.attempts else None
-        nb_json: dict[str, Any] = {}
-        out_nb = run.run_dir / records.OUTPUT_NOTEBOOK
-        if out_nb.exists():
-            try:
-                nb_json = json.loads(out_nb.read_text(encoding="utf-8", errors="replace"))
-            except ValueError:
-                nb_json = {}
-        checks = records.checks_entries(events, last)
-        duration = (ended - run.started_at).total_seconds()
-        cores = self.project.spark_cores
-        record: dict[str, Any] = {
-            "schema_version": records.SCHEMA_VERSION,
-            "run_id": run.run_id,
-            "pipeline": run.pipeline,
-            "project": self.project.config.project,
-            "notebook": str(run.notebook.relative_to(self.project.root))
-            if run.notebook.is_relative_to(self.project.root)
-            else str(run.notebook),
-            "mode": run.mode,
-            "profile": self.project.profile_name,
-            "status": status,
-            "exit_code": exit_code,
-            "started_at": records.iso(run.started_at),
-            "ended_at": records.iso(ended),
-            "duration_s": round(duration, 3),
-            "params": run.params.masked(),
-            "secret_params": sorted(run.params.secret_names),
-            "attempts": [_attempt_dict(a) for a in run.attempts],
-            "error": _error_dict(error),
-            "cells": records.cells_summary(nb_json),
-            "datasets": records.dataset_entries(events, last),
-            "checks": checks,
-            "metrics": records.metrics_entries(events, last),
-            "state": {"before": run.state_before, "after": run.state_after or run.state_before},
-            "quality": records.quality_status(checks),
-            "warnings": run.warnings
-            + [str(e.get("message")) for e in ev.of_kind(events, ev.LOG, last) if e.get("level") == "warning"],
-            "versions": records.versions(),
-            "git": records.git_facts(self.project.root),
-            **{k: v for k, v in records.host_facts().items() if k in ("host", "pid")},
-            "fingerprint": run.fingerprint,
-            "fingerprint_parts": run.fingerprint_parts,
-            "skipped_reason": run.warnings[-1] if status == "skipped" else None,
-            "resumed_from": run.resumed["run_id"] if run.resumed else None,
-            "incremental": bool(records.proposals(events, last)),
-            "retry_command": records.retry_command(
-                run.pipeline,
-                run.params.values,
-                run.params.secret_names,
-                self.project.profile_name,
-                resume_run_id=run.run_id if status == "failed" and records.proposals(events, last) else None,
-            ),
-            "cost_usd": round(duration / 3600 * cores * self.project.config.cost.core_hour_usd, 6),
-            "artifacts": {"notebook": records.OUTPUT_NOTEBOOK, "report": records.REPORT_HTML, "events": ev.EVENTS_FILE},
-        }
-        return record
 
     def _progress(self, event: dict[str, Any]) -> None:
         if self.on_progress:
             self.on_progress(event)
 
 
-def _from_kernel(exc: CellExecutionError) -> RunFailedError:
-    """Map an nbpipe error raised inside the kernel to its class (e.g. QualityGateError)."""
-    cls = KERNEL_ERRORS.get(exc.ename or "")
+def _from_kernel(exc: CellExecutionError) -> NbpipeError:
+    """Map an nbpipe error raised inside the kernel back to its class (exit code, retryability).
+
+    The kernel reports the class name (``ename``) and ``str(error)`` (``evalue``), so the message and
+    hint are the error's own; the failing cell stays on the error for the record and the report.
+    """
+    cls = by_name(exc.ename or "")
     if cls is None:
         return exc
+    message, hint = split_hint(exc.evalue or "")
     return cls(
-        exc.message,
-        hint=exc.hint,
+        message or exc.message,
+        hint=hint or exc.hint,
         cell_index=exc.cell_index,
         ename=exc.ename,
         evalue=exc.evalue,
         traceback=exc.traceback,
     )
-
-
-def _caught_up(proposals: dict[str, Any], listings: dict[str, Any] | None) -> bool:
-    """Whether the proposed file positions cover every file listed at run start (no ``max_files`` rest)."""
-    for dataset, position in proposals.items():
-        if not isinstance(position, dict) or position.get("kind") != "files":
-            continue
-        read = position.get("files") or {}
-        listed = (listings or {}).get(dataset) or {}
-        if any(read.get(path) != meta for path, meta in listed.items()):
-            return False
-    return True
-
-
-def _retryable(error: NbpipeError) -> bool:
-    if isinstance(error, (QualityGateError, ContractViolationError, BadRowsError, ParameterError)):
-        return False
-    return not (isinstance(error, RunFailedError) and error.ename in NOT_RETRYABLE)
-
-
-def _attempt_dict(a: _Attempt) -> dict[str, Any]:
-    return {
-        "attempt": a.attempt,
-        "status": a.status,
-        "started_at": records.iso(a.started_at),
-        "ended_at": records.iso(a.ended_at),
-        "duration_s": round((a.ended_at - a.started_at).total_seconds(), 3) if a.ended_at else None,
-        "error": None if a.error is None else a.error.message,
-    }
-
-
-def _error_dict(error: NbpipeError | None) -> dict[str, Any] | None:
-    if error is None:
-        return None
-    out: dict[str, Any] = {
-        "type": type(error).__name__,
-        "message": error.message,
-        "hint": error.hint,
-        "exit_code": error.exit_code,
-    }
-    if isinstance(error, RunFailedError):
-        out.update(cell_index=error.cell_index, ename=error.ename, evalue=error.evalue, traceback=error.traceback)
-    return out
-
-
-def _mask_file(path: Path, masker: Masker) -> None:
-    if not path.exists():
-        return
-    text = path.read_text(encoding="utf-8", errors="replace")
-    masked = masker.text(text)
-    if masked != text:
-        tmp = Path(str(path) + ".tmp")
-        tmp.write_text(masked, encoding="utf-8")
-        os.replace(tmp, path)
