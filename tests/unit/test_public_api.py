@@ -68,7 +68,7 @@ def test_run_context_members() -> None:
 EXIT_CODES = {
     "NbpipeError": 1, "ConfigError": 2, "ParameterError": 3, "NotebookError": 4, "RunLockedError": 5,
     "DatasetError": 6, "ContractViolationError": 7, "BadRowsError": 8, "StateError": 9,
-    "RunFailedError": 10, "CellExecutionError": 10, "KernelDiedError": 11, "RunTimeoutError": 12,
+    "RunFailedError": 10, "CellExecutionError": 10, "CellCodeError": 10, "KernelDiedError": 11, "RunTimeoutError": 12,
     "QualityGateError": 13, "StoreError": 14,
 }  # fmt: skip
 
@@ -127,6 +127,7 @@ def test_event_kinds() -> None:
     assert kinds == {
         "DATASET_READ": "dataset_read", "DATASET_STAGED": "dataset_staged", "DATASET_REJECTED": "dataset_rejected",
         "CHECK": "check", "METRIC": "metric", "STATE_PROPOSAL": "state_proposal", "LOG": "log",
+        "ERROR_RAISED": "error_raised",
         "RUN_STARTED": "run_started", "ATTEMPT_STARTED": "attempt_started", "CELL_STARTED": "cell_started",
         "CELL_FINISHED": "cell_finished", "ATTEMPT_FINISHED": "attempt_finished", "PUBLISHED": "published",
         "STATE_COMMITTED": "state_committed", "RUN_FINISHED": "run_finished",

@@ -25,6 +25,7 @@ CHECK = "check"
 METRIC = "metric"
 STATE_PROPOSAL = "state_proposal"
 LOG = "log"
+ERROR_RAISED = "error_raised"  # error_class: an NbpipeError a cell raised, module-qualified
 # Event kinds written by the runner.
 RUN_STARTED = "run_started"
 ATTEMPT_STARTED = "attempt_started"

@@ -7,6 +7,7 @@ mode with the ``dev`` profile, and its event log lives in a sandbox under ``runs
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import uuid
@@ -161,12 +162,40 @@ def context(*, project_dir: str | Path | None = None, profile: str | None = None
     if handoff is not None:
         ctx = RunContext(project, mode=handoff.mode, run_id=handoff.run_id, run_dir=handoff.run_dir,
                          pipeline=handoff.pipeline or None, attempt=handoff.attempt, params=handoff.params)
+        _report_errors_to_runner()
     else:
         session = f"session-{uuid.uuid4().hex[:8]}"
         run_dir = RunDir.explore(project.runs_dir, session).path
         ctx = RunContext(project, mode="explore", run_id=session, run_dir=run_dir, pipeline=None, attempt=1, params={})
     _current = ctx
     return ctx
+
+
+def _report_errors_to_runner() -> None:
+    """In a kernel run by nbpipe, record the class of every ``NbpipeError`` a cell raises.
+
+    The runner learns a failed cell's exception only by its bare class name (``ename``); a library's
+    own ``StoreError`` or ``DatasetError`` has the same name as nbpipe's. The ``error_raised``
+    event, written here with the module-qualified class, is what lets the runner map an error back
+    to its nbpipe class (and exit code) only when nbpipe's class was really raised. The traceback is
+    shown exactly as IPython shows it otherwise.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - ipykernel always has IPython
+        return
+    shell = get_ipython()
+    if shell is None or NbpipeError in shell.custom_exceptions:
+        return
+
+    def on_error(shell: Any, etype: type[BaseException], value: BaseException, tb: Any,
+                 tb_offset: int | None = None) -> None:
+        with contextlib.suppress(Exception):  # reporting must never hide the error itself
+            if _current is not None:
+                _current.log.emit(events.ERROR_RAISED, error_class=f"{etype.__module__}.{etype.__qualname__}")
+        shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
+
+    shell.set_custom_exc((NbpipeError,), on_error)
 
 
 def reset() -> None:
