@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-HERE = Path(__file__).parent
-FIXTURE_NOTEBOOKS = HERE / "notebooks"
+from tests.support.projects import build_project
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -29,26 +26,14 @@ def make_project(tmp_path: Path) -> ProjectFactory:
     """Create a project in a temp dir: ``make_project(pipelines={...}, notebooks=[...], **config)``.
 
     Notebooks named in ``notebooks`` are copied from ``tests/notebooks``; pipelines map names to
-    pipeline config dicts (``notebook`` defaults to ``<name>.ipynb``).
+    pipeline config dicts (``notebook`` defaults to ``<name>.ipynb``). See
+    :func:`tests.support.projects.build_project`.
     """
 
     def factory(
         pipelines: dict[str, dict[str, Any]] | None = None, notebooks: list[str] | None = None, **config: Any
     ) -> Path:
-        root = tmp_path / "project"
-        root.mkdir(exist_ok=True)
-        pipelines = pipelines or {}
-        for name in set(notebooks or []) | {
-            p.get("notebook", f"{n}.ipynb").removesuffix(".ipynb") for n, p in pipelines.items()
-        }:
-            src = FIXTURE_NOTEBOOKS / f"{name}.ipynb"
-            if src.exists():
-                shutil.copy(src, root / f"{name}.ipynb")
-        doc: dict[str, Any] = {"project": "test"}
-        doc.update(config)
-        doc["pipelines"] = {n: {"notebook": f"{n}.ipynb", **p} for n, p in pipelines.items()}
-        (root / "nbpipe.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
-        return root
+        return build_project(tmp_path / "project", pipelines=pipelines, notebooks=notebooks or (), **config)
 
     return factory
 

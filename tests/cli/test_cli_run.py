@@ -6,23 +6,13 @@ import json
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import nbformat
 import pytest
 
-NBPIPE = [sys.executable, "-m", "nbpipe.cli"]
-
-
-def nbpipe(
-    root: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 300
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*NBPIPE, *args], cwd=root, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
-    )
+from tests.support.cli import run_cli, start_cli
 
 
 def outputs_text(notebook: Path) -> str:
@@ -38,41 +28,41 @@ def only_run_dir(root: Path, pipeline: str) -> Path:
 
 def test_run_success_prints_record_and_exit_zero(make_project):
     root = make_project(pipelines={"ok": {}})
-    proc = nbpipe(root, "run", "ok", "-p", "limit=3")
+    proc = run_cli(root, "run", "ok", "-p", "limit=3")
     assert proc.returncode == 0, proc.stderr
     assert "succeeded" in proc.stdout and "report.html" in proc.stdout
     assert "cell 4/4" in proc.stderr, "progress names the cell number"
-    listed = json.loads(nbpipe(root, "runs", "--json").stdout)
+    listed = json.loads(run_cli(root, "runs", "--json").stdout)
     assert listed[0]["pipeline"] == "ok" and listed[0]["status"] == "succeeded"
-    shown = nbpipe(root, "show", listed[0]["run_id"][:18])
+    shown = run_cli(root, "show", listed[0]["run_id"][:18])
     assert shown.returncode == 0 and '"limit": 3' in shown.stdout
 
 
 def test_failure_exit_code_message_and_retry_command(make_project):
     root = make_project(pipelines={"exception": {}})
-    proc = nbpipe(root, "run", "exception", "-p", "limit=4")
+    proc = run_cli(root, "run", "exception", "-p", "limit=4")
     assert proc.returncode == 10
     assert "cell 3 (In [4]) raised ValueError: bad value in column dep_delay" in proc.stderr
     assert "retry: nbpipe run exception -p limit=4" in proc.stderr
-    assert nbpipe(root, "runs", "--status", "failed", "--json").stdout.count('"failed"') == 1
+    assert run_cli(root, "runs", "--status", "failed", "--json").stdout.count('"failed"') == 1
 
 
 def test_parameter_errors_exit_3_before_a_kernel_starts(make_project):
     root = make_project(pipelines={"ok": {}})
-    proc = nbpipe(root, "run", "ok", "-p", "limt=3")
+    proc = run_cli(root, "run", "ok", "-p", "limt=3")
     assert proc.returncode == 3
     assert "unknown parameter 'limt' (did you mean 'limit'?)" in proc.stderr
-    proc = nbpipe(root, "run", "ok", "-p", "limit=3.5")
+    proc = run_cli(root, "run", "ok", "-p", "limit=3.5")
     assert proc.returncode == 3 and "'3.5' is not a valid int" in proc.stderr
     assert not (root / "runs" / "ok").exists()
 
 
 def test_unknown_pipeline_and_bad_config(make_project):
     root = make_project(pipelines={"ingest_flights": {"notebook": "ok.ipynb"}}, notebooks=["ok"])
-    proc = nbpipe(root, "run", "ingest_flight")
+    proc = run_cli(root, "run", "ingest_flight")
     assert proc.returncode == 2 and "did you mean 'ingest_flights'" in proc.stderr
     (root / "nbpipe.yaml").write_text("pipelines:\n  x: {notebook: ok.ipynb, retries: many}\n")
-    proc = nbpipe(root, "run", "x")
+    proc = run_cli(root, "run", "x")
     assert proc.returncode == 2 and "pipelines.x.retries" in proc.stderr
 
 
@@ -88,7 +78,7 @@ def test_unknown_pipeline_and_bad_config(make_project):
 )
 def test_parameters_are_data_never_code(make_project, evil):
     root = make_project(pipelines={"params_echo": {}})
-    proc = nbpipe(root, "run", "params_echo", "-p", f"label={evil}")
+    proc = run_cli(root, "run", "params_echo", "-p", f"label={evil}")
     assert proc.returncode == 0, proc.stderr
     assert not list(root.rglob("PWNED")), "a parameter value was executed"
     out = outputs_text(only_run_dir(root, "params_echo") / "output.ipynb")
@@ -99,7 +89,7 @@ def test_parameters_are_data_never_code(make_project, evil):
 def test_secrets_never_reach_any_artifact_or_the_store(make_project):
     secret = "tok-9f8e7d6c5b4a-SECRET"
     root = make_project(pipelines={"secret": {}})
-    proc = nbpipe(root, "run", "secret", "-p", "api_token=env:API_TOKEN", env={"API_TOKEN": secret})
+    proc = run_cli(root, "run", "secret", "-p", "api_token=env:API_TOKEN", env={"API_TOKEN": secret})
     assert proc.returncode == 0, proc.stderr
     run_dir = only_run_dir(root, "secret")
     printed = outputs_text(run_dir / "output.ipynb")
@@ -120,7 +110,7 @@ def test_secrets_never_reach_any_artifact_or_the_store(make_project):
 def test_secret_by_name_pattern_is_masked(make_project):
     secret = "plain-but-secret-123"
     root = make_project(pipelines={"secret": {}})
-    assert nbpipe(root, "run", "secret", "-p", f"api_token={secret}").returncode == 0
+    assert run_cli(root, "run", "secret", "-p", f"api_token={secret}").returncode == 0
     run_dir = only_run_dir(root, "secret")
     for path in run_dir.rglob("*"):
         if path.is_file():
@@ -129,19 +119,17 @@ def test_secret_by_name_pattern_is_masked(make_project):
 
 def test_two_runs_at_once_second_is_refused_with_holder(make_project):
     root = make_project(pipelines={"slow": {}, "ok": {}})
-    first = subprocess.Popen(
-        [*NBPIPE, "run", "slow"], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    first = start_cli(root, "run", "slow")
     try:
         lock = root / "runs" / ".locks" / "slow.lock"
         deadline = time.monotonic() + 120
         while not (lock.exists() and lock.read_text().strip()) and time.monotonic() < deadline:
             time.sleep(0.1)
         holder = json.loads(lock.read_text())
-        second = nbpipe(root, "run", "slow")
+        second = run_cli(root, "run", "slow")
         assert second.returncode == 5
         assert f"run {holder['run_id']}" in second.stderr and f"pid {holder['pid']}" in second.stderr
-        other = nbpipe(root, "run", "ok")
+        other = run_cli(root, "run", "ok")
         assert other.returncode == 0, "a different pipeline runs concurrently"
     finally:
         first.send_signal(signal.SIGINT)
@@ -150,14 +138,7 @@ def test_two_runs_at_once_second_is_refused_with_holder(make_project):
 
 def test_killed_runner_leaves_no_lock_and_next_run_reports_it(make_project):
     root = make_project(pipelines={"slow": {"timeout_s": 60}})
-    proc = subprocess.Popen(
-        [*NBPIPE, "run", "slow"],
-        cwd=root,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    proc = start_cli(root, "run", "slow", new_session=True)
     lock = root / "runs" / ".locks" / "slow.lock"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -168,10 +149,10 @@ def test_killed_runner_leaves_no_lock_and_next_run_reports_it(make_project):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(30)
     (root / "slow.ipynb").write_text((root / "slow.ipynb").read_text().replace("time.sleep(30)", "time.sleep(0)"))
-    again = nbpipe(root, "run", "slow")
+    again = run_cli(root, "run", "slow")
     assert again.returncode == 0, again.stderr
     assert f"broke the stale lock of run {killed['run_id']}" in again.stdout
-    runs = {r["run_id"]: r for r in json.loads(nbpipe(root, "runs", "--json").stdout)}
+    runs = {r["run_id"]: r for r in json.loads(run_cli(root, "runs", "--json").stdout)}
     assert runs[killed["run_id"]]["status"] == "failed"
     killed_dir = root / "runs" / "slow" / killed["run_id"]
     evidence = json.loads((killed_dir / "run.json").read_text())

@@ -1,7 +1,7 @@
 """Browser fixtures: real headless Chromium driven by Python Playwright (no ``playwright install``).
 
 * ``chromium`` (session): the launched browser. Skips with the reason when ``/usr/bin/chromium`` is
-  missing on a developer machine, but fails under CI (``CI=true``) where it must be installed
+  missing on a developer machine, but fails under CI (:func:`tests.support.env.in_ci`) where it must be installed
   (``apt-get install -y chromium``).
 * ``offline_page`` (function): a page in a fresh context where every request except the pages
   opened with :meth:`OfflinePage.open` is aborted and recorded, with dialogs, console messages and
@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from tests.support.env import unavailable
 
 if TYPE_CHECKING:  # pragma: no cover
     from playwright.sync_api import Browser, Page
@@ -41,9 +43,7 @@ def chromium() -> Iterator[Browser]:
             f"Chromium is not installed at {CHROMIUM}: run `apt-get install -y chromium` "
             "(or set NBPIPE_CHROMIUM to its path)"
         )
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"{reason}; CI must provide it", pytrace=False)
-        pytest.skip(reason)
+        unavailable(reason)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

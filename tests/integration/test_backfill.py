@@ -8,16 +8,11 @@ behave like an incremental read), so each day costs a kernel start.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from nbpipe.core.config import load_project
 from nbpipe.errors import ParameterError, RunLockedError
@@ -25,14 +20,10 @@ from nbpipe.ops.backfill import backfill, days_between, parse_day
 from nbpipe.run.locks import PipelineLock
 from nbpipe.run.runner import BackfillSlot, Runner
 from nbpipe.run.store import RunStore
+from tests.support.cli import run_cli
+from tests.support.projects import copy_notebook, write_config
 
-NBPIPE = [sys.executable, "-m", "nbpipe.cli"]
-FIXTURES = Path(__file__).resolve().parents[1] / "notebooks"
-
-
-def nbpipe(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*NBPIPE, *args], cwd=root, capture_output=True, text=True, timeout=900,
-                          env={**os.environ, "COLUMNS": "200"})
+WIDE = {"COLUMNS": "200"}  # the CLI's tables on one line each
 
 
 @pytest.fixture
@@ -40,15 +31,14 @@ def root(tmp_path: Path) -> Path:
     root = tmp_path / "p"
     (root / "landing").mkdir(parents=True)
     (root / "landing" / "a.csv").write_text("id\n1\n")
-    shutil.copy(FIXTURES / "incremental_daily.ipynb", root / "daily.ipynb")
-    doc = {
-        "project": "bf",
-        "datasets": {"landing": {"path": "landing", "format": "csv"}},
-        "pipelines": {"daily": {"notebook": "daily.ipynb", "reads": ["landing"],
-                                "params": {"run_date": {"type": "date", "required": True}}}},
-    }
-    (root / "nbpipe.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
-    return root
+    copy_notebook(root, "incremental_daily", as_name="daily")
+    return write_config(
+        root,
+        project="bf",
+        datasets={"landing": {"path": "landing", "format": "csv"}},
+        pipelines={"daily": {"notebook": "daily.ipynb", "reads": ["landing"],
+                             "params": {"run_date": {"type": "date", "required": True}}}},
+    )
 
 
 def store_runs(root: Path) -> list[dict[str, Any]]:
@@ -59,7 +49,7 @@ def store_runs(root: Path) -> list[dict[str, Any]]:
 def test_backfill_continues_past_a_failed_day_and_a_rerun_resumes(root: Path) -> None:
     (root / "fail").mkdir()
     (root / "fail" / "2024-01-02").write_text("")
-    proc = nbpipe(root, "backfill", "daily", "--from", "2024-01-01", "--to", "2024-01-03", "-p", "label=x")
+    proc = run_cli(root, "backfill", "daily", "--from", "2024-01-01", "--to", "2024-01-03", "-p", "label=x", env=WIDE)
     assert proc.returncode == 10, "the exit code of the failed day's run (a cell raised)"
     rows = {m.group(1): m.group(2) for m in re.finditer(r"│ (2024-01-0\d) │ (\w+)", proc.stdout)}
     assert rows == {"2024-01-01": "succeeded", "2024-01-02": "failed", "2024-01-03": "succeeded"}, proc.stdout
@@ -71,7 +61,7 @@ def test_backfill_continues_past_a_failed_day_and_a_rerun_resumes(root: Path) ->
     assert len(first_ids) == 3
 
     (root / "fail" / "2024-01-02").unlink()  # repaired outside the declared inputs: same fingerprint
-    proc = nbpipe(root, "backfill", "daily", "--from", "2024-01-01", "--to", "2024-01-03", "-p", "label=x")
+    proc = run_cli(root, "backfill", "daily", "--from", "2024-01-01", "--to", "2024-01-03", "-p", "label=x", env=WIDE)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rows = {m.group(1): m.group(2) for m in re.finditer(r"│ (2024-01-0\d) │ (\w+)", proc.stdout)}
     assert rows == {"2024-01-01": "skipped", "2024-01-02": "succeeded", "2024-01-03": "skipped"}, proc.stdout
@@ -134,10 +124,12 @@ def test_backfill_refuses_bad_ranges_and_parameters(root: Path) -> None:
         == ["2024-02-28", "2024-02-29", "2024-03-01"]
     with pytest.raises(ParameterError, match="is not a date"):
         parse_day("2024-13-01", "--from")
-    proc = nbpipe(root, "backfill", "daily", "--from", "2024-01-05", "--to", "2024-01-01")
+    proc = run_cli(root, "backfill", "daily", "--from", "2024-01-05", "--to", "2024-01-01", env=WIDE)
     assert proc.returncode == 3 and "--to 2024-01-01 is before --from 2024-01-05" in proc.stderr
-    proc = nbpipe(root, "backfill", "daily", "--from", "2024-01-01", "--to", "2024-01-02", "--param", "run_dat")
+    proc = run_cli(root, "backfill", "daily", "--from", "2024-01-01", "--to", "2024-01-02", "--param", "run_dat",
+                   env=WIDE)
     assert proc.returncode == 3 and "did you mean 'run_date'" in proc.stderr
-    proc = nbpipe(root, "backfill", "daily", "--from", "2024-01-01", "--to", "2024-01-02", "-p", "run_date=x")
+    proc = run_cli(root, "backfill", "daily", "--from", "2024-01-01", "--to", "2024-01-02", "-p", "run_date=x",
+                   env=WIDE)
     assert proc.returncode == 3 and "set by the backfill for each day" in proc.stderr
     assert not (root / "runs" / "daily").exists(), "nothing ran"

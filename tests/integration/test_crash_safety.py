@@ -3,7 +3,8 @@
 A small incremental pipeline (``tests/notebooks/incremental_ingest.ipynb``: ``ctx.incremental``
 over a CSV landing zone, ``ctx.write`` to a dataset partitioned by day) runs in
 real kernels against one real Spark (a Spark Connect server running ``local[2]``, shared by the
-module, so each kernel attaches in seconds instead of starting its own JVM).
+test session through the ``spark_connect_url`` fixture, so each kernel attaches in seconds instead
+of starting its own JVM).
 
 Every case starts from the same committed first batch (a copied template project), lands the same
 second batch, kills ``nbpipe run`` with SIGKILL at one point and asserts:
@@ -19,15 +20,12 @@ second batch, kills ``nbpipe run`` with SIGKILL at one point and asserts:
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import json
 import os
 import shutil
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -36,12 +34,10 @@ import pytest
 import yaml
 
 from nbpipe.run import failpoints
+from tests.support.cli import run_cli, start_cli
+from tests.support.projects import copy_notebook, write_config
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
-
-NBPIPE = [sys.executable, "-m", "nbpipe.cli"]
-FIXTURES = Path(__file__).resolve().parents[1] / "notebooks"
-
 
 NOTEBOOK = "incremental_ingest"
 PIPELINE = "ingest"
@@ -51,31 +47,6 @@ BATCH_B = {"2024-01-03": [(4, 4.0), (5, 5.5)], "2024-01-04": [(6, 6.75), (7, 7.0
 PUBLISHED_AT = {"after_publish", "after_commit", "after_record"}
 COMMITTED_AT = {"after_commit", "after_record"}
 KILL_POINTS = [*failpoints.POINTS, "mid_cell"]
-
-
-# --------------------------------------------------------------------------- shared Spark server
-_SERVER: dict[str, Any] = {}
-
-
-def connect_url(base: Path) -> str:
-    """URL of a Spark Connect server (``local[2]``) shared by every module that asks; stopped at exit."""
-    if "url" in _SERVER:
-        return str(_SERVER["url"])
-    from nbpipe.core.config import load_project
-    from nbpipe.spark import server as sparkserver
-
-    root = base / "spark-connect"
-    root.mkdir(parents=True, exist_ok=True)
-    conf = {"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2"}
-    (root / "nbpipe.yaml").write_text(yaml.safe_dump(
-        {"project": "spark_server", "profiles": {"dev": {"spark": {"master": "local[2]", "conf": conf}}}}
-    ))
-    project = load_project(project_dir=root)
-    info = sparkserver.start_connect_server(project, master="local[2]", timeout_s=600)
-    if not info.reused:
-        atexit.register(sparkserver.stop, project, "connect")
-    _SERVER["url"] = info.url
-    return str(info.url)
 
 
 def write_batch(root: Path, batch: dict[str, list[tuple[int, float]]]) -> None:
@@ -88,19 +59,20 @@ def write_batch(root: Path, batch: dict[str, list[tuple[int, float]]]) -> None:
         os.utime(target, (stamp, stamp))
 
 
-def make_project(root: Path, remote: str, notebook: str = NOTEBOOK) -> Path:
+def crash_project(root: Path, remote: str, notebook: str = NOTEBOOK) -> Path:
+    """The incremental pipeline's project in ``root`` (a new directory), its Spark at ``remote``."""
     root.mkdir(parents=True)
-    shutil.copy(FIXTURES / f"{notebook}.ipynb", root / f"{notebook}.ipynb")
-    doc = {
-        "project": "crash",
-        "profiles": {"dev": {"spark": {"remote": remote}}},
-        "datasets": {
+    copy_notebook(root, notebook)
+    write_config(
+        root,
+        project="crash",
+        profiles={"dev": {"spark": {"remote": remote}}},
+        datasets={
             "landing": {"path": "landing/events", "format": "csv", "options": {"header": "true"}},
             "events": {"format": "parquet", "partition_by": ["day"]},
         },
-        "pipelines": {PIPELINE: {"notebook": f"{notebook}.ipynb", "reads": ["landing"], "writes": ["events"]}},
-    }
-    (root / "nbpipe.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+        pipelines={PIPELINE: {"notebook": f"{notebook}.ipynb", "reads": ["landing"], "writes": ["events"]}},
+    )
     (root / "contracts").mkdir()
     (root / "contracts" / "events.yaml").write_text(yaml.safe_dump({
         "dataset": "events", "version": "1.0", "partition_by": ["day"], "primary_key": ["day", "id"],
@@ -108,11 +80,6 @@ def make_project(root: Path, remote: str, notebook: str = NOTEBOOK) -> Path:
                     for n, t in (("day", "string"), ("id", "int"), ("amount", "double"), ("amount_x2", "double"))],
     }, sort_keys=False))
     return root
-
-
-def nbpipe(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*NBPIPE, *args], cwd=root, capture_output=True, text=True, timeout=900,
-                          env={**os.environ, **(env or {})})
 
 
 def state_of(root: Path) -> dict[str, Any]:
@@ -169,15 +136,14 @@ def wait_kernels_gone(root: Path, timeout_s: float = 120) -> list[int]:
 
 def run_killed(root: Path, point: str, remote: str) -> int:
     """Start ``nbpipe run`` in its own process group, let it die at ``point``; return its pid."""
-    env = {**os.environ, "NBPIPE_SPARK_REMOTE": remote}
-    args = [*NBPIPE, "run", PIPELINE]
+    env = {"NBPIPE_SPARK_REMOTE": remote}
+    args = ["run", PIPELINE]
     if point == "mid_cell":
         args += ["-p", "sleep_s=600"]
     else:
         env[failpoints.ENV] = point
     before = {p.name for p in (root / "runs" / PIPELINE).iterdir()}
-    proc = subprocess.Popen(args, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = start_cli(root, *args, env=env, new_session=True)
     try:
         if point == "mid_cell":
             deadline = time.monotonic() + 600
@@ -197,16 +163,11 @@ def run_killed(root: Path, point: str, remote: str) -> int:
 
 # --------------------------------------------------------------------------- module fixtures
 @pytest.fixture(scope="module")
-def remote(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return connect_url(tmp_path_factory.getbasetemp())
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory, remote: str) -> Path:
+def template(tmp_path_factory: pytest.TempPathFactory, spark_connect_url: str) -> Path:
     """A project whose first batch is committed (and published), with the second batch landed."""
-    root = make_project(tmp_path_factory.mktemp("crash") / "template", remote)
+    root = crash_project(tmp_path_factory.mktemp("crash") / "template", spark_connect_url)
     write_batch(root, BATCH_A)
-    first = nbpipe(root, "run", PIPELINE, env={"NBPIPE_SPARK_REMOTE": remote})
+    first = run_cli(root, "run", PIPELINE, env={"NBPIPE_SPARK_REMOTE": spark_connect_url})
     assert first.returncode == 0, first.stderr
     assert state_of(root), "the first run committed a position"
     write_batch(root, BATCH_B)
@@ -219,10 +180,10 @@ def copy_of(template: Path, dest: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def baseline(template: Path, tmp_path_factory: pytest.TempPathFactory, remote: str) -> dict[str, Any]:
+def baseline(template: Path, tmp_path_factory: pytest.TempPathFactory, spark_connect_url: str) -> dict[str, Any]:
     """The uninterrupted second run: its state, published files and rows processed."""
     root = copy_of(template, tmp_path_factory.mktemp("baseline") / "p")
-    proc = nbpipe(root, "run", PIPELINE, env={"NBPIPE_SPARK_REMOTE": remote})
+    proc = run_cli(root, "run", PIPELINE, env={"NBPIPE_SPARK_REMOTE": spark_connect_url})
     assert proc.returncode == 0, proc.stderr
     newest = max((root / "runs" / PIPELINE).iterdir(), key=lambda p: p.name)
     record = json.loads((newest / "run.json").read_text())
@@ -238,13 +199,13 @@ def baseline(template: Path, tmp_path_factory: pytest.TempPathFactory, remote: s
 # --------------------------------------------------------------------------- the test
 @pytest.mark.parametrize("point", KILL_POINTS)
 def test_sigkill_leaves_old_or_new_and_rerun_converges(
-    point: str, template: Path, baseline: dict[str, Any], tmp_path: Path, remote: str
+    point: str, template: Path, baseline: dict[str, Any], tmp_path: Path, spark_connect_url: str
 ) -> None:
     root = copy_of(template, tmp_path / "p")
     known_runs = set(runs_of(root))
     assert baseline["state"] != baseline["before"], "the second batch moves the position"
 
-    run_killed(root, point, remote)
+    run_killed(root, point, spark_connect_url)
 
     # --- right after the crash: old state + old data, or new state + new data; nothing partial.
     state = state_of(root)
@@ -266,7 +227,7 @@ def test_sigkill_leaves_old_or_new_and_rerun_converges(
     assert len(killed) == 1 or point == "after_lock", f"{point}: expected one killed run, got {killed}"
 
     # --- the next run converges to the uninterrupted result.
-    rerun = nbpipe(root, "run", PIPELINE, env={"NBPIPE_SPARK_REMOTE": remote})
+    rerun = run_cli(root, "run", PIPELINE, env={"NBPIPE_SPARK_REMOTE": spark_connect_url})
     assert rerun.returncode == 0, f"{point}: rerun failed\n{rerun.stdout}\n{rerun.stderr}"
     assert state_of(root) == baseline["state"], f"{point}: the rerun did not converge to the same position"
     assert partitions(root) == baseline["partitions"], f"{point}: published bytes differ from the clean run"

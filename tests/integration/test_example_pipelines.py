@@ -13,21 +13,19 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-from collections.abc import Iterator
 from typing import Any
 
 import nbformat
 import pytest
 import yaml
-from example_notebooks import NOTEBOOKS, ROOT, SUITES, render
 
-from nbpipe.core.config import Project, SparkConfig, load_project
+from nbpipe.core.config import Project, load_project
 from nbpipe.core.contracts import check_schema, contract_from_schema, find_contract, load_contract, save_contract
 from nbpipe.examples import flights as demo
 from nbpipe.notebook import run_tagged_cells
 from nbpipe.quality.checkpoint import validate_frame
 from nbpipe.quality.suites import load_suite
-from nbpipe.spark.session import build_session
+from tests.integration.example_notebooks import NOTEBOOKS, ROOT, SUITES, render
 
 # --------------------------------------------------------------------------- static checks
 
@@ -77,11 +75,6 @@ def test_config_declares_every_pipeline_and_dataset_the_notebooks_use() -> None:
 
 
 # --------------------------------------------------------------------------- Spark
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    yield build_session(SparkConfig(master="local[2]", conf={"spark.sql.shuffle.partitions": "2"}))
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """Incremental reads (files and watermark) on a real local Spark session.
 
-Each test builds a throwaway project, a RunContext for it and drives ``read_incremental`` the way
+Each test builds a throwaway project, a run scope in it and drives ``read_incremental`` the way
 the runner does: the committed positions go in a ``state_in.json`` named by ``NBPIPE_STATE``, the
 proposal comes back as a ``state_proposal`` event, and a resume gets the failed run's proposal
 through ``NBPIPE_RESUME_SNAPSHOT``.
@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,26 +22,14 @@ import pytest
 import yaml
 
 from nbpipe.core import events
-from nbpipe.core.config import SparkConfig, load_project
+from nbpipe.core.protocol import Mode
 from nbpipe.data.incremental import ENV_RESUME, ENV_STATE, list_files, read_incremental
 from nbpipe.errors import DatasetError, StateError
-from nbpipe.kernel.context import RunContext
-from nbpipe.spark.session import build_session
+from tests.support.projects import load
+from tests.support.scope import ScopeForTest
 
-pytestmark = pytest.mark.spark
+pytestmark = [pytest.mark.spark, pytest.mark.usefixtures("clean_env")]
 UTC = dt.UTC
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    session = build_session(SparkConfig(master="local[2]", conf={"spark.sql.shuffle.partitions": "2"}))
-    yield session
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(ENV_STATE, raising=False)
-    monkeypatch.delenv(ENV_RESUME, raising=False)
 
 
 DATASETS = {
@@ -60,17 +48,14 @@ class Harness:
         self.root = root
         self.spark = spark
         self.mp = monkeypatch
-        (root / "nbpipe.yaml").write_text(yaml.safe_dump({"project": "t", "datasets": {**DATASETS, **extra}}))
-        self.project = load_project(project_dir=root)
+        self.project = load(root, project="t", datasets={**DATASETS, **extra})
         self.runs = 0
 
-    def context(self, mode: str = "prod") -> RunContext:
+    def context(self, mode: Mode = "prod") -> ScopeForTest:
         self.runs += 1
-        run_dir = self.root / "runs" / "p" / f"run{self.runs}"
-        ctx = RunContext(self.project, mode=mode, run_id=f"run{self.runs}", run_dir=run_dir,  # type: ignore[arg-type]
-                         pipeline="p", attempt=1, params={})
-        ctx.__dict__["spark"] = self.spark
-        return ctx
+        run_id = f"run{self.runs}"
+        return ScopeForTest(self.project, self.spark, self.root / "runs" / "p" / run_id, run_id=run_id, mode=mode,
+                            pipeline="p")
 
     def read(self, name: str, state: dict | None = None, resume: dict | None = None, **kw: Any) -> tuple:
         """Run one incremental read; returns (rows as sorted tuples, proposal event, df)."""

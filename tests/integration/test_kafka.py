@@ -2,61 +2,30 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 import yaml
 
 from nbpipe.core import events
-from nbpipe.core.config import SparkConfig, load_project
 from nbpipe.data.incremental import ENV_RESUME, ENV_STATE, read_incremental
 from nbpipe.data.incremental.kafka import KafkaOptions, consume_ranges, query_offsets, read_kafka
 from nbpipe.errors import DatasetError, StateError
-from nbpipe.kernel.context import RunContext
-from nbpipe.spark.session import build_session
+from tests.support import kafka_broker as kb
+from tests.support.projects import load
+from tests.support.scope import ScopeForTest
 
-pytestmark = [pytest.mark.spark, pytest.mark.kafka]
-
-
-def _load_broker_helper() -> ModuleType:
-    """Import ``tests/kafka_broker.py`` by path (``tests`` is not a package)."""
-    name = "nbpipe_tests_kafka_broker"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "kafka_broker.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-kb = _load_broker_helper()
+pytestmark = [pytest.mark.spark, pytest.mark.kafka, pytest.mark.usefixtures("clean_env")]
 
 
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     with kb.TansuBroker(tmp_path_factory.mktemp("kafka")) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    session = build_session(SparkConfig(master="local[2]", conf={"spark.sql.shuffle.partitions": "2"}))
-    yield session
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(ENV_STATE, raising=False)
-    monkeypatch.delenv(ENV_RESUME, raising=False)
 
 
 class Topic:
@@ -68,9 +37,7 @@ class Topic:
         self.broker, self.spark, self.mp, self.root = broker, spark, mp, root
         kb.create_topic(broker.bootstrap, self.name, partitions)
         opts = {"bootstrap.servers": broker.bootstrap, "topic": self.name, "timeout_s": "30", **options}
-        config = {"project": "k", "datasets": {"events": {"format": "kafka", "options": opts}}}
-        (root / "nbpipe.yaml").write_text(yaml.safe_dump(config))
-        self.project = load_project(project_dir=root)
+        self.project = load(root, project="k", datasets={"events": {"format": "kafka", "options": opts}})
         self.runs = 0
 
     def produce(self, items: list[tuple[int, dict | str]]) -> None:
@@ -78,12 +45,10 @@ class Topic:
             (p, f"k{p}".encode(), (json.dumps(v) if isinstance(v, dict) else v).encode()) for p, v in items
         ])
 
-    def context(self) -> RunContext:
+    def context(self) -> ScopeForTest:
         self.runs += 1
-        ctx = RunContext(self.project, mode="prod", run_id=f"r{self.runs}", pipeline="p", attempt=1,
-                         params={}, run_dir=self.root / "runs" / f"r{self.runs}")
-        ctx.__dict__["spark"] = self.spark
-        return ctx
+        run_id = f"r{self.runs}"
+        return ScopeForTest(self.project, self.spark, self.root / "runs" / run_id, run_id=run_id, pipeline="p")
 
     def read(self, committed: dict | None, resume: dict | None = None) -> tuple[list[Any], dict]:
         ctx = self.context()

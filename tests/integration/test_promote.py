@@ -24,7 +24,10 @@ from nbpipe.core.config import load_project
 from nbpipe.core.contracts import load_contract
 from nbpipe.errors import ContractViolationError, NotebookError
 from nbpipe.promote.configedit import ConfigEditor
-from nbpipe.promote.service import PromoteResult, data_drift, observed_datasets, promote
+from nbpipe.promote.drift import data_drift
+from nbpipe.promote.model import PromoteResult
+from nbpipe.promote.propose import observed_datasets
+from nbpipe.promote.service import promote
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 

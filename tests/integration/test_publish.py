@@ -7,22 +7,18 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from nbpipe.core import events
-from nbpipe.core.config import SparkConfig, load_project
-from nbpipe.core.contracts import contract_from_schema, save_contract
 from nbpipe.core.layout import publish_work_dir
 from nbpipe.data.write import write_dataset, write_rejected
 from nbpipe.errors import ContractViolationError, DatasetError
-from nbpipe.kernel.context import RunContext
 from nbpipe.run.publish import discard_staging, gc_staging, publish
-from nbpipe.spark.session import build_session
+from tests.support.projects import ProjectForTest, load
+from tests.support.scope import ScopeForTest
 
 pytestmark = pytest.mark.spark
 
@@ -35,60 +31,36 @@ CONTRACT = [
 SCHEMA = "flight_date date, carrier string, flight int, dep_delay bigint"
 
 
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    session = build_session(SparkConfig(master="local[2]", conf={"spark.sql.shuffle.partitions": "2"}))
-    yield session
-
-
-class Proj:
-    """A throwaway project with a partitioned ``flights`` and an unpartitioned ``carriers`` dataset."""
+class Flights(ProjectForTest):
+    """A project with a partitioned ``flights`` (parquet and CSV) and an unpartitioned ``carriers``, contracted."""
 
     def __init__(self, root: Path, spark: Any) -> None:
-        self.root, self.spark = root, spark
-        config = {
-            "project": "t",
-            "datasets": {
-                "flights": {"format": "parquet", "partition_by": ["flight_date"]},
-                "carriers": {"format": "parquet"},
-                "flights_csv": {"format": "csv", "partition_by": ["flight_date"]},
-            },
-            "pipelines": {"ingest": {"notebook": "notebooks/ingest.ipynb"}},
-        }
-        (root / "nbpipe.yaml").write_text(yaml.safe_dump(config))
-        self.project = load_project(project_dir=root)
+        super().__init__(root, spark=spark, project="t", datasets={
+            "flights": {"format": "parquet", "partition_by": ["flight_date"]},
+            "carriers": {"format": "parquet"},
+            "flights_csv": {"format": "csv", "partition_by": ["flight_date"]},
+        }, pipelines={"ingest": {"notebook": "notebooks/ingest.ipynb"}})
         for name in ("flights", "flights_csv"):
-            save_contract(contract_from_schema(name, CONTRACT, version="2.1", partition_by=["flight_date"]),
-                          root / "contracts" / f"{name}.yaml")
-        save_contract(contract_from_schema("carriers", [{"name": "code", "type": "string", "nullable": False}]),
-                      root / "contracts" / "carriers.yaml")
-
-    def ctx(self, run_id: str, mode: str = "prod", runs: Path | None = None) -> RunContext:
-        run_dir = (runs or self.root / "runs") / "ingest" / run_id
-        ctx = RunContext(self.project, mode=mode, run_id=run_id, run_dir=run_dir,  # type: ignore[arg-type]
-                         pipeline="ingest", attempt=1, params={})
-        ctx.__dict__["spark"] = self.spark
-        return ctx
+            self.contract(name, CONTRACT, version="2.1", partition_by=["flight_date"])
+        self.contract("carriers", [{"name": "code", "type": "string", "nullable": False}])
 
     def df(self, rows: list[tuple[Any, ...]], schema: str = SCHEMA) -> Any:
+        """A frame of ``rows``; ISO date strings (``"2013-…"``) become dates."""
         import datetime as dt
 
         fixed = [tuple(dt.date.fromisoformat(v) if isinstance(v, str) and v[:2] == "20" else v for v in r)
                  for r in rows]
         return self.spark.createDataFrame(fixed, schema)
 
-    def staged(self, ctx: RunContext) -> list[dict[str, Any]]:
-        log = ctx.log.read()
-        return events.of_kind(log, events.DATASET_STAGED) + events.of_kind(log, events.DATASET_REJECTED)
 
-    @property
-    def warehouse(self) -> Path:
-        return self.project.warehouse
+def staged_events(ctx: ScopeForTest) -> list[dict[str, Any]]:
+    """What the run staged for publishing: its staged and rejected datasets."""
+    return ctx.events(events.DATASET_STAGED) + ctx.events(events.DATASET_REJECTED)
 
 
 @pytest.fixture
-def proj(tmp_path: Path, spark: Any) -> Proj:
-    return Proj(tmp_path, spark)
+def proj(tmp_path: Path, spark: Any) -> Flights:
+    return Flights(tmp_path, spark)
 
 
 def tree(root: Path) -> dict[str, str]:
@@ -107,8 +79,8 @@ DAY1 = [("2013-01-01", "AA", 1, 5), ("2013-01-01", "UA", 2, -3)]
 DAY2 = [("2013-01-02", "DL", 3, 0), ("2013-01-02", "AA", 4, 12)]
 
 
-def test_prod_write_stages_deterministic_files_and_reruns_are_byte_identical(proj: Proj) -> None:
-    first = proj.ctx("r1")
+def test_prod_write_stages_deterministic_files_and_reruns_are_byte_identical(proj: Flights) -> None:
+    first = proj.scope("r1")
     result = write_dataset(first, proj.df(DAY2 + DAY1), "flights")
     staging = first.staging_dir / "flights"
     assert result.rows == 4 and result.partitions == ["flight_date=2013-01-01", "flight_date=2013-01-02"]
@@ -122,7 +94,7 @@ def test_prod_write_stages_deterministic_files_and_reruns_are_byte_identical(pro
     assert event["partition_by"] == ["flight_date"] and event["bytes"] == result.bytes > 0
     assert [f["name"] for f in event["schema"]] == ["flight_date", "carrier", "flight", "dep_delay"]
     # Same input in another order, another run: byte-identical data files.
-    second = proj.ctx("r2")
+    second = proj.scope("r2")
     write_dataset(second, proj.df(list(reversed(DAY1 + DAY2))).repartition(3), "flights")
     assert data_files(second.staging_dir / "flights") == data_files(staging)
     assert not proj.warehouse.joinpath("flights").exists(), "staging is not publishing"
@@ -138,9 +110,9 @@ def test_prod_write_stages_deterministic_files_and_reruns_are_byte_identical(pro
     ],
     ids=["missing", "extra", "retyped"],
 )
-def test_write_contract_violation_names_column_types_and_promote(proj: Proj, frame: str, needles: list[str]) -> None:
-    publish(proj.project, proj.ctx("r0").run_dir, [])  # nothing staged, nothing published
-    ctx = proj.ctx("r1")
+def test_write_contract_violation_names_column_types_and_promote(proj: Flights, frame: str, needles: list[str]) -> None:
+    publish(proj.project, proj.scope("r0").run_dir, [])  # nothing staged, nothing published
+    ctx = proj.scope("r1")
     cols = frame.count(",") + 1
     row = ("2013-01-01", "AA", 1, 5, "N1")[:cols]
     if "flight string" in frame:
@@ -154,16 +126,16 @@ def test_write_contract_violation_names_column_types_and_promote(proj: Proj, fra
     assert events.of_kind(ctx.log.read(), events.DATASET_STAGED) == []
 
 
-def test_nulls_in_non_null_column_refuse_the_write(proj: Proj) -> None:
-    ctx = proj.ctx("r1")
+def test_nulls_in_non_null_column_refuse_the_write(proj: Flights) -> None:
+    ctx = proj.scope("r1")
     with pytest.raises(ContractViolationError, match=r"column carrier: 1 null value\(s\) in non-null column"):
         write_dataset(ctx, proj.df([("2013-01-01", None, 1, 5), ("2013-01-01", "AA", 1, 5)]), "flights")
     assert not (ctx.staging_dir / "flights").exists() and not list(ctx.staging_dir.glob("tmp-*"))
 
 
-def test_counts_come_from_the_written_files_null_partition_values_included(proj: Proj) -> None:
+def test_counts_come_from_the_written_files_null_partition_values_included(proj: Flights) -> None:
     """Parquet writes are verified from the footers: exact rows; a null partition value is refused."""
-    ctx = proj.ctx("r1")
+    ctx = proj.scope("r1")
     result = write_dataset(ctx, proj.df([("2013-01-01", "AA", 1, 5), ("2013-01-02", "UA", 2, None)]), "flights")
     assert result.rows == 2 == proj.spark.read.parquet(result.path).count()
     with pytest.raises(ContractViolationError, match=r"column flight_date: 1 null value\(s\) in non-null column"):
@@ -172,8 +144,8 @@ def test_counts_come_from_the_written_files_null_partition_values_included(proj:
         "flight_date=2013-01-01", "flight_date=2013-01-02"]  # the refused write left nothing behind
 
 
-def test_lossless_widening_is_cast_and_bad_mode_refused(proj: Proj) -> None:
-    ctx = proj.ctx("r1")
+def test_lossless_widening_is_cast_and_bad_mode_refused(proj: Flights) -> None:
+    ctx = proj.scope("r1")
     result = write_dataset(ctx, proj.df(DAY1, "flight_date date, carrier string, flight smallint, dep_delay int"),
                            "flights")
     back = proj.spark.read.parquet(result.path)
@@ -182,19 +154,19 @@ def test_lossless_widening_is_cast_and_bad_mode_refused(proj: Proj) -> None:
         write_dataset(ctx, proj.df(DAY1), "flights", mode="overwrit")
 
 
-def test_publish_replaces_only_staged_partitions_atomically_and_idempotently(proj: Proj) -> None:
-    r1 = proj.ctx("r1")
+def test_publish_replaces_only_staged_partitions_atomically_and_idempotently(proj: Flights) -> None:
+    r1 = proj.scope("r1")
     write_dataset(r1, proj.df(DAY1 + DAY2), "flights")
-    first = publish(proj.project, r1.run_dir, proj.staged(r1))
+    first = publish(proj.project, r1.run_dir, staged_events(r1))
     live = proj.warehouse / "flights"
     assert first[0]["partitions"] == ["flight_date=2013-01-01", "flight_date=2013-01-02"]
     assert first[0]["rows"] == 4
     day1_before = tree(live / "flight_date=2013-01-01")
     inode_day1 = (live / "flight_date=2013-01-01").stat().st_ino
     # Run 2 rewrites day 2 and adds day 3; day 1 must stay untouched.
-    r2 = proj.ctx("r2")
+    r2 = proj.scope("r2")
     write_dataset(r2, proj.df([("2013-01-02", "B6", 9, 1), ("2013-01-03", "EV", 7, 2)]), "flights")
-    staged = proj.staged(r2)
+    staged = staged_events(r2)
     second = publish(proj.project, r2.run_dir, staged)
     assert second[0]["partitions"] == ["flight_date=2013-01-02", "flight_date=2013-01-03"]
     assert tree(live / "flight_date=2013-01-01") == day1_before
@@ -209,14 +181,14 @@ def test_publish_replaces_only_staged_partitions_atomically_and_idempotently(pro
     assert not publish_work_dir(live, "r2").exists() and not list(proj.warehouse.glob(".*"))
 
 
-def test_interrupted_publish_rolls_forward(proj: Proj) -> None:
-    r1 = proj.ctx("r1")
+def test_interrupted_publish_rolls_forward(proj: Flights) -> None:
+    r1 = proj.scope("r1")
     write_dataset(r1, proj.df(DAY1 + DAY2), "flights")
-    publish(proj.project, r1.run_dir, proj.staged(r1))
+    publish(proj.project, r1.run_dir, staged_events(r1))
     live = proj.warehouse / "flights"
-    r2 = proj.ctx("r2")
+    r2 = proj.scope("r2")
     write_dataset(r2, proj.df([("2013-01-01", "WN", 1, 1), ("2013-01-02", "US", 2, 2)]), "flights")
-    staged = proj.staged(r2)
+    staged = staged_events(r2)
     expected = tree(r2.staging_dir / "flights")
     work = publish_work_dir(live, "r2")
     # Simulate a runner killed mid-publish: day 1 moved to incoming only; day 2 swapped, old data not yet trashed.
@@ -230,16 +202,16 @@ def test_interrupted_publish_rolls_forward(proj: Proj) -> None:
     assert not work.exists()
 
 
-def test_cross_device_staging_is_copied_then_swapped(proj: Proj) -> None:
+def test_cross_device_staging_is_copied_then_swapped(proj: Flights) -> None:
     shm = Path("/dev/shm")
     if not shm.is_dir() or os.stat(shm).st_dev == os.stat(proj.root).st_dev:
         pytest.skip("needs /dev/shm on another filesystem than the test directory")
     runs = Path(tempfile.mkdtemp(prefix="nbpipe-runs-", dir=shm))
     try:
-        ctx = proj.ctx("r1", runs=runs)
+        ctx = proj.scope("r1", runs=runs)
         write_dataset(ctx, proj.df(DAY1), "flights")
         expected = tree(ctx.staging_dir / "flights")
-        result = publish(proj.project, ctx.run_dir, proj.staged(ctx))
+        result = publish(proj.project, ctx.run_dir, staged_events(ctx))
         assert result[0]["partitions"] == ["flight_date=2013-01-01"]
         assert tree(proj.warehouse / "flights") == expected
         assert not (ctx.staging_dir / "flights" / "flight_date=2013-01-01").exists()
@@ -247,34 +219,34 @@ def test_cross_device_staging_is_copied_then_swapped(proj: Proj) -> None:
         shutil.rmtree(runs, ignore_errors=True)
 
 
-def test_unpartitioned_dataset_is_replaced_whole(proj: Proj) -> None:
+def test_unpartitioned_dataset_is_replaced_whole(proj: Flights) -> None:
     for run_id, codes in (("r1", ["AA", "UA", "DL"]), ("r2", ["B6"])):
-        ctx = proj.ctx(run_id)
+        ctx = proj.scope(run_id)
         result = write_dataset(ctx, proj.df([(c,) for c in codes], "code string"), "carriers")
         assert result.partitions == []
-        publish(proj.project, ctx.run_dir, proj.staged(ctx))
+        publish(proj.project, ctx.run_dir, staged_events(ctx))
     live = proj.warehouse / "carriers"
     assert [r.code for r in proj.spark.read.parquet(str(live)).collect()] == ["B6"]
     assert sorted(tree(live)) == ["_nbpipe_run.json", "part-00000.parquet"]
 
 
-def test_csv_output_is_deterministic_and_publishable(proj: Proj) -> None:
-    ctx = proj.ctx("r1")
+def test_csv_output_is_deterministic_and_publishable(proj: Flights) -> None:
+    ctx = proj.scope("r1")
     result = write_dataset(ctx, proj.df(DAY1), "flights_csv")
     part = Path(result.path) / "flight_date=2013-01-01" / "part-00000.csv"
     assert part.read_text() == "carrier,flight,dep_delay\nAA,1,5\nUA,2,-3\n"
-    publish(proj.project, ctx.run_dir, proj.staged(ctx))
+    publish(proj.project, ctx.run_dir, staged_events(ctx))
     assert (proj.warehouse / "flights_csv" / "flight_date=2013-01-01" / "part-00000.csv").is_file()
 
 
 def test_explore_write_goes_to_sandbox_and_production_is_untouched(
-    proj: Proj, capsys: pytest.CaptureFixture[str]
+    proj: Flights, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    r1 = proj.ctx("r1")
+    r1 = proj.scope("r1")
     write_dataset(r1, proj.df(DAY1), "flights")
-    publish(proj.project, r1.run_dir, proj.staged(r1))
+    publish(proj.project, r1.run_dir, staged_events(r1))
     prod_before = tree(proj.warehouse / "flights")
-    ctx = proj.ctx("session-1", mode="explore")
+    ctx = proj.scope("session-1", mode="explore")
     result = write_dataset(ctx, proj.df([("2013-01-01", "XX", 0, 0), ("2013-01-01", None, 0, 0)]), "flights")
     assert result.sandbox and result.path == str(proj.warehouse / "_explore" / "flights")
     assert result.rows == 2, "explore does not enforce the contract"
@@ -285,16 +257,16 @@ def test_explore_write_goes_to_sandbox_and_production_is_untouched(
     assert "sandbox: 2 rows" in capsys.readouterr().out
 
 
-def test_write_rejected_appends_and_publishes_per_run_partition(proj: Proj) -> None:
+def test_write_rejected_appends_and_publishes_per_run_partition(proj: Flights) -> None:
     from pyspark.sql import functions as F
 
-    ctx = proj.ctx("r1")
+    ctx = proj.scope("r1")
     bad = proj.df(DAY1).withColumn("_nbpipe_reason", F.lit("expect_column_values_to_be_between dep_delay"))
     assert write_rejected(ctx, bad, "flights") == 2
     assert write_rejected(ctx, bad.limit(1), "flights") == 1
     unit = ctx.staging_dir / "flights__rejected" / "_nbpipe_run_id=r1"
     assert sorted(p.name for p in unit.iterdir()) == ["_nbpipe_run.json", "part-00000.parquet", "part-00001.parquet"]
-    result = publish(proj.project, ctx.run_dir, proj.staged(ctx))
+    result = publish(proj.project, ctx.run_dir, staged_events(ctx))
     assert result == [{"dataset": "flights__rejected", "path": str(proj.warehouse / "flights__rejected"),
                        "partitions": ["_nbpipe_run_id=r1"], "rows": 3, "bytes": result[0]["bytes"],
                        "schema_version": None, "format": "parquet", "run_id": "r1"}]
@@ -305,18 +277,18 @@ def test_write_rejected_appends_and_publishes_per_run_partition(proj: Proj) -> N
         write_rejected(ctx, proj.df(DAY1), "flights")
 
 
-def test_failed_runs_publish_nothing_and_gc_removes_their_staging(proj: Proj) -> None:
+def test_failed_runs_publish_nothing_and_gc_removes_their_staging(proj: Flights) -> None:
     runs = proj.project.runs_dir
-    failed = proj.ctx("r-failed")
+    failed = proj.scope("r-failed")
     write_dataset(failed, proj.df(DAY1), "flights")
     (failed.run_dir / "run.json").write_text(json.dumps({"status": "failed"}))
-    killed = proj.ctx("r-killed")
+    killed = proj.scope("r-killed")
     write_dataset(killed, proj.df(DAY1), "flights")
     (killed.run_dir / "run.json").write_text(json.dumps({"status": "running", "pid": 2**22 + 12345}))
-    live_run = proj.ctx("r-live")
+    live_run = proj.scope("r-live")
     write_dataset(live_run, proj.df(DAY1), "flights")
     (live_run.run_dir / "run.json").write_text(json.dumps({"status": "running", "pid": os.getpid()}))
-    fresh = proj.ctx("r-fresh")  # no record yet: presumed live while young
+    fresh = proj.scope("r-fresh")  # no record yet: presumed live while young
     write_dataset(fresh, proj.df(DAY1), "flights")
     litter = [failed.staging_dir, killed.staging_dir]
     assert gc_staging(proj.project, runs, dry_run=True) == litter
@@ -331,11 +303,11 @@ def test_failed_runs_publish_nothing_and_gc_removes_their_staging(proj: Proj) ->
     assert discard_staging(live_run.run_dir) is False
 
 
-def test_publish_refuses_missing_or_foreign_staging(proj: Proj) -> None:
-    ctx = proj.ctx("r1")
+def test_publish_refuses_missing_or_foreign_staging(proj: Flights) -> None:
+    ctx = proj.scope("r1")
     write_dataset(ctx, proj.df(DAY1), "flights")
-    staged = proj.staged(ctx)
-    other = proj.ctx("r9")
+    staged = staged_events(ctx)
+    other = proj.scope("r9")
     shutil.copytree(ctx.staging_dir, other.staging_dir)
     with pytest.raises(DatasetError, match="staged by run 'r1', not 'r9'"):
         publish(proj.project, other.run_dir, staged)
@@ -346,11 +318,8 @@ def test_publish_refuses_missing_or_foreign_staging(proj: Proj) -> None:
 
 
 def test_path_escape_refused_for_outputs(tmp_path: Path, spark: Any) -> None:
-    (tmp_path / "nbpipe.yaml").write_text(yaml.safe_dump({"datasets": {"out": {"path": "../../tmp/x"}}}))
-    project = load_project(project_dir=tmp_path)
-    ctx = RunContext(project, mode="explore", run_id="s", run_dir=tmp_path / "runs" / "s", pipeline=None,
-                     attempt=1, params={})
-    ctx.__dict__["spark"] = spark
+    project = load(tmp_path, datasets={"out": {"path": "../../tmp/x"}})
+    ctx = ScopeForTest(project, spark, tmp_path / "runs" / "s", run_id="s", mode="explore", pipeline=None)
     event = {"kind": "dataset_staged", "dataset": "out", "partition_by": [], "partitions": [], "rows": 0}
     with pytest.raises(DatasetError, match="escapes its root"):
         publish(project, ctx.run_dir, [event])

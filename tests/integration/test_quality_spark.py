@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,27 +17,13 @@ from nbpipe.errors import QualityGateError
 from nbpipe.kernel.context import RunContext
 from nbpipe.quality import fast_spark, native, profile_dataframe, run_checkpoint, save_suite
 from nbpipe.quality import suites as S
+from tests.support.projects import write_config
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 TEXT = ["a", "ab", "é", "日本", "", "b", "ñandú"]
 NUMS = [0.0, 1.0, 2.0, 2.0, -1.0, float("nan"), None]
 SCHEMA = "num double, n2 double, s string"
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    from nbpipe.spark.session import prepare_environment
-
-    prepare_environment()
-    from pyspark.sql import SparkSession
-
-    session = (SparkSession.builder.master("local[2]").appName("test_quality")
-               .config("spark.sql.shuffle.partitions", "2").config("spark.ui.enabled", "false")
-               .config("spark.ui.showConsoleProgress", "false")
-               .config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
-               .config("spark.sql.session.timeZone", "UTC").getOrCreate())
-    yield session
 
 
 @st.composite
@@ -116,10 +100,9 @@ def test_nan_is_a_value_not_missing_on_spark(spark: Any) -> None:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    doc = {"project": "q", "pipelines": {
+    write_config(tmp_path, project="q", pipelines={
         "strict": {"notebook": "n.ipynb", "quality": "fail"},
-        "lenient": {"notebook": "n.ipynb", "quality": "warn"}}}
-    (tmp_path / "nbpipe.yaml").write_text(yaml.safe_dump(doc))
+        "lenient": {"notebook": "n.ipynb", "quality": "warn"}})
     save_suite(tmp_path, S.new_suite("flights", [
         {"type": S.NOT_NULL, "kwargs": {"column": "carrier"}},
         {"type": S.FK_TYPE, "kwargs": {"column": "carrier", "dataset": "airlines", "dataset_column": "code"}},

@@ -2,50 +2,37 @@
 
 Skipping is tested on a notebook without Spark (``incremental_daily``: a declared file input and
 a day parameter), so a run costs a kernel start only; resume needs real incremental reads, so it
-runs ``incremental_state`` against the Spark Connect server that ``test_crash_safety`` shares.
+runs ``incremental_state`` against the session's Spark Connect server (``spark_connect_url``).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from nbpipe.core.config import load_project
 from nbpipe.run.runner import Runner
 from nbpipe.run.store import RunStore
-
-NBPIPE = [sys.executable, "-m", "nbpipe.cli"]
-FIXTURES = Path(__file__).resolve().parents[1] / "notebooks"
-
-
-def nbpipe(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*NBPIPE, *args], cwd=root, capture_output=True, text=True, timeout=900,
-                          env={**os.environ, **(env or {})})
+from tests.support.cli import run_cli
+from tests.support.projects import copy_notebook, write_config
 
 
 def project(root: Path, notebook: str, pipeline: str, extra: dict[str, Any] | None = None,
             profile: dict[str, Any] | None = None) -> Path:
     root.mkdir(parents=True)
-    shutil.copy(FIXTURES / f"{notebook}.ipynb", root / f"{notebook}.ipynb")
-    doc = {
-        "project": "skip",
-        "datasets": {"landing": {"path": "landing/events", "format": "csv", "options": {"header": "true"}}},
-        "pipelines": {pipeline: {"notebook": f"{notebook}.ipynb", "reads": ["landing"], **(extra or {})}},
-    }
-    if profile:
-        doc["profiles"] = {"dev": profile}
-    (root / "nbpipe.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
-    return root
+    copy_notebook(root, notebook)
+    return write_config(
+        root,
+        project="skip",
+        datasets={"landing": {"path": "landing/events", "format": "csv", "options": {"header": "true"}}},
+        pipelines={pipeline: {"notebook": f"{notebook}.ipynb", "reads": ["landing"], **(extra or {})}},
+        **({"profiles": {"dev": profile}} if profile else {}),
+    )
 
 
 def land(root: Path, day: str, rows: list[tuple[int, float]], name: str = "part.csv") -> Path:
@@ -74,7 +61,7 @@ def test_unchanged_run_is_skipped_and_recorded_force_runs_it(daily: tuple[Path, 
     first = runner.run("daily", {"run_date": "2024-01-01"}, from_cli=frozenset({"run_date"}))
     assert first.status == "succeeded" and first.record["fingerprint"].startswith("sha256:")
 
-    proc = nbpipe(root, "run", "daily", "-p", "run_date=2024-01-01")
+    proc = run_cli(root, "run", "daily", "-p", "run_date=2024-01-01")
     assert proc.returncode == 0, proc.stderr
     out = " ".join(proc.stdout.split())
     assert f"up to date: notebook code, parameters and inputs are unchanged since run {first.run_id}" in out
@@ -118,22 +105,17 @@ def test_a_change_in_code_params_or_inputs_runs_again(daily: tuple[Path, Runner]
 
 
 # --------------------------------------------------------------------------- resume (Spark)
-@pytest.fixture(scope="module")
-def remote(tmp_path_factory: pytest.TempPathFactory) -> str:
-    from test_crash_safety import connect_url
-
-    return connect_url(tmp_path_factory.getbasetemp())
-
-
 @pytest.mark.spark
 @pytest.mark.slow
-def test_resume_reads_exactly_the_failed_snapshot_then_new_files_then_skips(tmp_path: Path, remote: str) -> None:
-    root = project(tmp_path / "p", "incremental_state", "ingest", profile={"spark": {"remote": remote}})
+def test_resume_reads_exactly_the_failed_snapshot_then_new_files_then_skips(
+    tmp_path: Path, spark_connect_url: str
+) -> None:
+    root = project(tmp_path / "p", "incremental_state", "ingest", profile={"spark": {"remote": spark_connect_url}})
     land(root, "2024-01-01", [(1, 1.0), (2, 2.0)])
     land(root, "2024-01-02", [(3, 3.0)])
-    env = {"NBPIPE_SPARK_REMOTE": remote}
+    env = {"NBPIPE_SPARK_REMOTE": spark_connect_url}
 
-    failed = nbpipe(root, "run", "ingest", "-p", "fail=True", env=env)
+    failed = run_cli(root, "run", "ingest", "-p", "fail=True", env=env)
     assert failed.returncode == 10, failed.stderr
     match = re.search(r"retry: nbpipe run ingest --resume (\S+)", failed.stderr)
     assert match, f"the failed incremental run prints the --resume command:\n{failed.stderr}"
@@ -144,7 +126,7 @@ def test_resume_reads_exactly_the_failed_snapshot_then_new_files_then_skips(tmp_
     assert failed_rec["retry_command"] == f"nbpipe run ingest --resume {failed_id}"
 
     land(root, "2024-01-03", [(4, 4.0), (5, 5.0), (6, 6.0)])  # lands after the failure
-    resumed = nbpipe(root, "run", "ingest", "--resume", failed_id, "-p", "fail=False", env=env)
+    resumed = run_cli(root, "run", "ingest", "--resume", failed_id, "-p", "fail=False", env=env)
     assert resumed.returncode == 0, resumed.stderr
     with RunStore(load_project(project_dir=root).store_url) as store:
         resumed_id = store.list_runs("ingest", status="succeeded")[0]["run_id"]
@@ -157,7 +139,7 @@ def test_resume_reads_exactly_the_failed_snapshot_then_new_files_then_skips(tmp_
     assert rec["state"]["before"] == {} and rec["state"]["after"] == state_after_resume
     assert rec["datasets"]["inputs"][0]["rows"] == 3
 
-    nxt = nbpipe(root, "run", "ingest", env=env)
+    nxt = run_cli(root, "run", "ingest", env=env)
     assert nxt.returncode == 0, nxt.stderr
     with RunStore(load_project(project_dir=root).store_url) as store:
         latest = store.list_runs("ingest", status="succeeded")[0]
@@ -167,5 +149,5 @@ def test_resume_reads_exactly_the_failed_snapshot_then_new_files_then_skips(tmp_
     assert rec["state"]["before"] == state_after_resume and rec["state"]["after"] == state
     assert len(state["landing"]["files"]) == 3
 
-    unchanged = nbpipe(root, "run", "ingest", env=env)
+    unchanged = run_cli(root, "run", "ingest", env=env)
     assert unchanged.returncode == 0 and "up to date" in " ".join(unchanged.stdout.split()), unchanged.stderr

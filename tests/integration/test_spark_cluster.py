@@ -8,14 +8,12 @@ stale records, a startup failure naming its log, and a clean stop.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -23,24 +21,11 @@ import pytest
 from nbpipe.core.config import load_project
 from nbpipe.errors import ConfigError
 from nbpipe.spark import server as sparkserver
+from tests.support import cluster
+from tests.support.cli import run_cli
+from tests.support.projects import write_config
 
 pytestmark = [pytest.mark.spark, pytest.mark.cluster, pytest.mark.slow]
-
-
-def _load_helper() -> ModuleType:
-    name = "nbpipe_tests_cluster"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).resolve().parents[1] / "cluster.py"
-        )
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-cluster = _load_helper()
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +47,7 @@ def runs(project_root: Path, servers: dict[str, Any]) -> dict[str, dict[str, Any
     """``nbpipe run spark_pipeline --profile P`` for dev, standalone and connect: their run.json."""
     records: dict[str, dict[str, Any]] = {}
     for profile in ("dev", "standalone", "connect"):
-        proc = cluster.run_cli(
+        proc = run_cli(
             project_root, "run", cluster.PIPELINE, "-p", f"min_fare={cluster.MIN_FARE}", "--profile", profile
         )
         assert proc.returncode == 0, f"--profile {profile} failed:\n{proc.stdout}\n{proc.stderr}"
@@ -113,7 +98,7 @@ def test_start_again_reuses_the_running_servers(project_root: Path, servers: dic
 
 
 def test_cli_status_reports_both_servers(project_root: Path, servers: dict[str, Any]) -> None:
-    proc = cluster.run_cli(project_root, "spark", "status", "--connect", "--standalone", "--json")
+    proc = run_cli(project_root, "spark", "status", "--connect", "--standalone", "--json")
     assert proc.returncode == 0, proc.stderr
     shown = json.loads(proc.stdout)
     assert shown["connect"]["url"] == servers["connect"].url
@@ -124,7 +109,7 @@ def test_cli_status_reports_both_servers(project_root: Path, servers: dict[str, 
 def test_connect_profile_without_server_fails_fast_with_the_start_command(tmp_path: Path) -> None:
     port = sparkserver.free_port()
     root = cluster.write_project(tmp_path / "p", master_port=sparkserver.free_port(), connect_port=port)
-    proc = cluster.run_cli(root, "run", cluster.PIPELINE, "--profile", "connect")
+    proc = run_cli(root, "run", cluster.PIPELINE, "--profile", "connect")
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
     assert f"no Spark Connect server answers at sc://127.0.0.1:{port}" in out, out
@@ -212,17 +197,14 @@ def test_one_pass_strict_read_over_connect_counts_every_row(tmp_path: Path, serv
     """The big-source path (rows counted by an observation during the quarantine write) on a Connect server."""
     import subprocess
 
-    import yaml
-
     from nbpipe.core.contracts import contract_from_schema, save_contract
 
     root = tmp_path / "p"
     (root / "landing").mkdir(parents=True)
     (root / "landing" / "a.csv").write_text("city,fare\nnyc,1.5\nsf,abc\nla\n,3.0\n")
     (root / "landing" / "b.csv").write_text("city,fare\nbos,2.0\nsea,4.5\n")
-    (root / "nbpipe.yaml").write_text(yaml.safe_dump({
-        "profiles": {"connect": {"spark": {"remote": servers["connect"].url}}},
-        "datasets": {"raw": {"path": "landing", "format": "csv", "options": {"header": "true"}}}}))
+    write_config(root, profiles={"connect": {"spark": {"remote": servers["connect"].url}}},
+                 datasets={"raw": {"path": "landing", "format": "csv", "options": {"header": "true"}}})
     save_contract(contract_from_schema("raw", [{"name": "city", "type": "string", "nullable": False},
                                                {"name": "fare", "type": "double", "nullable": True}]),
                   root / "contracts" / "raw.yaml")

@@ -15,20 +15,17 @@ from typing import Any
 
 import pandas as pd
 import pytest
-import yaml
 
-from nbpipe.core.config import Project, SparkConfig, load_project
+from nbpipe.core.config import Project, SparkConfig
 from nbpipe.errors import ConfigError
 from nbpipe.spark import session as nbspark
+from tests.support.projects import load
 
 PG_JAR = "/usr/share/java/postgresql.jar"
 
 
 def _project(root: Path, spark: dict[str, Any], **datasets: dict[str, Any]) -> Project:
-    root.mkdir(parents=True, exist_ok=True)
-    config = {"project": "s", "profiles": {"dev": {"spark": spark}}, "datasets": datasets}
-    (root / "nbpipe.yaml").write_text(yaml.safe_dump(config))
-    return load_project(project_dir=root)
+    return load(root, project="s", profiles={"dev": {"spark": spark}}, datasets=datasets)
 
 
 JDBC = {"format": "jdbc", "options": {"url": "jdbc:postgresql://127.0.0.1:5432/db", "dbtable": "t"}}

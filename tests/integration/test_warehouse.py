@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from nbpipe.core.config import SparkConfig
 from nbpipe.errors import DatasetError
-from nbpipe.spark.session import build_session
 from nbpipe.warehouse import as_of, current_versions, scd2_merge, surrogate_key
 
 pytestmark = pytest.mark.spark
@@ -19,12 +16,6 @@ pytestmark = pytest.mark.spark
 D1, D2, D3 = dt.date(2013, 1, 1), dt.date(2013, 1, 8), dt.date(2013, 1, 15)
 SCHEMA = "tailnum string, seats int, engine string, model string"
 KW: dict[str, Any] = {"key": ["tailnum"], "tracked": ["seats", "engine"]}
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    session = build_session(SparkConfig(master="local[2]", conf={"spark.sql.shuffle.partitions": "2"}))
-    yield session
 
 
 def snap(spark: Any, rows: list[tuple]) -> Any:

@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import os
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import nbformat
-import yaml
 from nbformat.v4 import new_code_cell, new_notebook
+
+from tests.support.projects import write_config
 
 PIPELINE = "spark_pipeline"
 MIN_FARE = 5.0
@@ -138,8 +136,7 @@ def write_project(root: Path, *, master_port: int, connect_port: int) -> Path:
         "datasets": {"trips": {"path": "data/trips.csv", "format": "csv", "options": {"header": "true"}}},
         "pipelines": {PIPELINE: {"notebook": f"{PIPELINE}.ipynb", "params": {"min_fare": {"type": "float"}}}},
     }
-    (root / "nbpipe.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    return root
+    return write_config(root, **config)
 
 
 @contextlib.contextmanager
@@ -182,18 +179,3 @@ def started_servers(root: Path, timeout_s: float = 300.0) -> Iterator[dict[str, 
     finally:
         sparkserver.stop(standalone)
 
-
-def run_cli(root: Path, *args: str, timeout_s: float = 600.0) -> subprocess.CompletedProcess[str]:
-    """Run ``nbpipe ARGS…`` in ``root`` as a separate process (what a user types)."""
-    env = dict(os.environ)
-    env.pop("NBPIPE_SPARK_REMOTE", None)
-    env.pop("NBPIPE_SPARK_MASTER", None)
-    return subprocess.run(
-        [sys.executable, "-m", "nbpipe.cli", *args],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        check=False,
-    )

@@ -23,14 +23,9 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from tests.support.env import free_port
+
 HOST = "127.0.0.1"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def broker_binary(home: Path) -> str:

@@ -1,7 +1,7 @@
 """Start a throwaway PostgreSQL server on 127.0.0.1 for tests (initdb + pg_ctl, trust auth).
 
 Used by the session-scoped ``pg_url`` fixture in ``tests/integration/conftest.py``; also runnable
-by hand (``python tests/pg.py``) to get a scratch server until Ctrl-C. The server lives in a temp
+by hand (``python -m tests.support.pg``) to get a scratch server until Ctrl-C. The server lives in a temp
 directory owned by the ``postgres`` user when running as root (``initdb`` refuses root), listens
 on loopback only with a free port, skips fsync, and is stopped and deleted afterwards.
 """
@@ -12,13 +12,14 @@ import contextlib
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from tests.support.env import free_port
 
 APT_INSTALL = "apt-get install -y postgresql"
 DEFAULT_BIN = "/usr/lib/postgresql/15/bin"
@@ -44,13 +45,6 @@ def find_bin_dir() -> Path | None:
 def _major(path: str) -> int:
     version = Path(path).parent.name
     return int(version) if version.isdigit() else 0
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _as_server_user(cmd: list[str]) -> list[str]:

@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nbpipe.core.config import load_project
 from nbpipe.core.contracts import (
     Contract,
     check_schema,
@@ -24,6 +23,7 @@ from nbpipe.core.contracts import (
     save_contract,
 )
 from nbpipe.errors import ConfigError, DatasetError
+from tests.support.projects import load
 
 
 def _contract(**kw: object) -> Contract:
@@ -101,13 +101,11 @@ def test_save_is_stable_and_round_trips(tmp_path: Path) -> None:
 
 
 def test_contract_path_convention_and_setting(tmp_path: Path) -> None:
-    (tmp_path / "nbpipe.yaml").write_text(
-        "datasets:\n"
-        "  a: {format: parquet}\n"
-        "  b: {format: parquet, contract: schemas/b_v1.yaml}\n"
-        "  c: {format: parquet, contract: ../../etc/c.yaml}\n"
-    )
-    project = load_project(project_dir=tmp_path)
+    project = load(tmp_path, datasets={
+        "a": {"format": "parquet"},
+        "b": {"format": "parquet", "contract": "schemas/b_v1.yaml"},
+        "c": {"format": "parquet", "contract": "../../etc/c.yaml"},
+    })
     assert contract_path(project, "a") == tmp_path / "contracts" / "a.yaml"
     assert contract_path(project, "b") == (tmp_path / "schemas" / "b_v1.yaml").resolve()
     with pytest.raises(DatasetError, match="escapes its root"):
@@ -235,23 +233,3 @@ def test_property_round_trip_and_self_diff(tmp_path_factory: pytest.TempPathFact
         smaller = contract_from_schema("ds", fields[1:], version=c.version)
         d = diff_contracts(c, smaller)
         assert d.breaking and next_version(c, d) == f"{major + 1}.0"
-
-
-def test_promote_explains_an_output_the_explore_run_left_empty(tmp_path: Path) -> None:
-    """An empty write has nothing to profile (nor a schema to read back): the contract comes from the
-    run's recorded schema, and the warning says why no suite was suggested and what to do."""
-    from nbpipe.promote.lint import LintReport
-    from nbpipe.promote.service import Observed, PromoteResult, _observe
-
-    (tmp_path / "nbpipe.yaml").write_text("datasets:\n  report: {format: parquet, partition_by: [day]}\n")
-    project = load_project(project_dir=tmp_path)
-    result = PromoteResult("p", "p.ipynb", "r1", False, tmp_path, LintReport("p.ipynb"))
-    schema = [{"name": "day", "type": "date", "nullable": True}, {"name": "n", "type": "bigint", "nullable": False}]
-    changes, profiles = _observe(project, "p", [Observed("report", "write", schema, str(tmp_path / "nowhere"), 0)],
-                                 result)
-    assert profiles == {}
-    (change,) = changes
-    assert change.status == "created" and change.new is not None
-    assert [(c.name, c.type) for c in change.new.columns] == [("day", "date"), ("n", "bigint")]
-    assert result.warnings == ["dataset 'report': the explore run wrote no rows, so no suite is suggested; "
-                               "promote with parameters that select data (-p NAME=VALUE)"]

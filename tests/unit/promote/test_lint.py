@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from nbpipe.core.config import load_project
 from nbpipe.promote.lint import PathRoot, lint_notebook, project_roots
+from tests.support.projects import load
 
 
 def nb(*cells: tuple[str, str | list[str]] | str, tags: dict[int, list[str]] | None = None,
@@ -127,12 +126,11 @@ def test_source_as_list_of_lines() -> None:
 
 
 def test_project_roots_cover_the_warehouse_and_file_datasets(tmp_path: Path) -> None:
-    (tmp_path / "nbpipe.yaml").write_text(yaml.safe_dump({
-        "project": "t",
-        "datasets": {"raw": {"path": "data/raw", "format": "csv"}, "out": {"format": "parquet"},
-                     "db": {"format": "jdbc", "options": {"url": "jdbc:postgresql://127.0.0.1/x"}}},
-    }))
-    roots = project_roots(load_project(project_dir=tmp_path))
+    project = load(tmp_path, project="t", datasets={
+        "raw": {"path": "data/raw", "format": "csv"}, "out": {"format": "parquet"},
+        "db": {"format": "jdbc", "options": {"url": "jdbc:postgresql://127.0.0.1/x"}},
+    })
+    roots = project_roots(project)
     paths = {r.dataset: r.path for r in roots}
     assert paths[None] == (tmp_path / "warehouse").resolve()
     assert paths["raw"] == (tmp_path / "data" / "raw").resolve()

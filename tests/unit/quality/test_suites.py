@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
 from nbpipe.core import events, records
 from nbpipe.core.config import load_project
@@ -24,13 +23,13 @@ from nbpipe.quality import (
 )
 from nbpipe.quality import suites as S
 from nbpipe.quality.native import register_extensions, to_gx_suite
+from tests.support.projects import write_config
 
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    doc = {"project": "q", "pipelines": {"p": {"notebook": "n.ipynb", "quality": "fail"},
-                                         "w": {"notebook": "n.ipynb", "quality": "warn"}}}
-    (tmp_path / "nbpipe.yaml").write_text(yaml.safe_dump(doc))
+    write_config(tmp_path, project="q", pipelines={"p": {"notebook": "n.ipynb", "quality": "fail"},
+                                                   "w": {"notebook": "n.ipynb", "quality": "warn"}})
     save_suite(tmp_path, new_suite("orders", [
         {"type": S.NOT_NULL, "kwargs": {"column": "id"}},
         {"type": S.UNIQUE, "kwargs": {"column": "id"}},

@@ -1,8 +1,7 @@
-"""Secret masking and pipeline locks (pure / OS level; no kernel)."""
+"""Pipeline locks: one run per pipeline, holder details, stale locks of killed runners (OS level; no kernel)."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -11,18 +10,8 @@ import time
 
 import pytest
 
-from nbpipe.core.masking import Masker
 from nbpipe.errors import RunLockedError
 from nbpipe.run.locks import PipelineLock
-
-
-def test_masker_masks_values_and_their_json_forms():
-    m = Masker(['p@ss"w0rd', "ab"])  # "ab" is too short to mask safely
-    assert m.text('token p@ss"w0rd!') == "token ***!"
-    assert m.text(json.dumps({"x": 'p@ss"w0rd'})) == '{"x": "***"}'
-    assert m.data({"k": ['p@ss"w0rd', 1]}) == {"k": ["***", 1]}
-    assert m.text("ab stays") == "ab stays"
-    assert not Masker([])
 
 
 def test_second_lock_is_refused_with_holder_details(tmp_path):
@@ -48,7 +37,7 @@ def test_lock_of_a_killed_holder_is_broken_and_reported(tmp_path):
         "from nbpipe.run.locks import PipelineLock\n"
         "PipelineLock({!r}, 'ingest', 'run-killed', 'then').acquire()\n"
         "print('locked', flush=True); time.sleep(60)\n"
-    ).format(str(__import__("pathlib").Path(__file__).parents[2] / "src"), str(tmp_path))
+    ).format(str(__import__("pathlib").Path(__file__).parents[3] / "src"), str(tmp_path))
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"

@@ -1,0 +1,1 @@
+"""Helpers shared by the test suites: servers, project builders, the CLI runner, test doubles."""
