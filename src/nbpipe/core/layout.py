@@ -33,6 +33,16 @@ SOURCE = "_nbpipe_source"  # the input file of a rejected row
 Listing = dict[str, dict[str, int]]
 
 
+class _Entry:
+    """A file or folder of a run directory: ``RunDir(p).record`` is ``p / "run.json"``."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, run_dir: RunDir, owner: type[RunDir]) -> Path:
+        return run_dir.path / self.name
+
+
 @dataclass(frozen=True)
 class RunDir:
     """The files of one run: ``runs/<pipeline>/<run_id>/`` (explore sessions: ``runs/_explore/<id>/``)."""
@@ -48,6 +58,15 @@ class RunDir:
     STATE_IN: ClassVar[str] = "state_in.json"
     RESUME_SNAPSHOT: ClassVar[str] = "resume_snapshot.json"
 
+    record: ClassVar[_Entry] = _Entry(RECORD)
+    events: ClassVar[_Entry] = _Entry(EVENTS)
+    output: ClassVar[_Entry] = _Entry(OUTPUT)
+    report: ClassVar[_Entry] = _Entry(REPORT)
+    kernel_log: ClassVar[_Entry] = _Entry(KERNEL_LOG)
+    staging: ClassVar[_Entry] = _Entry(STAGING)
+    state_in: ClassVar[_Entry] = _Entry(STATE_IN)
+    resume_snapshot: ClassVar[_Entry] = _Entry(RESUME_SNAPSHOT)
+
     @classmethod
     def of(cls, runs_dir: Path, pipeline: str, run_id: str) -> RunDir:
         return cls(Path(runs_dir) / pipeline / run_id)
@@ -59,38 +78,6 @@ class RunDir:
     @property
     def run_id(self) -> str:
         return self.path.name
-
-    @property
-    def record(self) -> Path:
-        return self.path / self.RECORD
-
-    @property
-    def events(self) -> Path:
-        return self.path / self.EVENTS
-
-    @property
-    def output(self) -> Path:
-        return self.path / self.OUTPUT
-
-    @property
-    def report(self) -> Path:
-        return self.path / self.REPORT
-
-    @property
-    def kernel_log(self) -> Path:
-        return self.path / self.KERNEL_LOG
-
-    @property
-    def staging(self) -> Path:
-        return self.path / self.STAGING
-
-    @property
-    def state_in(self) -> Path:
-        return self.path / self.STATE_IN
-
-    @property
-    def resume_snapshot(self) -> Path:
-        return self.path / self.RESUME_SNAPSHOT
 
 
 def dataset_config(project: Project, name: str) -> DatasetConfig:
