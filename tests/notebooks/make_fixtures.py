@@ -79,6 +79,20 @@ FIXTURES = {
         "from IPython.display import HTML, display\n"
         "display(HTML('<b>bold</b><script>window.__pwned = 1</script><img src=x onerror=\"window.__pwned=2\">'))",
     ),
+    "raise_nbpipe_error": nb(
+        "import nbpipe\nimport nbpipe.errors\n\nctx = nbpipe.context()\n"
+        "if error.startswith('foreign:'):\n"
+        "    error = error.split(':', 1)[1]\n"
+        "    error_class = type(error, (Exception,), {})  # a library's exception with the same name\n"
+        "    error_class.__module__ = 'some_library.errors'\n"
+        "else:\n"
+        "    error_class = getattr(nbpipe.errors, error)",
+        "raise error_class(f'{error} raised in the notebook', hint=f'the hint of {error}') "
+        "if issubclass(error_class, nbpipe.errors.NbpipeError) else error_class(f'{error} raised in the notebook')",
+        "print('never')",
+        params='error = "NbpipeError"  # the name of a class in nbpipe.errors, or foreign:<name>',
+        title="Raise the nbpipe error named by the parameter (exit-code round trip)",
+    ),
 }
 
 
