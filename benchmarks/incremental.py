@@ -104,8 +104,10 @@ def main() -> int:
     args = parser.parse_args()
 
     from nbpipe.core.config import load_project
-    from nbpipe.data.incremental import ENV_STATE, list_files, read_incremental
+    from nbpipe.core.layout import list_files
+    from nbpipe.core.protocol import ENV_STATE
     from nbpipe.data.incremental import positions as state
+    from nbpipe.data.incremental import read_incremental
     from nbpipe.kernel.context import RunContext
     from nbpipe.spark.session import get_session
 

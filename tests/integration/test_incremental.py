@@ -22,8 +22,9 @@ import pytest
 import yaml
 
 from nbpipe.core import events
-from nbpipe.core.protocol import Mode
-from nbpipe.data.incremental import ENV_RESUME, ENV_STATE, list_files, read_incremental
+from nbpipe.core.layout import list_files
+from nbpipe.core.protocol import ENV_RESUME, ENV_STATE, Mode
+from nbpipe.data.incremental import read_incremental
 from nbpipe.errors import DatasetError, StateError
 from tests.support.projects import load
 from tests.support.scope import ScopeForTest

@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from nbpipe.core import events
-from nbpipe.data.incremental import ENV_RESUME, ENV_STATE, read_incremental
+from nbpipe.core.protocol import ENV_RESUME, ENV_STATE
+from nbpipe.data.incremental import read_incremental
 from nbpipe.data.incremental.kafka import KafkaOptions, consume_ranges, query_offsets, read_kafka
 from nbpipe.errors import DatasetError, StateError
 from tests.support import kafka_broker as kb

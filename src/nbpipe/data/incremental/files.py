@@ -1,0 +1,143 @@
+"""Incremental reads by files: the files under a dataset's root that no successful run has read."""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nbpipe.core.config import DatasetConfig
+from nbpipe.core.layout import Listing, list_files
+from nbpipe.data.incremental import positions as state
+from nbpipe.data.incremental._common import Batch, dataset_contract, emit_read, resume_part, source_root
+from nbpipe.errors import DatasetError, StateError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.sql import DataFrame
+
+    from nbpipe.core.protocol import RunScope
+
+log = logging.getLogger(__name__)
+
+
+def read_files(
+    ctx: RunScope,
+    name: str,
+    cfg: DatasetConfig,
+    position: dict[str, Any],
+    max_files: int | None,
+    resume: Mapping[str, Any] | None,
+) -> Batch:
+    root = source_root(ctx, name, cfg)
+    listing = list_files(root)
+    warnings: list[str] = []
+    previous = resume_part(resume, "files", name)
+    if previous is not None:
+        chosen = [f["path"] for f in previous["snapshot"].get("files", [])]
+        missing = [p for p in chosen if p not in listing]
+        if missing:
+            raise StateError(
+                f"cannot resume dataset {name!r}: {len(missing)} file(s) the failed run read are gone "
+                f"(first: {missing[0]})",
+                hint="restore the files, or start a fresh run without --resume",
+            )
+        recorded = {f["path"]: f for f in previous["snapshot"]["files"]}
+        for p in chosen:
+            if (listing[p]["size"], listing[p]["mtime_ns"]) != (recorded[p]["size"], recorded[p]["mtime_ns"]):
+                warnings.append(f"file {p} changed since the failed run read it; reading its current content")
+        new_position = dict(previous["position"])
+        changed = list(previous["snapshot"].get("changed", []))
+    else:
+        to_read, changed = state.new_files(listing, position)
+        chosen = state.limit_files(to_read, max_files)
+        changed = [p for p in changed if p in set(chosen)]
+        for p in changed:
+            warnings.append(f"file {p} changed since it was read (size/mtime differ); re-reading it")
+        new_position = state.advance_files(position, {p: listing[p] for p in chosen})
+        if len(chosen) < len(to_read):
+            left = len(to_read) - len(chosen)
+            warnings.append(f"max_files={max_files}: {left} new file(s) left for later runs")
+    paths = [str(root / p) if root.is_dir() else str(root) for p in chosen]
+    if chosen and dataset_contract(ctx, name) is not None:
+        # A contracted dataset: the catalog enforces it (prod: strict schema, quarantine) and its
+        # one pass over the new files also counts them; it emits the dataset_read event.
+        from nbpipe.data.read import read_with_event
+
+        df, event = read_with_event(ctx, name, paths=paths, incremental="files")
+        rows = int(event.get("rows") or 0)
+    else:
+        if chosen:
+            df = read_paths(ctx, name, cfg, root, paths)
+            rows = int(df.count())
+        else:
+            df = _empty_like(ctx, name, cfg, root, listing)
+            rows = 0
+        emit_read(ctx, name, rows, str(root), "files")
+    snapshot = {
+        "root": str(root),
+        "files": [{"path": p, **listing[p]} for p in chosen],
+        "changed": changed,
+    }
+    return Batch(df, "files", new_position, snapshot, rows, warnings)
+
+
+def read_paths(ctx: RunScope, name: str, cfg: DatasetConfig, root: Path, paths: list[str]) -> DataFrame:
+    """Read exactly ``paths`` of a file dataset without a contract, keeping partition columns (``basePath``).
+
+    The files are read as configured (``options``), as the notebook wants them: a raw landing zone
+    read as text is parsed by the notebook itself. Datasets with a contract go through the catalog.
+    """
+    reader = ctx.spark.read.format(cfg.format).options(**cfg.options)
+    if root.is_dir():
+        reader = reader.option("basePath", str(root))
+    header = _csv_string_schema(cfg, Path(paths[0])) if paths else None
+    if header is not None:
+        reader = reader.schema(header)  # what Spark would derive, without its header-reading job
+    try:
+        return reader.load(paths)
+    except Exception as exc:
+        raise DatasetError(
+            f"cannot read {len(paths)} new file(s) of dataset {name!r} under {root}: "
+            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+            hint=f"check datasets.{name}.format/options in nbpipe.yaml against the files",
+        ) from exc
+
+
+def _csv_string_schema(cfg: DatasetConfig, first: Path) -> str | None:
+    """The all-string schema Spark gives a headed CSV without ``inferSchema``, read from ``first`` in Python.
+
+    None (let Spark read the header itself) whenever Spark might name the columns differently:
+    schema inference, an empty, padded, duplicate or BOM-prefixed name, or an unusual encoding.
+    """
+    opts = {k.lower(): str(v) for k, v in cfg.options.items()}
+    if (cfg.format != "csv" or opts.get("header", "").lower() != "true"
+            or opts.get("inferschema", "false").lower() != "false" or "schema" in opts
+            or opts.get("encoding", opts.get("charset", "utf-8")).lower() not in ("utf-8", "utf8")):
+        return None
+    sep = opts.get("sep", opts.get("delimiter", ","))
+    quote = opts.get("quote", '"')
+    try:
+        with open(first, encoding="utf-8", newline="") as fh:
+            line = fh.readline()
+        names = next(csv.reader([line.rstrip("\r\n")], delimiter=sep, quotechar=quote or None))
+    except (OSError, UnicodeDecodeError, StopIteration, csv.Error, TypeError):
+        return None
+    if (not names or line.startswith("\ufeff") or any(not n or n != n.strip() or "`" in n for n in names)
+            or len({n.lower() for n in names}) != len(names)):
+        return None
+    return ", ".join(f"`{n}` string" for n in names)
+
+
+def _empty_like(
+    ctx: RunScope, name: str, cfg: DatasetConfig, root: Path, listing: Listing
+) -> DataFrame:
+    """No new files: an empty frame with the schema of the newest file already read."""
+    if listing:
+        newest = max(listing, key=lambda p: (listing[p]["mtime_ns"], p))
+        return read_paths(ctx, name, cfg, root, [str(root / newest) if root.is_dir() else str(root)]).limit(0)
+    from pyspark.sql.types import StructType
+
+    log.warning("dataset %r has no files under %s: returning an empty frame without columns", name, root)
+    return ctx.spark.createDataFrame([], StructType([]))
