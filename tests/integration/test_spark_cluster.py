@@ -171,7 +171,8 @@ def test_startup_failure_names_the_log_and_cleans_up(tmp_path: Path) -> None:
 _ONE_PASS_SCRIPT = """
 import json, sys
 from pathlib import Path
-from nbpipe.data import read, strict
+from nbpipe.data import strict
+from nbpipe.data.read import read_dataset
 from nbpipe.core import events
 from nbpipe.core.config import load_project
 from nbpipe.kernel.context import RunContext
@@ -183,7 +184,7 @@ out = {}
 for run_id, files in (("clean", ["b.csv"]), ("dirty", ["a.csv", "b.csv"])):
     ctx = RunContext(project, mode="prod", run_id=run_id, run_dir=root / "runs" / "x" / run_id, pipeline="x",
                      attempt=1, params={})
-    df = read.read_dataset(ctx, "raw", paths=[str(root / "landing" / f) for f in files])
+    df = read_dataset(ctx, "raw", paths=[str(root / "landing" / f) for f in files])
     read = events.of_kind(ctx.log.read(), events.DATASET_READ)[0]
     out[run_id] = {"connect": type(ctx.spark).__module__, "accepted": sorted(r.city for r in df.collect()),
                    "counts": [read["rows"], read["accepted_rows"], read["rejected_rows"]],

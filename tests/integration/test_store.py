@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from nbpipe.errors import StoreError
 from nbpipe.run import store as st
+from nbpipe.run import store_schema as tables
 from nbpipe.run.store import RunStore
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -137,7 +138,7 @@ def test_schema_is_created_once_with_its_version(store: RunStore, store_url: str
     indexes = {ix["name"] for ix in sa.inspect(store.engine).get_indexes("runs")}
     assert {"ix_runs_pipeline_started", "ix_runs_status"} <= indexes
     with store.engine.connect() as conn:
-        version = conn.execute(sa.select(st.meta.c.value).where(st.meta.c.key == "schema_version")).scalar()
+        version = conn.execute(sa.select(tables.meta.c.value).where(tables.meta.c.key == "schema_version")).scalar()
     assert version == "1"
     save(store, "r1", "2013-01-02T06:00:00+00:00")
     with RunStore(store_url) as reopened:  # create_all on an existing schema keeps the data
@@ -147,7 +148,7 @@ def test_schema_is_created_once_with_its_version(store: RunStore, store_url: str
 
 def test_a_store_written_by_a_newer_nbpipe_is_refused(store: RunStore, store_url: str) -> None:
     with store.engine.begin() as conn:
-        conn.execute(st.meta.update().where(st.meta.c.key == "schema_version").values(value="99"))
+        conn.execute(tables.meta.update().where(tables.meta.c.key == "schema_version").values(value="99"))
     with pytest.raises(StoreError, match="schema version 99, newer") as err:
         RunStore(store_url)
     assert "pip install -U nbpipe" in str(err.value)
@@ -178,33 +179,34 @@ def test_start_run_then_save_run_round_trips_the_full_record(store: RunStore) ->
         "run_dir": "/runs/ingest_flights/x", "quality": "warned", "skipped_reason": None,
     }
     with store.engine.connect() as conn:
-        attempts = conn.execute(sa.select(st.attempts).order_by(st.attempts.c.attempt)).mappings().all()
+        attempts = conn.execute(sa.select(tables.attempts).order_by(tables.attempts.c.attempt)).mappings().all()
         assert [(a["attempt"], a["status"], a["duration_s"]) for a in attempts] == [(1, "failed", 12.0),
                                                                                    (2, "succeeded", 30.5)]
         assert attempts[0]["error_message"] == "KernelDiedError: kernel died"
-        io = conn.execute(sa.select(st.datasets).order_by(st.datasets.c.direction)).mappings().all()
+        io = conn.execute(sa.select(tables.datasets).order_by(tables.datasets.c.direction)).mappings().all()
         facts = [tuple(d[k] for k in ("dataset", "direction", "rows", "rejected_rows", "schema_version"))
                  for d in io]
         assert facts == [("raw_flights", "in", 842, 3, None), ("flights", "out", 839, 0, "2")]
-        checks = conn.execute(sa.select(st.checks).order_by(st.checks.c.expectation_type)).mappings().all()
+        checks = conn.execute(sa.select(tables.checks).order_by(tables.checks.c.expectation_type)).mappings().all()
         between = next(c for c in checks if c["expectation_type"].endswith("to_be_between"))
         assert between["column_name"] == "dep_delay"
         assert between["success"] is False and between["unexpected_count"] == 2
         assert json.loads(between["observed_value_json"]) == {"min": -43, "max": 1301}
         assert len(checks) == 3 and any(c["column_name"] is None for c in checks)
-        query = sa.select(st.metrics.c.name, st.metrics.c.value)
+        query = sa.select(tables.metrics.c.name, tables.metrics.c.value)
         metrics: dict[str, float] = dict(conn.execute(query).tuples().all())
         assert metrics == {"late_departures": 117.0, "late_ratio": 0.1394, "all_checked": 1.0}
 
 
 def test_saving_a_run_again_replaces_its_child_rows(store: RunStore) -> None:
     record = save(store, "r1", "2013-01-02T06:00:00+00:00")
-    assert (count(store, st.events, "r1"), count(store, st.checks, "r1")) == (5, 3)
+    assert (count(store, tables.events, "r1"), count(store, tables.checks, "r1")) == (5, 3)
     smaller = {**copy.deepcopy(record), "status": "failed", "checks": [], "metrics": {"x": 1}}
     store.save_run(smaller, make_events("r1")[:2])
-    assert [count(store, t, "r1") for t in (st.attempts, st.events, st.checks, st.metrics)] == [2, 2, 0, 1]
+    children = (tables.attempts, tables.events, tables.checks, tables.metrics)
+    assert [count(store, t, "r1") for t in children] == [2, 2, 0, 1]
     assert store.get_run("r1")["status"] == "failed"
-    assert count(store, st.runs) == 1
+    assert count(store, tables.runs) == 1
 
 
 def test_save_run_is_one_transaction(store: RunStore) -> None:
@@ -215,7 +217,7 @@ def test_save_run_is_one_transaction(store: RunStore) -> None:
     with pytest.raises(StoreError, match=r"could not save run 'r1'"):
         store.save_run(broken, make_events("r1"))
     assert store.get_run("r1")["status"] == "running"  # the run row update was rolled back too
-    assert [count(store, t, "r1") for t in st.RUN_CHILDREN] == [0, 0, 0, 0, 0]
+    assert [count(store, t, "r1") for t in tables.RUN_CHILDREN] == [0, 0, 0, 0, 0]
     with pytest.raises(StoreError, match="without 'pipeline'"):
         store.save_run({"run_id": "r2", "status": "failed"}, [])
 
@@ -287,7 +289,7 @@ def test_gc_lists_old_runs_and_deletes_them_with_their_rows(store: RunStore) -> 
     assert [r["run_id"] for r in old] == ["r1", "r2"]
     assert store.delete_runs([r["run_id"] for r in old] + ["never-existed"]) == 2
     assert [r["run_id"] for r in store.list_runs()] == ["r5", "r4", "r3"]
-    for table in st.RUN_CHILDREN:
+    for table in tables.RUN_CHILDREN:
         assert count(store, table, "r1") == 0 and count(store, table, "r3") > 0
     assert store.get_state(PIPE) == {"raw_flights": {"files": ["a"]}}  # state outlives its run's record
     assert store.delete_runs([]) == 0
@@ -318,8 +320,8 @@ def test_commit_state_upserts_and_appends_history(store: RunStore) -> None:
     assert store.get_state(PIPE) == {"raw_flights": {"files": ["d1", "d2"]},
                                      "weather": {"watermark": "2013-01-01"}}
     with store.engine.connect() as conn:
-        row = conn.execute(sa.select(st.state).where(st.state.c.dataset == "raw_flights",
-                                                     st.state.c.pipeline == PIPE)).mappings().one()
+        row = conn.execute(sa.select(tables.state).where(tables.state.c.dataset == "raw_flights",
+                                                     tables.state.c.pipeline == PIPE)).mappings().one()
     assert (row["run_id"], row["committed_at"]) == ("r2", "2013-01-02T07:00:00+00:00")
     history = store.state_history(PIPE, "raw_flights")
     assert [(h["run_id"], h["position"]) for h in history] == [("r1", {"files": ["d1"]}),
@@ -425,8 +427,8 @@ def test_concurrent_writers_in_several_processes_all_succeed(store_url: str, tmp
     with RunStore(store_url) as store:
         listed = store.list_runs("shared", limit=1000)
         assert len(listed) == workers * runs and {r["status"] for r in listed} == {"succeeded"}
-        assert count(store, st.events) == workers * runs * 20
-        assert count(store, st.metrics) == count(store, st.attempts) == workers * runs
+        assert count(store, tables.events) == workers * runs * 20
+        assert count(store, tables.metrics) == count(store, tables.attempts) == workers * runs
         assert len(store.state_history("shared")) == workers * runs
         assert store.pending_publishes() == []
         assert store.get_state("shared")["raw"]["last"].endswith(f"-{runs - 1:03d}")
