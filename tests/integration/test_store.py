@@ -132,9 +132,9 @@ def count(store: RunStore, table: sa.Table, run_id: str | None = None) -> int:
 
 # ----------------------------------------------------------------------------------- schema
 def test_schema_is_created_once_with_its_version(store: RunStore, store_url: str) -> None:
-    tables = set(sa.inspect(store.engine).get_table_names())
+    names = set(sa.inspect(store.engine).get_table_names())
     assert {"meta", "runs", "attempts", "events", "datasets", "checks", "metrics", "state", "state_history",
-            "publish_journal"} <= tables
+            "publish_journal"} <= names
     indexes = {ix["name"] for ix in sa.inspect(store.engine).get_indexes("runs")}
     assert {"ix_runs_pipeline_started", "ix_runs_status"} <= indexes
     with store.engine.connect() as conn:
