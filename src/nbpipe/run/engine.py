@@ -28,15 +28,20 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NotebookExecutionManager
 
+from nbpipe.core import events as ev
 from nbpipe.core.events import ProgressFn
+from nbpipe.core.layout import RunDir
 from nbpipe.core.params import NotebookParam, ResolvedParams
 from nbpipe.errors import (
     CellCodeError,
     CellExecutionError,
     KernelDiedError,
+    NbpipeError,
     NotebookError,
     RunFailedError,
     RunTimeoutError,
+    by_name,
+    split_hint,
 )
 from nbpipe.run.kernelpool import KernelPool, adopt_code, environment_file
 
@@ -462,3 +467,32 @@ def _mask_json(value: Any, mask: Callable[[str], str]) -> Any:
     if isinstance(value, dict):
         return {k: _mask_json(v, mask) for k, v in value.items()}
     return value
+
+
+def error_from_kernel(exc: CellExecutionError, run_dir: Path, attempt: int) -> NbpipeError:
+    """Map an nbpipe error raised inside the kernel back to its class (exit code, retryability).
+
+    The kernel reports the class name (``ename``) and ``str(error)`` (``evalue``), so the message and
+    hint are the error's own; the failing cell stays on the error for the record and the report.
+    Only a class the kernel reported raising in this attempt (an ``error_raised`` event, written by
+    ``nbpipe.context()``'s exception hook) is mapped: a library's exception that shares a name with
+    one of nbpipe's stays a cell error.
+    """
+    cls = by_name(exc.ename or "")
+    if cls is None or f"{cls.__module__}.{cls.__qualname__}" not in _raised_in_kernel(run_dir, attempt):
+        return exc
+    message, hint = split_hint(exc.evalue or "")
+    return cls(
+        message or exc.message,
+        hint=hint or exc.hint,
+        cell_index=exc.cell_index,
+        ename=exc.ename,
+        evalue=exc.evalue,
+        traceback=exc.traceback,
+    )
+
+
+def _raised_in_kernel(run_dir: Path, attempt: int) -> set[str]:
+    """The module-qualified nbpipe error classes the kernel reported raising in ``attempt``."""
+    return {str(e.get("error_class")) for e in ev.read_events(RunDir(run_dir).events)
+            if e.get("kind") == ev.ERROR_RAISED and e.get("attempt") == attempt}

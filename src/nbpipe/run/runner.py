@@ -41,8 +41,6 @@ from nbpipe.errors import (
     QualityGateError,
     RunFailedError,
     StateError,
-    by_name,
-    split_hint,
 )
 from nbpipe.run import failpoints, recovery
 from nbpipe.run.locks import PipelineLock
@@ -328,7 +326,7 @@ class Runner:
         return env, {name: protocol.secret_variable(name) for name in secrets}
 
     def _attempts(self, run: _Run, log: ev.EventLog) -> NbpipeError | None:
-        from nbpipe.run.engine import ExecutionLimits, ExecutionRequest
+        from nbpipe.run.engine import ExecutionLimits, ExecutionRequest, error_from_kernel
 
         max_attempts = run.cfg.retries + 1
         error: NbpipeError | None = None
@@ -361,7 +359,7 @@ class Runner:
                 error = self._gates(run, n)
                 failpoints.hit("after_gates")
             except CellExecutionError as exc:
-                error = _from_kernel(exc, _raised_in_kernel(run.run_dir, n))
+                error = error_from_kernel(exc, run.run_dir, n)
             except RunFailedError as exc:
                 error = exc
             attempt.ended_at = self.clock()
@@ -490,32 +488,3 @@ class Runner:
     def _progress(self, event: dict[str, Any]) -> None:
         if self.on_progress:
             self.on_progress(event)
-
-
-def _from_kernel(exc: CellExecutionError, raised: set[str]) -> NbpipeError:
-    """Map an nbpipe error raised inside the kernel back to its class (exit code, retryability).
-
-    The kernel reports the class name (``ename``) and ``str(error)`` (``evalue``), so the message and
-    hint are the error's own; the failing cell stays on the error for the record and the report.
-    Only a class the kernel reported raising (``raised``, from ``error_raised`` events) is mapped: a
-    library's exception that shares a name with one of nbpipe's stays a cell error.
-    """
-    cls = by_name(exc.ename or "")
-    if cls is None or f"{cls.__module__}.{cls.__qualname__}" not in raised:
-        return exc
-    message, hint = split_hint(exc.evalue or "")
-    return cls(
-        message or exc.message,
-        hint=hint or exc.hint,
-        cell_index=exc.cell_index,
-        ename=exc.ename,
-        evalue=exc.evalue,
-        traceback=exc.traceback,
-    )
-
-
-
-def _raised_in_kernel(run_dir: Path, attempt: int) -> set[str]:
-    """The module-qualified nbpipe error classes the kernel reported raising in ``attempt``."""
-    return {str(e.get("error_class")) for e in ev.read_events(RunDir(run_dir).events)
-            if e.get("kind") == ev.ERROR_RAISED and e.get("attempt") == attempt}
