@@ -12,6 +12,7 @@ from typing import Any
 from rich.markup import escape
 
 from nbpipe.cli._common import err
+from nbpipe.core import events as ev
 
 
 class Progress:
@@ -24,12 +25,12 @@ class Progress:
 
     def __call__(self, event: dict[str, Any]) -> None:
         kind = event.get("event")
-        if kind == "pipeline_started":
+        if kind == ev.PROGRESS_PIPELINE_STARTED:
             self.pipeline = str(event["pipeline"])
             err.print(f"▶ {self.pipeline}", markup=False)
-        elif kind == "pipeline_finished" and event.get("status") == "upstream_failed":
+        elif kind == ev.PROGRESS_PIPELINE_FINISHED and event.get("status") == "upstream_failed":
             err.print(f"– {event['pipeline']}: not run, an upstream pipeline failed", markup=False)
-        elif kind == "cell_started":
+        elif kind == ev.PROGRESS_CELL_STARTED:
             text = (
                 f"{self.pipeline}: cell {event['n']}/{event['total']} · {event['first_line']} · "
                 f"{event['elapsed_s']:.1f}s"
@@ -38,9 +39,9 @@ class Progress:
                 self.status.update(escape(text))
             else:
                 err.print(text, markup=False, soft_wrap=True)
-        elif kind == "attempt_started" and event.get("attempt", 1) > 1:
+        elif kind == ev.PROGRESS_ATTEMPT_STARTED and event.get("attempt", 1) > 1:
             err.print(f"{self.pipeline}: attempt {event['attempt']}/{event['of']}", markup=False)
-        elif kind == "retrying":
+        elif kind == ev.PROGRESS_RETRYING:
             err.print(
                 f"[yellow]{escape(self.pipeline)}: attempt {event['attempt']} failed: {escape(str(event['error']))} — "
                 f"retrying in {event['delay_s']:.1f}s[/]",

@@ -246,7 +246,7 @@ class _Manager(NotebookExecutionManager):
             first = next((ln for ln in cell.source.splitlines() if ln.strip()), "")
             self.on_progress(
                 {
-                    "event": "cell_started",
+                    "event": ev.PROGRESS_CELL_STARTED,
                     "index": cell_index,
                     "n": self.code_cells.index(cell_index) + 1,
                     "total": len(self.code_cells),
@@ -260,7 +260,7 @@ class _Manager(NotebookExecutionManager):
         if self.on_progress and cell.cell_type == "code" and cell_index is not None:
             self.on_progress(
                 {
-                    "event": "cell_finished",
+                    "event": ev.PROGRESS_CELL_FINISHED,
                     "index": cell_index,
                     "n": self.code_cells.index(cell_index) + 1,
                     "total": len(self.code_cells),

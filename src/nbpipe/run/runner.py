@@ -293,7 +293,7 @@ class Runner:
             error = exc
         except KeyboardInterrupt:
             error = RunFailedError("the run was interrupted (Ctrl-C / SIGINT)", hint="rerun it with the command below")
-            self._progress({"event": "interrupted"})
+            self._progress({"event": ev.PROGRESS_INTERRUPTED})
         return self._finish(run, log, error)
 
     def recover(self, pipeline: str, *, by: str) -> list[str]:
@@ -336,7 +336,7 @@ class Runner:
             shutil.rmtree(RunDir(run.run_dir).staging, ignore_errors=True)
             log.attempt = n
             log.emit(ev.ATTEMPT_STARTED)
-            self._progress({"event": "attempt_started", "attempt": n, "of": max_attempts})
+            self._progress({"event": ev.PROGRESS_ATTEMPT_STARTED, "attempt": n, "of": max_attempts})
             env, secret_env = self._env(run, n)
             request = ExecutionRequest(
                 notebook=run.notebook,
@@ -376,7 +376,7 @@ class Runner:
                 break
             shutil.copyfile(run.run_dir / records.OUTPUT_NOTEBOOK, run.run_dir / f"attempt-{n}.ipynb")
             delay = run.cfg.retry_delay_s * (2 ** (n - 1)) * (1 + 0.5 * self.jitter())
-            self._progress({"event": "retrying", "attempt": n, "delay_s": delay, "error": error.message})
+            self._progress({"event": ev.PROGRESS_RETRYING, "attempt": n, "delay_s": delay, "error": error.message})
             self.sleep(delay)
         return error
 
@@ -482,7 +482,7 @@ class Runner:
         )
         failpoints.hit("after_record")
         self.store.save_run(record, all_events)
-        self._progress({"event": "finished", "status": status, "run_id": run.run_id})
+        self._progress({"event": ev.PROGRESS_FINISHED, "status": status, "run_id": run.run_id})
         return RunResult(run.run_id, run.pipeline, status, exit_code, run.run_dir, record, error)
 
     def _progress(self, event: dict[str, Any]) -> None:
