@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from nbpipe.core import events
 from nbpipe.core.config import DatasetConfig
+from nbpipe.core.contracts import find_contract
 from nbpipe.core.layout import dataset_root
 from nbpipe.core.protocol import ENV_RESUME, ENV_STATE, handoff_json
 from nbpipe.errors import DatasetError, StateError
@@ -77,19 +78,12 @@ def resume_part(resume: Mapping[str, Any] | None, kind: str, name: str) -> Mappi
     return resume
 
 
-def dataset_contract(ctx: RunScope, name: str) -> Any:
-    """The dataset's contract (``nbpipe.core.contracts``), or None when there is none."""
-    from nbpipe.core.contracts import find_contract
-
-    return find_contract(ctx.project, name)
-
-
 def primary_key(ctx: RunScope, name: str, cfg: DatasetConfig) -> list[str]:
     """The dataset's ``primary_key`` from nbpipe.yaml, else from its contract."""
     if cfg.primary_key:
         return list(cfg.primary_key)
-    contract = dataset_contract(ctx, name)
-    return list(getattr(contract, "primary_key", ()) or ())
+    contract = find_contract(ctx.project, name)
+    return list(contract.primary_key) if contract is not None else []
 
 
 def emit_read(ctx: RunScope, name: str, rows: int, path: str, kind: str) -> None:

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nbpipe.core.config import DatasetConfig
+from nbpipe.core.contracts import find_contract
 from nbpipe.core.layout import Listing, list_files
 from nbpipe.data.incremental import positions as state
-from nbpipe.data.incremental._common import Batch, dataset_contract, emit_read, resume_part, source_root
+from nbpipe.data.incremental._common import Batch, emit_read, resume_part, source_root
 from nbpipe.errors import DatasetError, StateError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -60,7 +61,7 @@ def read_files(
             left = len(to_read) - len(chosen)
             warnings.append(f"max_files={max_files}: {left} new file(s) left for later runs")
     paths = [str(root / p) if root.is_dir() else str(root) for p in chosen]
-    if chosen and dataset_contract(ctx, name) is not None:
+    if chosen and find_contract(ctx.project, name) is not None:
         # A contracted dataset: the catalog enforces it (prod: strict schema, quarantine) and its
         # one pass over the new files also counts them; it emits the dataset_read event.
         from nbpipe.data.read import read_with_event
