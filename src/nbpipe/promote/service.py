@@ -27,6 +27,7 @@ from nbpipe.core.contracts import (
     save_contract,
 )
 from nbpipe.core.events import ProgressFn
+from nbpipe.core.layout import RunDir
 from nbpipe.errors import (
     ContractViolationError,
     NbpipeError,
@@ -156,7 +157,7 @@ def promote(
     reused = bool(run_id)
     if not run_id:
         run_id, run_dir = _explore(project, name, notebook, existing, params, on_progress)
-    observed = observed_datasets(list(ev.read_events(run_dir / ev.EVENTS_FILE)))
+    observed = observed_datasets(list(ev.read_events(RunDir(run_dir).events)))
     result = PromoteResult(name, notebook, run_id, reused, project.root, lint, warnings=warnings)
     changes, profiles = observe(project, name, observed, result)
     result.contracts = changes

@@ -42,7 +42,6 @@ from nbpipe.core.layout import (
 from nbpipe.errors import DatasetError
 from nbpipe.run import failpoints
 
-STAGING_DIR = RunDir.STAGING
 _RENAME_EXCHANGE = 2
 
 def _libc() -> Any:
@@ -161,7 +160,7 @@ def publish(project: Project, run_dir: Path, staged_events: list[dict[str, Any]]
     """
     run_dir = Path(run_dir)
     run_id = run_dir.name
-    staging_root = run_dir / STAGING_DIR
+    staging_root = RunDir(run_dir).staging
     results = []
     for name, info in sorted(_staged_by_dataset(staged_events).items()):
         cfg = dataset_config(project, name)
@@ -197,7 +196,7 @@ def publish(project: Project, run_dir: Path, staged_events: list[dict[str, Any]]
 
 def discard_staging(run_dir: Path) -> bool:
     """Delete a run's staging area (failed attempt, failed run); True if there was one."""
-    staging = Path(run_dir) / STAGING_DIR
+    staging = RunDir(Path(run_dir)).staging
     existed = staging.exists()
     shutil.rmtree(staging, ignore_errors=True)
     return existed
@@ -230,7 +229,7 @@ def run_is_live(run_dir: Path, *, min_age_s: float = 6 * 3600) -> bool:
             return False
         if record.get("pid") and record.get("host") in (None, socket.gethostname()):
             return _pid_alive(int(record["pid"]))
-    if any(e.get("kind") == events.RUN_FINISHED for e in events.read_events(Path(run_dir) / events.EVENTS_FILE)):
+    if any(e.get("kind") == events.RUN_FINISHED for e in events.read_events(RunDir(Path(run_dir)).events)):
         return False
     newest = max((p.stat().st_mtime for p in (Path(run_dir), *Path(run_dir).glob("*")) if p.exists()), default=0.0)
     return time.time() - newest < min_age_s
@@ -260,7 +259,7 @@ def gc_staging(
     """
     keep = {Path(p).resolve() for p in exclude}
     found: list[Path] = []
-    pattern = f"{pipeline}/*/{STAGING_DIR}" if pipeline else f"*/*/{STAGING_DIR}"
+    pattern = f"{pipeline or '*'}/*/{RunDir.STAGING}"
     for staging in sorted(Path(runs_dir).glob(pattern)):
         run_dir = staging.parent
         if run_dir.resolve() in keep or run_dir.parent.name == EXPLORE_DIR:

@@ -71,6 +71,11 @@ class RunFacts:
     fingerprint_parts: dict[str, str] = field(default_factory=dict)
     fingerprint_basis: tuple[Any, Any] = ({}, None)  # the notebook and the input listings at start
 
+    @property
+    def files(self) -> RunDir:
+        """The run directory's files (``run.json``, ``events.jsonl``, ``staging/`` …)."""
+        return RunDir(self.run_dir)
+
 
 def write_record(
     project: Project, run: RunFacts, *, status: str, exit_code: int, ended: dt.datetime, error: NbpipeError | None
@@ -83,32 +88,32 @@ def write_record(
         The record and the run's events, both masked, for the run store.
     """
     record = run.masker.data(build_record(project, run, status, exit_code, ended, error))
-    out_nb = run.run_dir / records.OUTPUT_NOTEBOOK
+    out_nb = run.files.output
     if out_nb.exists():
         from nbpipe.run import engine
 
         engine.write_notebook(engine.read_notebook(out_nb), out_nb, mask=run.masker if run.masker else None)
-    records.write_json(run.run_dir / records.RUN_JSON, record)
+    records.write_json(run.files.record, record)
     if run.masker:
-        mask_file(run.run_dir / ev.EVENTS_FILE, run.masker)
-        mask_file(RunDir(run.run_dir).kernel_log, run.masker)
+        mask_file(run.files.events, run.masker)
+        mask_file(run.files.kernel_log, run.masker)
     try:
         from nbpipe.report.run_report import render_report
 
-        render_report(record, out_nb, run.run_dir / records.REPORT_HTML, mask=run.masker if run.masker else None)
+        render_report(record, out_nb, run.files.report, mask=run.masker if run.masker else None)
     except NbpipeError as exc:
         run.warnings.append(f"report.html could not be rendered: {exc}")
-    return record, run.masker.data(list(ev.read_events(run.run_dir / ev.EVENTS_FILE)))
+    return record, run.masker.data(list(ev.read_events(run.files.events)))
 
 
 def build_record(
     project: Project, run: RunFacts, status: str, exit_code: int, ended: dt.datetime, error: NbpipeError | None
 ) -> dict[str, Any]:
     """The run record (``run.json``) of ``run``, unmasked."""
-    events = list(ev.read_events(run.run_dir / ev.EVENTS_FILE))
+    events = list(ev.read_events(run.files.events))
     last = run.attempts[-1].attempt if run.attempts else None
     nb_json: dict[str, Any] = {}
-    out_nb = run.run_dir / records.OUTPUT_NOTEBOOK
+    out_nb = run.files.output
     if out_nb.exists():
         try:
             nb_json = json.loads(out_nb.read_text(encoding="utf-8", errors="replace"))
@@ -160,7 +165,7 @@ def build_record(
             resume_run_id=run.run_id if status == "failed" and records.proposals(events, last) else None,
         ),
         "cost_usd": round(duration / 3600 * cores * project.config.cost.core_hour_usd, 6),
-        "artifacts": {"notebook": records.OUTPUT_NOTEBOOK, "report": records.REPORT_HTML, "events": ev.EVENTS_FILE},
+        "artifacts": {"notebook": RunDir.OUTPUT, "report": RunDir.REPORT, "events": RunDir.EVENTS},
     }
     return record
 
@@ -260,7 +265,7 @@ def resume_source(project: Project, store: Any, pipeline: str, run_id: str) -> d
             hint=f"run it again with `nbpipe run {pipeline} --force`",
         )
     run_dir = project.runs_dir / pipeline / str(record["run_id"])
-    events = list(ev.read_events(run_dir / ev.EVENTS_FILE))
+    events = list(ev.read_events(RunDir(run_dir).events))
     attempts = [e.get("attempt") for e in ev.of_kind(events, ev.STATE_PROPOSAL)]
     last = max((a for a in attempts if a is not None), default=None)
     snapshot = {e["dataset"]: e for e in ev.of_kind(events, ev.STATE_PROPOSAL, last)}

@@ -72,7 +72,7 @@ def _close_orphan(project: Project, store: RunStore, orphan: dict[str, Any], *, 
                   by: str) -> None:
     """Write the record of a run whose runner was killed, from what it left on disk."""
     run_dir = project.runs_dir / orphan["pipeline"] / orphan["run_id"]
-    events = list(ev.read_events(run_dir / ev.EVENTS_FILE))
+    events = list(ev.read_events(RunDir(run_dir).events))
     started = orphan.get("started_at")
     error = (
         None
@@ -117,11 +117,11 @@ def _close_orphan(project: Project, store: RunStore, orphan: dict[str, Any], *, 
         "versions": records.versions(),
         "artifacts": {},
     }
-    written = records.read_record(run_dir / records.RUN_JSON)
+    written = records.read_record(RunDir(run_dir).record)
     if written.get("status") in ("succeeded", "failed", "skipped") and written.get("run_id") == orphan["run_id"]:
         record = written  # the runner died after writing run.json, before the store had it
     if run_dir.is_dir():
         shutil.rmtree(RunDir(run_dir).staging, ignore_errors=True)
         if not written:
-            records.write_json(run_dir / records.RUN_JSON, record)
+            records.write_json(RunDir(run_dir).record, record)
     store.save_run(record, events)

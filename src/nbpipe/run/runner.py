@@ -30,7 +30,6 @@ from nbpipe.core import events as ev
 from nbpipe.core import protocol, records
 from nbpipe.core.config import PipelineConfig, Project, check_name
 from nbpipe.core.events import ProgressFn
-from nbpipe.core.layout import RunDir
 from nbpipe.core.masking import Masker
 from nbpipe.core.params import ResolvedParams, build_definitions, resolve
 from nbpipe.errors import (
@@ -278,9 +277,9 @@ class Runner:
             run.warnings.extend(recovery.recover(self.project, self.store, run.pipeline, by=run.run_id,
                                                  now=self.clock(), log=log))
         run.state_before = self.store.get_state(run.pipeline) if run.mode == "prod" else {}
-        RunDir(run.run_dir).state_in.write_text(json.dumps(run.state_before, indent=1))
+        run.files.state_in.write_text(json.dumps(run.state_before, indent=1))
         if run.resumed is not None:
-            RunDir(run.run_dir).resume_snapshot.write_text(json.dumps(run.resumed["snapshot"], indent=1))
+            run.files.resume_snapshot.write_text(json.dumps(run.resumed["snapshot"], indent=1))
         skip_reason = self._fingerprint(run)
         if skip_reason is not None:
             return self._finish(run, log, None, skipped=skip_reason)
@@ -314,13 +313,12 @@ class Runner:
         """The kernel's environment for one attempt, and ``{secret parameter: its variable}``."""
         secrets = {name: run.params.values[name] for name in sorted(run.params.secret_names)
                    if name in run.params.values}
-        rundir = RunDir(run.run_dir)
         handoff = protocol.Handoff(
             project_dir=self.project.root, profile=self.project.profile_name, mode=run.mode, run_id=run.run_id,
             run_dir=run.run_dir, pipeline=run.pipeline, attempt=attempt,
             params={k: v for k, v in run.params.effective.items() if k not in run.params.secret_names},
-            secrets=secrets, state_file=rundir.state_in,
-            resume_file=rundir.resume_snapshot if run.resumed is not None else None,
+            secrets=secrets, state_file=run.files.state_in,
+            resume_file=run.files.resume_snapshot if run.resumed is not None else None,
         )
         env = protocol.kernel_env(handoff, os.environ, python=sys.executable)
         return env, {name: protocol.secret_variable(name) for name in secrets}
@@ -333,21 +331,21 @@ class Runner:
         for n in range(1, max_attempts + 1):
             attempt = Attempt(n, self.clock())
             run.attempts.append(attempt)
-            shutil.rmtree(RunDir(run.run_dir).staging, ignore_errors=True)
+            shutil.rmtree(run.files.staging, ignore_errors=True)
             log.attempt = n
             log.emit(ev.ATTEMPT_STARTED)
             self._progress({"event": ev.PROGRESS_ATTEMPT_STARTED, "attempt": n, "of": max_attempts})
             env, secret_env = self._env(run, n)
             request = ExecutionRequest(
                 notebook=run.notebook,
-                output_path=run.run_dir / records.OUTPUT_NOTEBOOK,
+                output_path=run.files.output,
                 params=run.params,
                 kernel_name=run.cfg.kernel,
                 cwd=run.notebook.parent,
                 env=env,
                 limits=ExecutionLimits(cell_timeout_s=run.cfg.cell_timeout_s, run_timeout_s=run.cfg.timeout_s),
                 secret_env=secret_env,
-                kernel_log_path=RunDir(run.run_dir).kernel_log,
+                kernel_log_path=run.files.kernel_log,
                 on_progress=self.on_progress,
                 prestart_next=self.prestart_next,
             )
@@ -374,7 +372,7 @@ class Runner:
                 return None
             if n == max_attempts or not error.retryable:
                 break
-            shutil.copyfile(run.run_dir / records.OUTPUT_NOTEBOOK, run.run_dir / f"attempt-{n}.ipynb")
+            shutil.copyfile(run.files.output, run.run_dir / f"attempt-{n}.ipynb")
             delay = run.cfg.retry_delay_s * (2 ** (n - 1)) * (1 + 0.5 * self.jitter())
             self._progress({"event": ev.PROGRESS_RETRYING, "attempt": n, "delay_s": delay, "error": error.message})
             self.sleep(delay)
@@ -384,7 +382,7 @@ class Runner:
         """Quality gates the kernel reported but did not raise for (e.g. an exception swallowed)."""
         if run.mode != "prod":
             return None
-        checks = records.checks_entries(list(ev.read_events(run.run_dir / ev.EVENTS_FILE)), attempt)
+        checks = records.checks_entries(list(ev.read_events(run.files.events)), attempt)
         # The checkpoint decided in the kernel (failing rows quarantined = passed); a swallowed
         # QualityGateError is caught here.
         failed = [c for c in checks if not records.gate_passed(c)]
@@ -400,7 +398,7 @@ class Runner:
         return None
 
     def _publish_and_commit(self, run: _Run, log: ev.EventLog) -> None:
-        events = list(ev.read_events(run.run_dir / ev.EVENTS_FILE))
+        events = list(ev.read_events(run.files.events))
         last = run.attempts[-1].attempt
         staged = [
             e
@@ -443,7 +441,7 @@ class Runner:
             set_fingerprint(self.project, run, run.state_after)
         if proposals:
             log.emit(ev.STATE_COMMITTED, positions=proposals)
-        shutil.rmtree(RunDir(run.run_dir).staging, ignore_errors=True)
+        shutil.rmtree(run.files.staging, ignore_errors=True)
 
     def _fingerprint(self, run: _Run) -> str | None:
         """Fingerprint the run; return why it can be skipped, or None to run it."""
