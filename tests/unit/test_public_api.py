@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 import subprocess
 import sys
 import warnings
@@ -33,9 +34,10 @@ def test_root_exports() -> None:
 
 
 def test_importing_errors_does_not_load_the_kernel_side() -> None:
-    code = "import sys, nbpipe.errors; print(sorted(m for m in sys.modules if m.startswith('nbpipe')))"
+    code = ("import json, sys, nbpipe.errors; "
+            "print(json.dumps(sorted(m for m in sys.modules if m.startswith('nbpipe'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert eval(out) == ["nbpipe", "nbpipe.errors"]
+    assert json.loads(out) == ["nbpipe", "nbpipe.errors"]
 
 
 SIGNATURES = {
