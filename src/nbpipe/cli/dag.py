@@ -13,7 +13,7 @@ from nbpipe.cli._common import ProfileOpt, ProjectOpt, console, load
 from nbpipe.cli.progress import Progress
 
 if TYPE_CHECKING:  # pragma: no cover
-    from nbpipe.ops.dag import PipelineOutcome
+    from nbpipe.ops._execute import Outcome
 
 dag_app = typer.Typer(help="Run pipelines in dependency order.", no_args_is_help=True)
 
@@ -47,7 +47,7 @@ def dag_run(
     raise typer.Exit(print_outcomes(outcomes))
 
 
-def print_outcomes(outcomes: Sequence[PipelineOutcome]) -> int:
+def print_outcomes(outcomes: Sequence[Outcome]) -> int:
     """Print one row per pipeline; return the exit code: 1 if any failed or was not run, else 0."""
     table = Table("pipeline", "status", "run id", "duration", "message")
     for o in outcomes:

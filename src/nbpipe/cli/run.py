@@ -48,19 +48,15 @@ def run(
         given.update(load_params_file(params_file.read_text(encoding="utf-8"), str(params_file)))
     cli_pairs = parse_cli_pairs(param or [])
     given.update(cli_pairs)
-    with Progress(pipeline) as progress:
-        runner = Runner(proj, on_progress=progress)
-        try:
-            result = runner.run(
-                pipeline,
-                given,
-                from_cli=frozenset(cli_pairs),
-                mode="explore" if explore else "prod",
-                force=force,
-                resume=resume,
-            )
-        finally:
-            runner.close()
+    with Progress(pipeline) as progress, Runner(proj, on_progress=progress) as runner:
+        result = runner.run(
+            pipeline,
+            given,
+            from_cli=frozenset(cli_pairs),
+            mode="explore" if explore else "prod",
+            force=force,
+            resume=resume,
+        )
     if result.status == "skipped":
         console.print(
             f"[dim]–[/] {pipeline}: {escape(str(result.record.get('skipped_reason')))} (use --force to run anyway)",

@@ -31,7 +31,7 @@ from nbpipe.errors import ConfigError
 from nbpipe.examples.flights import FIRST_DAY, INSTALL_HINT, land
 
 if TYPE_CHECKING:  # pragma: no cover
-    from nbpipe.ops.dag import PipelineOutcome
+    from nbpipe.ops._execute import Outcome
     from nbpipe.spark.server import ServerInfo
 
 # What the [demo] extra brings, and what for. The landing needs the data only.
@@ -49,7 +49,7 @@ class DemoResult:
     """
 
     landed: dict[str, Any]
-    outcomes: list[PipelineOutcome] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
     dashboard: Path | None = None
 
 

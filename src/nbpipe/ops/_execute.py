@@ -170,11 +170,8 @@ class ProcessPool:
 
 def _work(root: str, profile: str, job: Job) -> Outcome:
     """Run one job in a worker process, on a runner of its own."""
-    runner = Runner(load_project(project_dir=Path(root), profile=profile))
-    try:
+    with Runner(load_project(project_dir=Path(root), profile=profile)) as runner:
         return run_one(runner, job)
-    finally:
-        runner.close()
 
 
 def schedule(

@@ -142,8 +142,7 @@ def backfill(
         raise ParameterError(f"parameter {param!r} is set by the backfill for each day; do not pass -p {param}=…",
                              hint=f"drop -p {param}=…, or backfill another parameter with --param NAME")
     days = days_between(start, end)
-    runner = Runner(project, prestart_kernels=len(days) > 1)
-    try:
+    with Runner(project, prestart_kernels=len(days) > 1) as runner:
         _check_param(runner, pipeline, param, days[0], given, from_cli)
         started = dt.datetime.now(dt.UTC)
         backfill_id = "backfill-" + records.new_run_id(started)
@@ -157,8 +156,6 @@ def backfill(
                 for day in days
             ]
             result.days = _run_days(runner, project, jobs, parallel, result.warnings, on_day)
-    finally:
-        runner.close()
     return result
 
 

@@ -19,8 +19,6 @@ from nbpipe.core.events import ProgressFn
 from nbpipe.ops._execute import InProcess, Job, Outcome, ProcessPool, schedule
 from nbpipe.run.runner import Runner
 
-PipelineOutcome = Outcome  # what happened to one pipeline of a DAG run (the name before ops._execute)
-
 
 def run_dag(
     project: Project,
@@ -74,16 +72,13 @@ def run_dag(
         with ProcessPool(project, min(parallel, len(jobs))) as pool:
             outcomes = schedule(jobs, pool, on_start=started, on_done=finished)
     else:
-        runner = Runner(project, on_progress=on_progress, prestart_kernels=len(jobs) > 1)
-        try:
+        with Runner(project, on_progress=on_progress, prestart_kernels=len(jobs) > 1) as runner:
             executor = InProcess(runner)
             if jobs:
                 executor.warm(jobs[0])
             if prepare is not None:
                 prepare()
             outcomes = schedule(jobs, executor, on_start=started, on_done=finished)
-        finally:
-            runner.close()
     return [outcomes[name] for name in todo]
 
 

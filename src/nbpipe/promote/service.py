@@ -201,11 +201,8 @@ def _explore(project: Project, name: str, notebook: str, existing: PipelineConfi
              params: Mapping[str, Any] | None, on_progress: ProgressFn | None) -> tuple[str, Path]:
     from nbpipe.run.runner import Runner
 
-    runner = Runner(project, on_progress=on_progress)
-    try:
+    with Runner(project, on_progress=on_progress) as runner:
         res = runner.run(name, dict(params or {}), mode="explore", config=_explore_config(notebook, existing))
-    finally:
-        runner.close()
     if res.status != "succeeded":
         error = res.error or NbpipeError(f"the explore run {res.run_id} of {notebook} failed")
         error.hint = (error.hint + "; " if error.hint else "") + (

@@ -143,7 +143,14 @@ class Runner:
         if cfg is not None:
             self.executor.prestart(cfg.kernel, self.project.path(cfg.notebook).parent)
 
+    def __enter__(self) -> Runner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
+        """Stop kernels started ahead and close the store (``with Runner(...) as runner`` does it)."""
         self.executor.close()
         if self._store is not None:
             self._store.close()

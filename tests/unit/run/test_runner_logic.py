@@ -355,3 +355,11 @@ def test_the_runner_prestarts_through_and_closes_its_executor(bench: Callable[..
     assert b.executor.prestarted == [("python3", b.root)]
     b.runner.close()
     assert b.executor.closed
+
+
+def test_a_runner_used_as_a_context_manager_closes_its_executor_and_store(bench: Callable[..., Bench]) -> None:
+    b = bench(Outcome())
+    with b.runner as runner:
+        assert runner.run(PIPELINE).status == "succeeded"
+        assert runner._store is not None
+    assert b.executor.closed and runner._store is None
