@@ -20,6 +20,8 @@ from nbpipe.errors import ConfigError, DatasetError, did_you_mean
 CONFIG_FILE = "nbpipe.yaml"
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 ParamType = Literal["str", "int", "float", "bool", "date", "datetime", "list", "dict"]
+WriteMode = Literal["merge", "append", "overwrite_partitions", "overwrite"]
+WRITE_MODES: tuple[str, ...] = get_args(WriteMode)
 PARAM_TYPES: tuple[str, ...] = get_args(ParamType)
 
 
@@ -77,6 +79,9 @@ class DatasetConfig(_Model):
     retention_days: int | None = Field(default=None, ge=1)
     on_bad_rows: Literal["quarantine", "fail"] = "quarantine"
     primary_key: list[str] = Field(default_factory=list)
+    write_mode: WriteMode | None = None
+    encoding: str = "utf-8"
+    follow_symlinks: bool = False
     description: str = ""
 
     @field_validator("options", mode="before")
