@@ -15,6 +15,7 @@ from nbpipe.data import strict
 from nbpipe.data.drift import diff_contract_with_data
 from nbpipe.data.read import read_dataset
 from nbpipe.errors import BadRowsError, ContractViolationError, DatasetError
+from tests.support.pg import jdbc_jar
 from tests.support.projects import ProjectForTest
 from tests.support.scope import ScopeForTest
 
@@ -375,8 +376,7 @@ def test_jdbc_source_on_postgres(proj: MakeProject, pg_database: Callable[[], st
 
     from nbpipe.data.sources import JDBC_JAR
 
-    if not JDBC_JAR.is_file():
-        pytest.skip(f"{JDBC_JAR} missing: apt-get install -y libpostgresql-jdbc-java")
+    assert jdbc_jar() == JDBC_JAR, "the data plane loads the driver from where the tests find it"
     url = pg_database()
     netloc, db = url.split("@", 1)[1].split("/", 1)
     with psycopg.connect(f"postgresql://postgres@{netloc}/{db}", autocommit=True) as conn:

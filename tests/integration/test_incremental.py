@@ -26,6 +26,7 @@ from nbpipe.core.layout import list_files
 from nbpipe.core.protocol import ENV_RESUME, ENV_STATE, Mode
 from nbpipe.data.incremental import read_incremental
 from nbpipe.errors import DatasetError, StateError
+from tests.support.pg import jdbc_jar
 from tests.support.projects import load
 from tests.support.scope import ScopeForTest
 
@@ -367,15 +368,11 @@ def test_primary_key_from_the_contract(h: Harness) -> None:
     assert prop["snapshot"]["primary_key"] == ["id"] and prop["rows"] == 3
 
 
-JDBC_JAR = Path("/usr/share/java/postgresql.jar")
-
-
 @pytest.mark.postgres
 def test_jdbc_watermark_filter_is_pushed_down_to_postgres(
     tmp_path: Path, spark: Any, monkeypatch: pytest.MonkeyPatch, pg_database: Callable[[], str]
 ) -> None:
-    if not JDBC_JAR.is_file():
-        pytest.skip(f"{JDBC_JAR} missing: apt-get install -y libpostgresql-jdbc-java")
+    jar = jdbc_jar()
     import psycopg
 
     url = pg_database()  # postgresql+psycopg://postgres@127.0.0.1:PORT/DB
@@ -384,7 +381,7 @@ def test_jdbc_watermark_filter_is_pushed_down_to_postgres(
         conn.execute("CREATE TABLE orders (id int, updated_at timestamp, v text)")
         conn.execute("INSERT INTO orders VALUES (1, '2013-01-01 01:00', 'a'), (2, '2013-01-01 02:00', 'b'), "
                      "(2, '2013-01-01 03:00', 'b2'), (3, '2013-01-01 00:30', 'old')")
-    spark.sql(f"ADD JAR {JDBC_JAR}")
+    spark.sql(f"ADD JAR {jar}")
     jdbc = {"format": "jdbc", "primary_key": ["id"], "options": {
         "url": f"jdbc:postgresql://{netloc}/{db}?user=postgres", "dbtable": "orders",
         "driver": "org.postgresql.Driver"}}

@@ -19,6 +19,7 @@ import pytest
 from nbpipe.core.config import Project, SparkConfig
 from nbpipe.errors import ConfigError
 from nbpipe.spark import session as nbspark
+from tests.support.pg import jdbc_jar
 from tests.support.projects import load
 
 PG_JAR = "/usr/share/java/postgresql.jar"
@@ -112,8 +113,7 @@ def test_unreachable_connect_server_fails_fast_with_the_start_command() -> None:
 
 @pytest.fixture(scope="module")
 def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    if not Path(PG_JAR).is_file():
-        pytest.skip(f"{PG_JAR} missing: apt-get install -y libpostgresql-jdbc-java")
+    assert str(jdbc_jar()) == PG_JAR
     from pyspark.sql import SparkSession
 
     active = SparkSession.getActiveSession()

@@ -1,7 +1,8 @@
 """Start a throwaway PostgreSQL server on 127.0.0.1 for tests (initdb + pg_ctl, trust auth).
 
 Used by the session-scoped ``pg_url`` fixture in ``tests/integration/conftest.py``; also runnable
-by hand (``python -m tests.support.pg``) to get a scratch server until Ctrl-C. The server lives in a temp
+by hand (``python -m tests.support.pg``) to get a scratch server until Ctrl-C. :func:`jdbc_jar` is
+the PostgreSQL JDBC driver Spark tests load (missing: skipped locally, a failure under CI). The server lives in a temp
 directory owned by the ``postgres`` user when running as root (``initdb`` refuses root), listens
 on loopback only with a free port, skips fsync, and is stopped and deleted afterwards.
 """
@@ -19,11 +20,25 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.support.env import free_port
+from tests.support.env import free_port, unavailable
 
 APT_INSTALL = "apt-get install -y postgresql"
 DEFAULT_BIN = "/usr/lib/postgresql/15/bin"
 SERVER_OPTIONS = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=100"
+
+
+def jdbc_jar() -> Path:
+    """The PostgreSQL JDBC driver jar nbpipe gives Spark; when it is missing, skip (fail under CI).
+
+    The path and the Debian package come from ``nbpipe.spark.session.JDBC_DRIVER_JARS``, the table
+    nbpipe itself uses, so the tests look where production looks.
+    """
+    from nbpipe.spark.session import JDBC_DRIVER_JARS
+
+    jar, package = JDBC_DRIVER_JARS["postgresql"]
+    if not Path(jar).is_file():
+        unavailable(f"the PostgreSQL JDBC driver {jar} is missing; install it with: apt-get install -y {package}")
+    return Path(jar)
 
 
 class PostgresUnavailable(RuntimeError):
