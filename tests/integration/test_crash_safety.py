@@ -16,11 +16,16 @@ second batch, kills ``nbpipe run`` with SIGKILL at one point and asserts:
   + new data; a publish cut in the middle keeps the old state and is rolled forward);
 * the next ``nbpipe run`` converges: state and published files are byte-identical to an
   uninterrupted run's, the killed run is closed in the store, no staging is left behind.
+
+There is no weaker stand-in: the cases always run ``incremental_ingest`` (which publishes), the
+modules it and the runner need are imported without a fallback, and the template and baseline runs
+must have published every landed day. A module that does not import fails these tests loudly.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 import shutil
@@ -30,12 +35,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import pytest
 import yaml
 
 from nbpipe.run import failpoints
 from tests.support.cli import run_cli, start_cli
-from tests.support.projects import copy_notebook, write_config
+from tests.support.projects import FIXTURE_NOTEBOOKS, copy_notebook, write_config
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -47,6 +53,19 @@ BATCH_B = {"2024-01-03": [(4, 4.0), (5, 5.5)], "2024-01-04": [(6, 6.75), (7, 7.0
 PUBLISHED_AT = {"after_publish", "after_commit", "after_record"}
 COMMITTED_AT = {"after_commit", "after_record"}
 KILL_POINTS = [*failpoints.POINTS, "mid_cell"]
+# What the notebook and the runner use on this path: read incrementally, stage, publish, commit, recover.
+REQUIRED_MODULES = (
+    "nbpipe.kernel.context",
+    "nbpipe.data.incremental",
+    "nbpipe.data.write",
+    "nbpipe.run.publish",
+    "nbpipe.run.recovery",
+    "nbpipe.run.runner",
+)
+
+
+def days(batch: dict[str, list[tuple[int, float]]]) -> set[str]:
+    return {f"day={d}" for d in batch}
 
 
 def write_batch(root: Path, batch: dict[str, list[tuple[int, float]]]) -> None:
@@ -59,10 +78,10 @@ def write_batch(root: Path, batch: dict[str, list[tuple[int, float]]]) -> None:
         os.utime(target, (stamp, stamp))
 
 
-def crash_project(root: Path, remote: str, notebook: str = NOTEBOOK) -> Path:
+def crash_project(root: Path, remote: str) -> Path:
     """The incremental pipeline's project in ``root`` (a new directory), its Spark at ``remote``."""
     root.mkdir(parents=True)
-    copy_notebook(root, notebook)
+    copy_notebook(root, NOTEBOOK)
     write_config(
         root,
         project="crash",
@@ -71,7 +90,7 @@ def crash_project(root: Path, remote: str, notebook: str = NOTEBOOK) -> Path:
             "landing": {"path": "landing/events", "format": "csv", "options": {"header": "true"}},
             "events": {"format": "parquet", "partition_by": ["day"]},
         },
-        pipelines={PIPELINE: {"notebook": f"{notebook}.ipynb", "reads": ["landing"], "writes": ["events"]}},
+        pipelines={PIPELINE: {"notebook": f"{NOTEBOOK}.ipynb", "reads": ["landing"], "writes": ["events"]}},
     )
     (root / "contracts").mkdir()
     (root / "contracts" / "events.yaml").write_text(yaml.safe_dump({
@@ -168,8 +187,10 @@ def template(tmp_path_factory: pytest.TempPathFactory, spark_connect_url: str) -
     root = crash_project(tmp_path_factory.mktemp("crash") / "template", spark_connect_url)
     write_batch(root, BATCH_A)
     first = run_cli(root, "run", PIPELINE, env={"NBPIPE_SPARK_REMOTE": spark_connect_url})
-    assert first.returncode == 0, first.stderr
+    assert first.returncode == 0, f"the first run failed (a module not importing?):\n{first.stdout}\n{first.stderr}"
     assert state_of(root), "the first run committed a position"
+    published = partitions(root)
+    assert set(published) == days(BATCH_A) and all(published.values()), f"the first batch is published: {published}"
     write_batch(root, BATCH_B)
     return root
 
@@ -184,7 +205,11 @@ def baseline(template: Path, tmp_path_factory: pytest.TempPathFactory, spark_con
     """The uninterrupted second run: its state, published files and rows processed."""
     root = copy_of(template, tmp_path_factory.mktemp("baseline") / "p")
     proc = run_cli(root, "run", PIPELINE, env={"NBPIPE_SPARK_REMOTE": spark_connect_url})
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 0, f"the uninterrupted run failed:\n{proc.stdout}\n{proc.stderr}"
+    published = partitions(root)
+    assert set(published) == days(BATCH_A) | days(BATCH_B) and all(published.values()), (
+        f"the second batch is published next to the first: {published}"
+    )
     newest = max((root / "runs" / PIPELINE).iterdir(), key=lambda p: p.name)
     record = json.loads((newest / "run.json").read_text())
     return {
@@ -196,7 +221,18 @@ def baseline(template: Path, tmp_path_factory: pytest.TempPathFactory, spark_con
     }
 
 
-# --------------------------------------------------------------------------- the test
+# --------------------------------------------------------------------------- the tests
+def test_the_cases_run_the_publishing_notebook_on_modules_that_import() -> None:
+    """No fallback: a module that does not import, or a notebook that stops writing, fails here."""
+    for module in REQUIRED_MODULES:
+        importlib.import_module(module)  # ImportError is the failure, on purpose
+    book = nbformat.read(FIXTURE_NOTEBOOKS / f"{NOTEBOOK}.ipynb", as_version=4)
+    code = "\n".join(cell.source for cell in book.cells if cell.cell_type == "code")
+    assert 'ctx.incremental("landing")' in code and 'ctx.write(out, "events")' in code, (
+        f"{NOTEBOOK} must read incrementally and publish; the crash cases test nothing less"
+    )
+
+
 @pytest.mark.parametrize("point", KILL_POINTS)
 def test_sigkill_leaves_old_or_new_and_rerun_converges(
     point: str, template: Path, baseline: dict[str, Any], tmp_path: Path, spark_connect_url: str
