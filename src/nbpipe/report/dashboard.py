@@ -18,17 +18,23 @@ from typing import Any
 
 from nbpipe.core.config import Project
 from nbpipe.core.events import utcnow
-from nbpipe.core.layout import RunDir
+from nbpipe.core.layout import REJECTED_SUFFIX, RunDir
 
 TEMPLATES = Path(__file__).parent / "templates" / "dashboard"
 
 
 @dataclass
 class PipelineHealth:
+    """What the dashboard shows of one pipeline, from its newest runs in the store.
+
+    Rows written and rows rejected count only succeeded runs: a failed run's staged outputs (and
+    its quarantine) were never published.
+    """
+
     name: str
     runs: list[dict[str, Any]] = field(default_factory=list)  # newest first
-    rows_out: list[tuple[str, int]] = field(default_factory=list)  # (run_id, rows) oldest first
-    rejected: int = 0
+    rows_out: list[tuple[str, int]] = field(default_factory=list)  # (run_id, rows it wrote) oldest first
+    rejected: int = 0  # rows its runs sent to the quarantine (``<dataset>__rejected``)
 
     @property
     def last(self) -> dict[str, Any] | None:
@@ -40,11 +46,13 @@ class PipelineHealth:
 
     @property
     def success_rate(self) -> float | None:
+        """Succeeded / (succeeded + failed); skipped and running runs do not count."""
         done = [r for r in self.runs if r["status"] in ("succeeded", "failed")]
         return sum(r["status"] == "succeeded" for r in done) / len(done) if done else None
 
     @property
     def durations(self) -> list[float]:
+        """Seconds of every run that executed (not skipped), oldest first."""
         return [
             float(r["duration_s"])
             for r in reversed(self.runs)
@@ -64,15 +72,20 @@ def collect(project: Project, store: Any, *, limit: int = 500) -> list[PipelineH
     by_name: dict[str, PipelineHealth] = {n: PipelineHealth(n) for n in project.config.pipelines}
     for run in store.list_runs(limit=limit):
         by_name.setdefault(run["pipeline"], PipelineHealth(run["pipeline"])).runs.append(run)
-    for row in store.dataset_history():
+    succeeded = {r["run_id"] for h in by_name.values() for r in h.runs if r["status"] == "succeeded"}
+    written: dict[str, dict[str, int]] = defaultdict(dict)  # pipeline → {run_id: rows}, oldest run first
+    for row in store.dataset_history():  # oldest run first
         health = by_name.get(row["pipeline"])
-        if health is None or row["direction"] != "out":
+        if health is None or row["direction"] != "out" or row["run_id"] not in succeeded:
             continue
-        if row.get("dataset", "").endswith("__rejected") or row.get("dataset", "").endswith("_rejected"):
-            health.rejected += int(row.get("rows") or 0)
+        rows = int(row.get("rows") or 0)
+        if str(row.get("dataset") or "").endswith(REJECTED_SUFFIX):
+            health.rejected += rows
         else:
-            health.rows_out.append((row["run_id"], int(row.get("rows") or 0)))
-        health.rejected += int(row.get("rejected_rows") or 0)
+            per_run = written[health.name]
+            per_run[row["run_id"]] = per_run.get(row["run_id"], 0) + rows
+    for health in by_name.values():
+        health.rows_out = list(written[health.name].items())
     return sorted(by_name.values(), key=lambda h: h.name)
 
 
