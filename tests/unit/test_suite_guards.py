@@ -54,3 +54,10 @@ def test_ci_entry_point_runs_as_ci() -> None:
     text = (TESTS.parent / ".ci" / "run").read_text(encoding="utf-8")
     assert 'export CI="${CI:-true}"' in text, ".ci/run must set CI so missing dependencies fail, not skip"
     assert text.index("export CI=") < text.index("make test")
+
+
+def test_system_deps_installs_every_jdbc_driver_the_tests_load() -> None:
+    """``make test`` (scripts/system-deps.sh) installs each driver jar nbpipe knows, so CI has it."""
+    script = (TESTS.parent / "scripts" / "system-deps.sh").read_text(encoding="utf-8")
+    for jar, package in nbspark.JDBC_DRIVER_JARS.values():
+        assert f"[ -f {jar} ] || missing+=({package})" in script, f"system-deps.sh does not install {package}"
