@@ -171,8 +171,9 @@ def test_dashboard_figures_from_known_records(tmp_path: Path) -> None:
             record("r3", "orders", "succeeded", "2024-03-10T09:00:00", 60.0, quality="warned",
                    outputs={"orders": 120, "orders_daily": 7, "orders__rejected": 2}),
             record("r4", "orders", "skipped", "2024-03-10T11:00:00", 0.5, skipped="up to date (run r3)"),
-            # a dataset that merely ends in "_rejected" is data written, not a quarantine
-            record("c1", "calls", "succeeded", "2024-03-07T12:00:00", 90.0, outputs={"calls_rejected": 40}),
+            # a notebook that writes its own rejects to <dataset>_rejected (as the example's ingest_flights)
+            record("c1", "calls", "succeeded", "2024-03-07T12:00:00", 90.0,
+                   outputs={"calls": 40, "calls_rejected": 6}),
         ):
             store.save_run(rec, [])
         page = render(project, store, project.runs_dir, now=NOW).read_text()
@@ -193,7 +194,7 @@ def test_dashboard_figures_from_known_records(tmp_path: Path) -> None:
     calls = pipelines["calls"]
     assert (calls["runs"], calls["status"], calls["success"], calls["median duration"]) == (
         1, "succeeded", "100%", "90.0 s")
-    assert (calls["rows written (last)"], calls["rejected rows"]) == ("40", "0")
+    assert (calls["rows written (last)"], calls["rejected rows"]) == ("40", "6")
     assert calls["fresh (last success)"] == "3 d ago"
     assert calls["duration_points"] == calls["volume_points"] == 0, "one point draws no trend"
     idle = pipelines["idle"]

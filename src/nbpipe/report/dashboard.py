@@ -21,6 +21,8 @@ from nbpipe.core.events import utcnow
 from nbpipe.core.layout import REJECTED_SUFFIX, RunDir
 
 TEMPLATES = Path(__file__).parent / "templates" / "dashboard"
+# Outputs whose rows count as rejected: nbpipe's quarantines, and a notebook's own rejects by convention.
+REJECTS = (REJECTED_SUFFIX, "_rejected")
 
 
 @dataclass
@@ -28,13 +30,15 @@ class PipelineHealth:
     """What the dashboard shows of one pipeline, from its newest runs in the store.
 
     Rows written and rows rejected count only succeeded runs: a failed run's staged outputs (and
-    its quarantine) were never published.
+    its quarantine) were never published. Rejected rows are those of nbpipe's quarantines
+    (``<dataset>__rejected``) and of datasets a notebook writes its own rejects to, named
+    ``<dataset>_rejected`` (the example's ``flights_rejected``); every other output is rows written.
     """
 
     name: str
     runs: list[dict[str, Any]] = field(default_factory=list)  # newest first
     rows_out: list[tuple[str, int]] = field(default_factory=list)  # (run_id, rows it wrote) oldest first
-    rejected: int = 0  # rows its runs sent to the quarantine (``<dataset>__rejected``)
+    rejected: int = 0  # rows its runs wrote to ``*__rejected`` / ``*_rejected`` datasets
 
     @property
     def last(self) -> dict[str, Any] | None:
@@ -79,7 +83,7 @@ def collect(project: Project, store: Any, *, limit: int = 500) -> list[PipelineH
         if health is None or row["direction"] != "out" or row["run_id"] not in succeeded:
             continue
         rows = int(row.get("rows") or 0)
-        if str(row.get("dataset") or "").endswith(REJECTED_SUFFIX):
+        if str(row.get("dataset") or "").endswith(REJECTS):
             health.rejected += rows
         else:
             per_run = written[health.name]
