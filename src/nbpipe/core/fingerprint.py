@@ -185,13 +185,14 @@ def is_secret_key(name: str, patterns: Iterable[str]) -> bool:
 def secret_safe_config(value: Any, key: bytes, patterns: Iterable[str]) -> Any:
     """A configuration value with its secrets replaced by keyed digests.
 
-    Secret are: values under keys matching ``patterns`` (``password``, ``sasl.password``,
-    ``spark.hadoop.fs.s3a.secret.key`` …), the password of a URL (``scheme://user:pw@host``) and URL
-    query values under matching names (``?password=…``).
+    Secret are: scalar values under keys matching ``patterns`` (``password``, ``sasl.password``,
+    ``spark.hadoop.fs.s3a.secret.key`` …; a list such as ``primary_key`` is not a value), the
+    password of a URL (``scheme://user:pw@host``) and URL query values under matching names
+    (``?password=…``).
     """
     patterns = list(patterns)
     if isinstance(value, Mapping):
-        return {str(k): (keyed_digest(key, v) if is_secret_key(str(k), patterns) and v not in (None, "")
+        return {str(k): (keyed_digest(key, v) if _scalar(v) and is_secret_key(str(k), patterns)
                          else secret_safe_config(v, key, patterns))
                 for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -199,6 +200,10 @@ def secret_safe_config(value: Any, key: bytes, patterns: Iterable[str]) -> Any:
     if isinstance(value, str) and "://" in value:
         return _safe_url(value, key, patterns)
     return value
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, (str, int, float)) and not isinstance(value, bool) and value != ""
 
 
 def _safe_url(url: str, key: bytes, patterns: list[str]) -> str:

@@ -28,6 +28,7 @@ skipped, :func:`explain` names each part that differs from the run it was compar
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +40,7 @@ from nbpipe.core.config import NAME_RE, PipelineConfig, Project
 from nbpipe.core.contracts import contract_path
 from nbpipe.core.layout import Listing, dataset_config, dataset_root, list_files
 from nbpipe.core.params import ResolvedParams
-from nbpipe.errors import DatasetError
+from nbpipe.errors import ConfigError, DatasetError
 from nbpipe.run import fingerprint_key
 from nbpipe.run.notebook_deps import analyse
 
@@ -82,15 +83,28 @@ class Basis:
 
 
 class LazyKey:
-    """The machine's fingerprint key, read (or created) only when a secret value needs it."""
+    """The machine's fingerprint key, read (or created) only when a secret value needs it.
+
+    A key file that cannot be used (readable by others, damaged, unwritable runs directory) does not
+    fail the run: secrets are then hashed with a throwaway key, so the run matches no other and is
+    not skipped, and :attr:`problem` says why.
+    """
 
     def __init__(self, runs_dir: Path) -> None:
         self.runs_dir = runs_dir
         self._key: bytes | None = None
+        self.problem: str | None = None
 
     def __call__(self) -> bytes:
         if self._key is None:
-            self._key = fingerprint_key.load_or_create(self.runs_dir)
+            try:
+                self._key = fingerprint_key.load_or_create(self.runs_dir)
+            except ConfigError as exc:
+                self.problem = f"the fingerprint key cannot be used: {exc.message} (fix: {exc.hint})"
+                self._key = secrets.token_bytes(32)
+            except OSError as exc:
+                self.problem = f"the fingerprint key cannot be used: {exc}"
+                self._key = secrets.token_bytes(32)
         return self._key
 
     @property
@@ -214,6 +228,8 @@ def build(
         )
     if key.used:
         basis.parts["key"] = "key:" + fp.key_id(key())
+    if key.problem:
+        basis.blockers.append(key.problem)
     return basis
 
 
