@@ -303,7 +303,8 @@ def changes(parts: Mapping[str, str], prior: Prior) -> list[dict[str, str]]:
     old = prior.parts
     if old and "pipeline" not in old:
         return [{"part": "*", "change": "changed",
-                 "text": f"run {prior.run_id} was fingerprinted by an earlier nbpipe, which covered less"}]
+                 "text": "what nbpipe fingerprints changed (it now also covers configuration, contracts, suites "
+                         "and project modules)"}]
     found: list[dict[str, str]] = []
     for part in sorted(set(parts) | set(old), key=_rank):
         if parts.get(part) == old.get(part):

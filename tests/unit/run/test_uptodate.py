@@ -312,3 +312,27 @@ def test_the_record_and_store_keep_the_parts(bench: Callable[..., Bench]) -> Non
     with Runner(load_project(project_dir=b.root), executor=FakeExecutor()) as runner:
         stored = runner.store.get_run(first.run_id)
     assert stored["fingerprint_parts"] == first.record["fingerprint_parts"]
+
+
+# --------------------------------------------------------------------------- explaining
+def test_the_explanation_names_the_first_changes_and_counts_the_rest() -> None:
+    from nbpipe.run.uptodate import Prior, changes, explain
+
+    old = {"notebook": "a", "params": "a", "pipeline": "a", "suite:x": "a", "module:m.py": "a", "input:i": "a"}
+    new = {"notebook": "b", "params": "a", "pipeline": "a", "suite:x": "b", "contract:d": "absent", "input:i": "b"}
+    prior = Prior(run_id="R1", fingerprint="f", parts=old)
+    found = changes(new, prior)
+    assert [(c["part"], c["change"]) for c in found] == [
+        ("notebook", "changed"), ("contract:d", "added"), ("suite:x", "changed"), ("module:m.py", "removed"),
+        ("input:i", "changed")]
+    assert explain(found, prior) == (
+        "notebook code changed; contract of dataset `d` is new; suite `x` changed; and 2 more since run R1")
+
+
+def test_a_record_from_an_earlier_nbpipe_is_explained_as_such() -> None:
+    from nbpipe.run.uptodate import Prior, changes, explain
+
+    prior = Prior(run_id="R0", fingerprint="f", parts={"notebook": "a", "params": "a", "inputs": "a", "extra": "a"})
+    found = changes({"notebook": "a", "params": "a", "pipeline": "p"}, prior)
+    assert explain(found, prior) == ("what nbpipe fingerprints changed (it now also covers configuration, contracts, "
+                                     "suites and project modules) since run R0")
