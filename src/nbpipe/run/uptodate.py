@@ -211,14 +211,14 @@ def build(
     for name in sorted(touched):
         _dataset_parts(project, name, basis, safe, prior)
     for name in sorted(deps.modules):
-        basis.parts[f"module:{name}"] = _file_digest(deps.modules[name])
+        basis.parts[f"module:{name}"] = _file_digest(deps.modules[name], basis)
     checked = set(deps.suites) | (prior.suites if prior else set())
     for name in sorted(checked | touched):
         if not NAME_RE.match(name):
             continue
         path = project.root / EXPECTATIONS_DIR / f"{name}.json"
         if name in checked or path.is_file():
-            basis.parts[f"suite:{name}"] = _file_digest(path)
+            basis.parts[f"suite:{name}"] = _file_digest(path, basis)
     for name in sorted(inputs):
         _input_part(project, name, basis, state)
     if not inputs:
@@ -243,7 +243,7 @@ def _dataset_parts(project: Project, name: str, basis: Basis, safe: Callable[[An
         basis.blockers.append(f"dataset `{name}`{where} cannot be fingerprinted: {exc.message}")
         return
     basis.parts[f"dataset:{name}"] = fp.digest(safe(cfg.model_dump(mode="json", exclude={"description"})))
-    basis.parts[f"contract:{name}"] = _file_digest(contract)
+    basis.parts[f"contract:{name}"] = _file_digest(contract, basis)
 
 
 def _input_part(project: Project, name: str, basis: Basis, state: Mapping[str, Any]) -> None:
@@ -258,16 +258,23 @@ def _input_part(project: Project, name: str, basis: Basis, state: Mapping[str, A
             f"{'records' if cfg.format == 'kafka' else 'rows'} without reading it"
         )
         return
-    listing = list_files(root) if root.exists() else {}
+    try:
+        listing = list_files(root) if root.exists() else {}
+    except OSError as exc:
+        basis.blockers.append(f"the files of input `{name}` cannot be listed: {exc}")
+        return
     basis.listings[name] = listing
     basis.parts[f"input:{name}"] = fp.digest({"files": listing, "position": state.get(name)})
 
 
-def _file_digest(path: Path) -> str:
+def _file_digest(path: Path, basis: Basis) -> str:
     try:
         return fp.content_digest(path.read_bytes())
     except FileNotFoundError:
         return ABSENT
+    except OSError as exc:
+        basis.blockers.append(f"{path} cannot be read: {exc}")
+        return "unreadable"
 
 
 def caught_up(basis: Basis, proposals: Mapping[str, Any]) -> bool:

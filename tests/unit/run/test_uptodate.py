@@ -336,3 +336,13 @@ def test_a_record_from_an_earlier_nbpipe_is_explained_as_such() -> None:
     found = changes({"notebook": "a", "params": "a", "pipeline": "p"}, prior)
     assert explain(found, prior) == ("what nbpipe fingerprints changed (it now also covers configuration, contracts, "
                                      "suites and project modules) since run R0")
+
+
+def test_an_unreadable_contract_does_not_fail_the_run_but_prevents_the_skip(bench: Callable[..., Bench]) -> None:
+    b = bench()
+    (b.root / "contracts" / "landing.yaml").mkdir(parents=True)  # a directory where the contract file goes
+    b.run()
+    again = b.run()
+    assert again.status == "succeeded"
+    (blocker,) = not_skipped(again)["not_skippable"]
+    assert blocker.startswith(f"{b.root / 'contracts' / 'landing.yaml'} cannot be read:")
