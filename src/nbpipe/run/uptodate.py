@@ -21,6 +21,7 @@ the hash of one thing that can change the run's output:
 The datasets a run touches are its declared ``reads`` and ``writes``, the names its code passes as
 literals to ``ctx.read``/``ctx.incremental``/``ctx.write``/``ctx.check``, the datasets the last
 successful run actually read (its ``dataset_read`` events) and the datasets with committed state.
+Its inputs are those it reads but does not write: a dataset it writes holds its own previous output.
 Inputs nbpipe cannot see without reading them (JDBC tables, Kafka topics) make a run that cannot be
 skipped, as does a run with no input nbpipe can see at all: the record says why. When a run is not
 skipped, :func:`explain` names each part that differs from the run it was compared with.
@@ -206,8 +207,12 @@ def build(
     basis.parts["profile"] = fp.digest({"name": project.profile_name, "mode": mode, **safe(profile)})
 
     declared = project.config.datasets
-    inputs = set(cfg.reads) | set(state) | (prior.read if prior else set()) | {d for d in deps.reads if d in declared}
-    touched = inputs | set(cfg.writes) | {d for d in deps.writes if d in declared}
+    writes = set(cfg.writes) | {d for d in deps.writes if d in declared}
+    read = set(cfg.reads) | set(state) | (prior.read if prior else set()) | {d for d in deps.reads if d in declared}
+    # A dataset the pipeline writes holds its own previous output (an SCD2 table, a merge target): its
+    # files change with every publish, so listing them would make every rerun stale.
+    inputs = read - writes
+    touched = read | writes
     for name in sorted(touched):
         _dataset_parts(project, name, basis, safe, prior)
     for name in sorted(deps.modules):

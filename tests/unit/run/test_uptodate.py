@@ -346,3 +346,12 @@ def test_an_unreadable_contract_does_not_fail_the_run_but_prevents_the_skip(benc
     assert again.status == "succeeded"
     (blocker,) = not_skipped(again)["not_skippable"]
     assert blocker.startswith(f"{b.root / 'contracts' / 'landing.yaml'} cannot be read:")
+
+
+def test_a_dataset_the_pipeline_reads_and_writes_is_its_own_output_not_an_input(bench: Callable[..., Bench]) -> None:
+    code = "import nbpipe\nctx = nbpipe.context()\ncurrent = ctx.read('out')\nctx.write(current, 'out')"
+    b = bench(code=code, outcome=Outcome(staged={"out": {"part.csv": "id\n1\n"}}, events=[READ]))
+    first = b.run()
+    assert first.status == "succeeded" and (b.root / "warehouse" / "out").exists()
+    assert "input:out" not in first.record["fingerprint_parts"] and "dataset:out" in first.record["fingerprint_parts"]
+    assert b.run().status == "skipped", "its own publish does not make the next run stale"
