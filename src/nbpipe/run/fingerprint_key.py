@@ -74,5 +74,8 @@ def _create(path: Path) -> None:
             os.link(tmp, path)  # atomic and never replaces: a run that raced us keeps its key
         except FileExistsError:
             pass
+        except OSError:  # a file system without hard links: rename, unless a racing run was first
+            if not path.exists():
+                os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
