@@ -64,7 +64,8 @@ def test_unchanged_run_is_skipped_and_recorded_force_runs_it(daily: tuple[Path, 
     proc = run_cli(root, "run", "daily", "-p", "run_date=2024-01-01")
     assert proc.returncode == 0, proc.stderr
     out = " ".join(proc.stdout.split())
-    assert f"up to date: notebook code, parameters and inputs are unchanged since run {first.run_id}" in out
+    assert ("up to date: notebook code, parameters, configuration, contracts, suites, profile, project modules "
+            f"and inputs are unchanged since run {first.run_id}") in out
     assert "use --force" in out
     with RunStore(runner.project.store_url) as store:
         skipped = store.list_runs("daily", status="skipped")
@@ -85,7 +86,8 @@ def test_a_change_in_code_params_or_inputs_runs_again(daily: tuple[Path, Runner]
     given = {"run_date": "2024-01-01"}
     first = runner.run("daily", given, from_cli=frozenset(given))
     assert first.status == "succeeded"
-    changed_part = {"input_file": "inputs", "new_file": "inputs", "param": "params", "notebook_code": "notebook"}
+    changed_part = {"input_file": "input:landing", "new_file": "input:landing", "param": "params",
+                    "notebook_code": "notebook"}
     if change == "input_file":
         land(root, "2024-01-01", [(1, 1.0), (2, 2.0)])
     elif change == "new_file":
@@ -100,7 +102,7 @@ def test_a_change_in_code_params_or_inputs_runs_again(daily: tuple[Path, Runner]
     again = runner.run("daily", given, from_cli=frozenset(given))
     assert again.status == "succeeded", f"{change}: expected a real run, got {again.status}"
     parts, before = again.record["fingerprint_parts"], first.record["fingerprint_parts"]
-    differs = sorted(k for k in parts if parts[k] != before[k])
+    differs = sorted(k for k in set(parts) | set(before) if parts.get(k) != before.get(k))
     assert differs == [changed_part[change]], f"{change}: fingerprint parts that changed: {differs}"
 
 
@@ -151,3 +153,89 @@ def test_resume_reads_exactly_the_failed_snapshot_then_new_files_then_skips(
 
     unchanged = run_cli(root, "run", "ingest", env=env)
     assert unchanged.returncode == 0 and "up to date" in " ".join(unchanged.stdout.split()), unchanged.stderr
+
+
+# --------------------------------------------------------------------------- what else makes a run stale
+CHECKED = """import pandas as pd
+import nbpipe
+import checks_helper
+
+ctx = nbpipe.context()
+df = pd.read_csv(f"{ctx.project.root}/landing/events/day={run_date}/part.csv")
+ctx.check(df, "amounts")
+print("checked", len(df), checks_helper.LABEL)"""
+
+
+def suite(max_amount: float) -> str:
+    return json.dumps({"name": "amounts", "expectations": [
+        {"type": "expect_column_values_to_be_between", "kwargs": {"column": "amount", "max_value": max_amount}}]})
+
+
+def why_not_skipped(root: Path, pipeline: str, run_id: str) -> str:
+    lines = (root / "runs" / pipeline / run_id / "events.jsonl").read_text().splitlines()
+    events = [json.loads(line) for line in lines]
+    (found,) = [e for e in events if "fingerprint_changed" in e]
+    return str(found["message"])
+
+
+def test_a_stricter_suite_or_a_changed_module_is_not_up_to_date(tmp_path: Path) -> None:
+    import nbformat
+
+    root = project(tmp_path / "p", "incremental_daily", "checked")
+    cells = [nbformat.v4.new_code_cell('run_date = "2024-01-01"', metadata={"tags": ["parameters"]}),
+             nbformat.v4.new_code_cell(CHECKED)]
+    nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata=json.loads(
+        (root / "incremental_daily.ipynb").read_text())["metadata"]), root / "incremental_daily.ipynb")
+    (root / "checks_helper.py").write_text('LABEL = "v1"\n')
+    (root / "expectations").mkdir()
+    (root / "expectations" / "amounts.json").write_text(suite(10))
+    land(root, "2024-01-01", [(1, 1.0), (2, 2.0)])
+    with Runner(load_project(project_dir=root)) as runner:
+        first = runner.run("checked")
+        assert first.status == "succeeded", first.error
+        assert runner.run("checked").status == "skipped"
+
+    (root / "expectations" / "amounts.json").write_text(suite(1.5))  # stricter: amount 2.0 now fails
+    proc = run_cli(root, "run", "checked")
+    assert proc.returncode == 13, f"the stricter suite ran and failed its gate:\n{proc.stdout}\n{proc.stderr}"
+    with RunStore(load_project(project_dir=root).store_url) as store:
+        (failed,) = store.list_runs("checked", status="failed")
+    assert why_not_skipped(root, "checked", failed["run_id"]) == (
+        f"not skipped: suite `amounts` changed since run {first.run_id}")
+
+    (root / "expectations" / "amounts.json").write_text(suite(10))  # back as it was: up to date again
+    proc = run_cli(root, "run", "checked")
+    assert proc.returncode == 0 and f"unchanged since run {first.run_id}" in " ".join(proc.stdout.split())
+
+    (root / "checks_helper.py").write_text('LABEL = "v2"\n')
+    with Runner(load_project(project_dir=root)) as runner:
+        changed = runner.run("checked")
+    assert changed.status == "succeeded"
+    assert why_not_skipped(root, "checked", changed.run_id) == (
+        f"not skipped: project module `checks_helper.py` changed since run {first.run_id}")
+    assert "checked 2 v2" in (changed.run_dir / "output.ipynb").read_text()
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_an_incremental_rerun_without_reads_is_skipped_instead_of_recording_an_empty_run(
+    tmp_path: Path, spark_connect_url: str
+) -> None:
+    root = project(tmp_path / "p", "incremental_state", "ingest", extra={"reads": []},
+                   profile={"spark": {"remote": spark_connect_url}})
+    land(root, "2024-01-01", [(1, 1.0), (2, 2.0)])
+    env = {"NBPIPE_SPARK_REMOTE": spark_connect_url}
+    assert run_cli(root, "run", "ingest", env=env).returncode == 0
+
+    rerun = run_cli(root, "run", "ingest", env=env)
+    assert rerun.returncode == 0 and "up to date" in " ".join(rerun.stdout.split()), rerun.stderr
+    with RunStore(load_project(project_dir=root).store_url) as store:
+        assert len(store.list_runs("ingest", status="succeeded")) == 1, "no empty run was recorded"
+
+    land(root, "2024-01-02", [(3, 3.0)])
+    third = run_cli(root, "run", "ingest", env=env)
+    assert third.returncode == 0, third.stderr
+    with RunStore(load_project(project_dir=root).store_url) as store:
+        latest = store.list_runs("ingest", status="succeeded")[0]
+    assert record(root, "ingest", latest["run_id"])["metrics"]["rows_in"] == 1
+    assert "input `landing` changed" in why_not_skipped(root, "ingest", latest["run_id"])

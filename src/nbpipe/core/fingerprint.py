@@ -9,22 +9,31 @@ start with the last successful one and skips the run when they are equal. A fing
 * the inputs (committed positions and/or a file listing, canonical JSON),
 * optional extras (e.g. the nbpipe version, the profile).
 
-Every function returns ``"sha256:<hex>"``.
+Every function returns ``"sha256:<hex>"``, except :func:`keyed_digest` (``"hmac-sha256:<hex>"``).
+
+Secret values never enter an unkeyed hash: an unsalted SHA-256 of a password can be reversed by
+guessing. :func:`secret_safe_params` and :func:`secret_safe_config` replace each secret value by
+its HMAC-SHA-256 under a key that never leaves the machine (the runner keeps it, see
+:mod:`nbpipe.run.fingerprint_key`), so a changed secret still changes the fingerprint.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
 import hashlib
+import hmac
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from pathlib import PurePath
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 INJECTED_TAG = "injected-parameters"
 PREFIX = "sha256:"
+KEYED_PREFIX = "hmac-sha256:"
 
 
 def canonical_json(value: Any) -> str:
@@ -144,3 +153,85 @@ def run_fingerprint(
         True
     """
     return _digest(canonical_json(fingerprint_parts(nb_json, params, inputs, extra=extra)))
+
+
+# -- secrets: keyed hashes only -------------------------------------------------------------------
+def keyed_digest(key: bytes, value: Any) -> str:
+    """HMAC-SHA-256 of ``value`` (canonical JSON) under ``key``: ``"hmac-sha256:<hex>"``.
+
+    Without the key, guessing the value from the digest is as hard as guessing the key.
+    """
+    mac = hmac.new(key, canonical_json(value).encode("utf-8"), hashlib.sha256)
+    return KEYED_PREFIX + mac.hexdigest()
+
+
+def key_id(key: bytes) -> str:
+    """A short public name of a fingerprint key (tells two machines' keys apart, reveals nothing)."""
+    return hashlib.sha256(b"nbpipe fingerprint key id\0" + key).hexdigest()[:16]
+
+
+def secret_safe_params(params: Mapping[str, Any], secret_names: Iterable[str], key: bytes) -> dict[str, Any]:
+    """``params`` with each secret value replaced by its keyed digest (ready for :func:`params_fingerprint`)."""
+    secret = set(secret_names)
+    return {name: ({"secret": keyed_digest(key, value)} if name in secret else value)
+            for name, value in params.items()}
+
+
+def is_secret_key(name: str, patterns: Iterable[str]) -> bool:
+    """Whether a parameter or option name matches one of ``secrets.param_patterns`` (case-insensitive)."""
+    return any(fnmatch.fnmatchcase(name.lower(), p.lower()) for p in patterns)
+
+
+def secret_safe_config(value: Any, key: bytes, patterns: Iterable[str]) -> Any:
+    """A configuration value with its secrets replaced by keyed digests.
+
+    Secret are: scalar values under keys matching ``patterns`` (``password``, ``sasl.password``,
+    ``spark.hadoop.fs.s3a.secret.key`` …; a list such as ``primary_key`` is not a value), the
+    password of a URL (``scheme://user:pw@host``) and URL query values under matching names
+    (``?password=…``).
+    """
+    patterns = list(patterns)
+    if isinstance(value, Mapping):
+        return {str(k): (keyed_digest(key, v) if _scalar(v) and is_secret_key(str(k), patterns)
+                         else secret_safe_config(v, key, patterns))
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [secret_safe_config(v, key, patterns) for v in value]
+    if isinstance(value, str) and "://" in value:
+        return _safe_url(value, key, patterns)
+    return value
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, (str, int, float)) and not isinstance(value, bool) and value != ""
+
+
+def _safe_url(url: str, key: bytes, patterns: list[str]) -> str:
+    scheme, rest = url.split("://", 1)
+    try:
+        parts = urlsplit("x://" + rest)
+    except ValueError:
+        return url
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        if ":" in userinfo:
+            user, password = userinfo.split(":", 1)
+            netloc = f"{user}:{keyed_digest(key, password)}@{host}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(k, keyed_digest(key, v) if is_secret_key(k, patterns) else v) for k, v in pairs])
+    if netloc == parts.netloc and query == parts.query:
+        return url
+    return scheme + "://" + urlunsplit(("", netloc, parts.path, query, parts.fragment)).removeprefix("//")
+
+
+def content_digest(data: bytes) -> str:
+    """Hash of a file's bytes (contracts, suites, project modules)."""
+    return PREFIX + hashlib.sha256(data).hexdigest()
+
+
+def digest(value: Any) -> str:
+    """Hash of any JSON-like value as canonical JSON."""
+    return _digest(canonical_json(value))

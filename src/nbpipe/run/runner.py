@@ -41,16 +41,13 @@ from nbpipe.errors import (
     RunFailedError,
     StateError,
 )
-from nbpipe.run import failpoints, recovery
+from nbpipe.run import failpoints, recovery, uptodate
 from nbpipe.run.locks import PipelineLock
 from nbpipe.run.record import (
     Attempt,
     RunFacts,
     RunResult,  # re-exported: the outcome of Runner.run
-    caught_up,
-    input_listing,
     resume_source,
-    set_fingerprint,
     write_record,
 )
 
@@ -442,30 +439,28 @@ class Runner:
         )
         failpoints.hit("after_commit")
         run.state_after = {**run.state_before, **proposals}
-        if proposals and caught_up(proposals, run.fingerprint_basis[1]):
+        basis = run.fingerprint_basis[0]
+        if proposals and isinstance(basis, uptodate.Basis) and uptodate.caught_up(basis, proposals):
             # Record the fingerprint of the inputs as this run leaves them (same files, the committed
             # positions): a next run that finds exactly this has nothing new to read and is skipped.
-            set_fingerprint(self.project, run, run.state_after)
+            left = uptodate.after_commit(basis, run.state_after)
+            run.fingerprint_parts, run.fingerprint = left.parts, left.fingerprint
         if proposals:
             log.emit(ev.STATE_COMMITTED, positions=proposals)
         shutil.rmtree(run.files.staging, ignore_errors=True)
 
     def _fingerprint(self, run: _Run) -> str | None:
-        """Fingerprint the run; return why it can be skipped, or None to run it."""
+        """Fingerprint the run; return why it can be skipped, or None to run it (logging what changed)."""
         from nbpipe.run import engine
 
-        inputs = input_listing(self.project, run.cfg)
-        run.fingerprint_basis = (engine.read_notebook(run.notebook), inputs)
-        parts = set_fingerprint(self.project, run, run.state_before)
-        if run.force or run.mode != "prod" or inputs is None:
-            return None
-        if run.backfill is not None:  # compare a day with the last success of that same day
-            last = self.store.last_successful(run.pipeline, params_fingerprint=parts["params"])
-        else:
-            last = self.store.last_successful(run.pipeline)
-        if last and last.get("fingerprint") == run.fingerprint:
-            return f"up to date: notebook code, parameters and inputs are unchanged since run {last['run_id']}"
-        return None
+        verdict = uptodate.check(self.project, self.store, run.pipeline, run.cfg, notebook=run.notebook,
+                                 nb_json=engine.read_notebook(run.notebook), params=run.params, mode=run.mode,
+                                 state=run.state_before, force=run.force, same_params=run.backfill is not None)
+        run.fingerprint_basis = (verdict.basis, verdict.basis.listings)
+        run.fingerprint_parts, run.fingerprint = verdict.basis.parts, verdict.basis.fingerprint
+        if verdict.not_skipped is not None:
+            ev.EventLog.in_run_dir(run.run_dir, source="runner").emit(ev.LOG, level="info", **verdict.not_skipped)
+        return verdict.skip
 
     def _finish(
         self, run: _Run, log: ev.EventLog, error: NbpipeError | None, *, skipped: str | None = None

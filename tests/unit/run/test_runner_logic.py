@@ -235,7 +235,8 @@ def test_an_unchanged_run_is_skipped_force_and_changes_run_it(bench: Callable[..
     rec = record(skipped)
     assert rec["attempts"] == [] and rec["fingerprint"] == first.record["fingerprint"]
     assert rec["skipped_reason"] == (
-        f"up to date: notebook code, parameters and inputs are unchanged since run {first.run_id}"
+        "up to date: notebook code, parameters, configuration, contracts, suites, profile, project modules and "
+        f"inputs are unchanged since run {first.run_id}"
     )
     assert not (skipped.run_dir / "output.ipynb").exists()
 
