@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from nbpipe.cli._common import console, rel
+from nbpipe.cli._common import rel, say
 
 
 def init(
@@ -19,7 +20,7 @@ def init(
 
     created, kept = init_project(directory, name)
     for path in created:
-        console.print(f"[green]created[/] {rel(path)}")
+        say(("created", "green"), f" {rel(path)}")
     for path in kept:
-        console.print(f"[dim]kept[/] {rel(path)} (exists)")
-    console.print(f"next: cd {directory} && nbpipe run hello -p run_date=2024-01-31")
+        say(("kept", "dim"), f" {rel(path)} (exists)")
+    say(f"next: cd {shlex.quote(str(directory))} && nbpipe run hello -p run_date=2024-01-31")
