@@ -42,7 +42,8 @@ class _NbpipeGroup(TyperGroup):
                 raise
             log = write_crash_log(exc)
             where = f"the traceback is in {log}" if log else "the traceback could not be written to a file"
-            print_error(f"unexpected {type(exc).__name__}: {exc}".rstrip(": "),
+            text = str(exc)
+            print_error(f"unexpected {type(exc).__name__}" + (f": {text}" if text else ""),
                         f"{where}; please report it with that file")
             raise typer.Exit(NbpipeError.exit_code) from None
 

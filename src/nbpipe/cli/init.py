@@ -16,9 +16,17 @@ def init(
     name: Annotated[str | None, typer.Option("--name", help="Project name (default: the directory name).")] = None,
 ) -> None:
     """Create a project: nbpipe.yaml, an example notebook, contracts/, expectations/, runs/."""
+    from nbpipe.errors import NbpipeError
     from nbpipe.promote.scaffold import init_project
 
-    created, kept = init_project(directory, name)
+    try:
+        created, kept = init_project(directory, name)
+    except OSError as exc:
+        raise NbpipeError(
+            f"cannot create a project in {directory}: {exc.strerror or exc}"
+            + (f" ({exc.filename})" if exc.filename else ""),
+            hint="pass a directory you can write to (it is created if missing)",
+        ) from None
     for path in created:
         say(("created", "green"), f" {rel(path)}")
     for path in kept:

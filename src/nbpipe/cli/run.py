@@ -66,7 +66,10 @@ def run(
             say("  ", ("warning:", "yellow"), " ", str(w))
     else:
         assert result.error is not None
-        print_error(result.error.message, result.error.hint, title=f"✗ {pipeline} run {result.run_id} failed:")
+        # The record's copy of the error has secret values masked; the exception's text may not.
+        shown = result.record.get("error") or {}
+        message, hint = shown.get("message", result.error.message), shown.get("hint", result.error.hint)
+        print_error(str(message), hint and str(hint), title=f"✗ {pipeline} run {result.run_id} failed:")
         retry = with_env_references(str(result.record["retry_command"]), given)
         say("retry: ", (retry, "bold"), to=err)
     say(f"  record: {rel(result.run_dir)}/report.html")
