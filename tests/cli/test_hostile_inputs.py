@@ -136,8 +136,8 @@ CASES = [
     Case("mysql-store", ("runs",), 2, profiles={"dev": {"store": f"mysql://u:{SECRET}@localhost/db"}},
          stderr=("profiles.dev.store: the run store URL scheme mysql:// is not supported",
                  "sqlite:///runs/nbpipe.db or postgresql+psycopg://"), absent=(SECRET, "pip install")),
-    Case("postgresql-without-psycopg-driver", ("runs",), 2, profiles={"dev": {"store": "postgresql://u@h/db"}},
-         stderr=("scheme postgresql:// is not supported",)),
+    Case("postgresql-with-another-driver", ("runs",), 2, profiles={"dev": {"store": "postgresql+psycopg2://u@h/db"}},
+         stderr=("scheme postgresql+psycopg2:// is not supported",)),
     # --- secrets from env: ------------------------------------------------------------------------
     Case("env-secret-of-the-wrong-type", ("run", "hostile", "-p", "limit=env:NBP_X"), 3, env={"NBP_X": SECRET},
          stderr=("parameter 'limit': *** is not a valid int",), absent=(SECRET,)),

@@ -24,7 +24,8 @@ ParamType = Literal["str", "int", "float", "bool", "date", "datetime", "list", "
 WriteMode = Literal["merge", "append", "overwrite_partitions", "overwrite"]
 WRITE_MODES: tuple[str, ...] = get_args(WriteMode)
 PARAM_TYPES: tuple[str, ...] = get_args(ParamType)
-STORE_SCHEMES = ("sqlite", "sqlite+pysqlite", "postgresql+psycopg")  # the run store's database URLs
+# The run store's database URLs (``postgresql://`` is psycopg with SQLAlchemy 2.1; the store checks the driver).
+STORE_SCHEMES = ("sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg")
 
 
 def _string_map(value: Any) -> Any:
@@ -124,8 +125,8 @@ class ParamSpec(_Model):
         elif self.min is not None and self.max is not None:
             try:
                 above = self.min > self.max
-            except TypeError:
-                raise ValueError(f"'min' {self.min!r} and 'max' {self.max!r} are not of one type") from None
+            except TypeError:  # e.g. "5" and 10: both may convert to the inferred type, checked then
+                above = False
             if above:
                 raise ValueError(f"'min' {self.min!r} is above 'max' {self.max!r}")
         return self
