@@ -1,6 +1,6 @@
 """The ``nbpipe`` command line: parse options, call a service, print. No logic of its own.
 
-Exit codes: 0 success (or skipped, up to date); 1 unexpected error; 2 config; 3 parameters;
+Exit codes: 0 success (or skipped, up to date); 1 unexpected error; 2 config; 3 parameters (or run id);
 4 notebook; 5 pipeline locked; 6 dataset; 7 contract violation; 8 bad rows; 9 state; 10 a cell
 raised; 11 kernel died; 12 timeout; 13 quality gate; 14 store; 130 interrupted.
 
