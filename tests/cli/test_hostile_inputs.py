@@ -29,7 +29,7 @@ from tests.support.cli import cli_env, run_cli
 from tests.support.projects import build_project
 
 SECRET = "s3cr3t-Value-42"
-PARAMS = 'label = "hello"\nlimit = 10\nratio = 0.5\nitems = ["a"]\nflag = False\nregion = "eu"'
+PARAMS = 'label = "hello"\nlimit = 10\nratio = 0.5\nitems = ["a"]\nflag = False\nregion = "eu"\napi_token = ""'
 RAISES = "if label != 'hello':\n    raise ValueError(f'bad row {label}')\nprint('row', label)"
 WIDE = {"COLUMNS": "250"}  # tables are not cut at 80 columns
 
@@ -147,6 +147,10 @@ CASES = [
     Case("env-secret-below-minimum", ("run", "hostile", "-p", "limit=env:NBP_X"), 3, env={"NBP_X": "-5"},
          pipelines={"hostile": {"params": {"limit": {"min": 0}}}},
          stderr=("parameter 'limit': *** is below the minimum 0",), absent=("-5",)),
+    Case("backfill-retry-hides-a-secret-value", ("backfill", "hostile", "--from", "2013-01-01", "--to", "2013-01-01",
+                                                 "--param", "label", "-p", f"api_token={SECRET}"), 10, runs=True,
+         env=WIDE, stdout=("raised ValueError: bad row 2013-01-01",), stderr=("-p api_token=env:API_TOKEN",),
+         absent=(SECRET,)),
     Case("init-below-a-file", ("init", "hostile.ipynb/sub"), 1,
          stderr=("cannot create a project in hostile.ipynb/sub: Not a directory", "hint: pass a directory")),
     Case("retry-keeps-the-env-reference", ("run", "hostile", "-p", "label=env:NBP_LABEL"), 10, runs=True,

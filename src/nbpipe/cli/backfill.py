@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import shlex
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from nbpipe.cli._common import ProfileOpt, ProjectOpt, console, err, load, plain, say
+
+if TYPE_CHECKING:  # pragma: no cover
+    from nbpipe.core.config import Project
 
 _COLORS = {"succeeded": "green", "failed": "red", "skipped": "dim"}
 
@@ -63,9 +66,18 @@ def backfill(
         words = ["nbpipe", "backfill", pipeline, "--from", start, "--to", end]
         words += ["--param", day_param] if day_param != "run_date" else []
         for k, v in pairs.items():
-            words += ["-p", f"{k}={v}"]
+            words += ["-p", f"{k}={_retry_value(proj, pipeline, k, v)}"]
         say("rerun to retry the failed days (done days are skipped): ", (shlex.join(words), "bold"), to=err)
     raise typer.Exit(result.exit_code)
+
+
+def _retry_value(proj: Project, pipeline: str, name: str, value: str) -> str:
+    """``value`` as the retry command shows it: a secret parameter's value is never spelled out."""
+    from nbpipe.core.params import is_secret_name
+
+    spec = proj.config.pipelines[pipeline].params.get(name) if pipeline in proj.config.pipelines else None
+    secret = (spec is not None and spec.secret) or is_secret_name(name, proj.config.secrets.param_patterns)
+    return f"env:{name.upper()}" if secret and not value.startswith("env:") else value
 
 
 def _color(status: str) -> str:
