@@ -9,7 +9,7 @@ attempt that failed with it (pipelines with ``retries:``)::
 
     NbpipeError                      exit 1   retry  root; raised directly when no subclass fits
     ├── ConfigError                  exit 2   -      nbpipe.yaml missing or invalid
-    ├── ParameterError               exit 3   -      unknown / wrong type / missing required parameter
+    ├── ParameterError               exit 3   -      bad parameter or params file; unknown/ambiguous run id
     ├── NotebookError                exit 4   -      notebook missing, unreadable, no parameters cell
     ├── RunLockedError               exit 5   retry  another run of the same pipeline holds the lock
     ├── DatasetError                 exit 6   -      unknown dataset, missing input, name escaping root
@@ -79,7 +79,7 @@ class ConfigError(NbpipeError):
 
 
 class ParameterError(NbpipeError):
-    """A run parameter is unknown, of the wrong type, or missing."""
+    """A run parameter is unknown, of the wrong type, or missing; or a given run id matches no run or several."""
 
     exit_code = 3
     retryable = False

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import inspect
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,7 +20,7 @@ import pytest
 
 import nbpipe.errors as errors
 from nbpipe.errors import NbpipeError, all_errors, by_name
-from tests.support.cli import run_cli
+from tests.support.cli import cli_env, run_cli
 
 NOTEBOOK = "raise_nbpipe_error"  # tests/notebooks: raises the class its ``error`` parameter names
 
@@ -34,6 +36,25 @@ def test_every_error_class_is_mapped_by_name_and_says_whether_to_retry() -> None
         assert "exit_code" in vars(cls), f"{cls.__name__} must name its exit code"
     for name in ("ValueError", "KeyError", "SystemExit", "other.module.ContractViolationError", ""):
         assert by_name(name) is None, name
+
+
+@pytest.mark.parametrize("cls", all_errors(), ids=lambda cls: cls.__name__)
+def test_a_command_that_raises_an_nbpipe_error_prints_it_and_exits_with_its_code(
+    tmp_path: Path, cls: type[NbpipeError]
+) -> None:
+    """The root command group maps every class (raised in the CLI process) to its code; no traceback."""
+    code = (
+        "import sys\nimport nbpipe.errors\nfrom nbpipe.cli import app, main\n"
+        "@app.command('fail')\n"
+        "def fail() -> None:\n"
+        f"    raise nbpipe.errors.{cls.__name__}('[red]{cls.__name__}[/] :x: failed', hint='fix [bold]it[/]')\n"
+        "sys.argv = ['nbpipe', 'fail']\nmain()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=cli_env(), capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode == cls.exit_code, proc.stderr
+    assert proc.stderr.splitlines() == [f"error: [red]{cls.__name__}[/] :x: failed", "hint: fix [bold]it[/]"]
+    assert proc.stdout == ""
 
 
 @pytest.mark.slow

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from nbpipe.errors import StoreError
+from nbpipe.errors import ParameterError, StoreError
 from nbpipe.run import store as st
 from nbpipe.run import store_schema as tables
 from nbpipe.run.store import RunStore
@@ -259,16 +259,32 @@ def test_get_run_by_prefix_and_its_errors(store: RunStore) -> None:
         save(store, rid, started)
     assert store.get_run("20130102T060000Z-ab")["run_id"] == "20130102T060000Z-abcd"
     assert store.get_run("20130103T060000Z-ffff")["run_id"] == "20130103T060000Z-ffff"  # exact beats prefix
-    with pytest.raises(StoreError, match="ambiguous") as ambiguous:
+    with pytest.raises(ParameterError, match="ambiguous") as ambiguous:  # a usage error (exit 3)
         store.get_run("20130102")
     assert "20130102T060000Z-aaaa" in ambiguous.value.message
     assert "20130102T060000Z-abcd" in ambiguous.value.message
-    with pytest.raises(StoreError, match="did you mean '20130102T060000Z-abcd'") as unknown:
+    with pytest.raises(ParameterError, match="did you mean '20130102T060000Z-abcd'") as unknown:
         store.get_run("20130102T060000Z-abce")
     assert unknown.value.hint is not None and "nbpipe runs" in unknown.value.hint
     for wildcard in ("%", "_", "2013010_"):  # LIKE wildcards are literal characters in run ids
-        with pytest.raises(StoreError, match="no run"):
+        with pytest.raises(ParameterError, match="no run"):
             store.get_run(wildcard)
+
+
+@pytest.mark.parametrize(
+    ("url", "message", "hint"),
+    [
+        ("mysql://u:pw@localhost/db", "'mysql' databases are not supported", "postgresql+psycopg://"),
+        ("postgresql+psycopg2://u:pw@localhost/db", "the driver 'psycopg2' is not supported for PostgreSQL",
+         "sqlite:///"),
+        ("sqlite+pysqlcipher:///x.db", "the driver 'pysqlcipher' is not supported for SQLite", "sqlite:///"),
+    ],
+)
+def test_an_unsupported_database_url_names_the_supported_ones(url: str, message: str, hint: str) -> None:
+    with pytest.raises(StoreError) as err:
+        RunStore(url)
+    assert message in err.value.message and "pw" not in err.value.message
+    assert err.value.hint is not None and hint in err.value.hint and "pip install" not in err.value.hint
 
 
 def test_last_successful_is_the_newest_succeeded_run_of_the_pipeline(store: RunStore) -> None:

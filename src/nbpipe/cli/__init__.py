@@ -1,6 +1,6 @@
 """The ``nbpipe`` command line: parse options, call a service, print. No logic of its own.
 
-Exit codes: 0 success (or skipped, up to date); 1 unexpected error; 2 config; 3 parameters;
+Exit codes: 0 success (or skipped, up to date); 1 unexpected error; 2 config; 3 parameters (or run id);
 4 notebook; 5 pipeline locked; 6 dataset; 7 contract violation; 8 bad rows; 9 state; 10 a cell
 raised; 11 kernel died; 12 timeout; 13 quality gate; 14 store; 130 interrupted.
 
@@ -8,7 +8,9 @@ One module per command group (``run``, ``backfill``, ``history``, ``promote``, `
 ``demo``, ``init``; the live progress view in ``progress``). This module assembles them: the
 registrations below are the whole command surface, in ``nbpipe --help`` order. It also owns the one
 translation of :class:`~nbpipe.errors.NbpipeError` into ``error: …`` / ``hint: …`` on stderr and
-the error's exit code, so commands simply let nbpipe errors propagate.
+the error's exit code, so commands simply let nbpipe errors propagate. Any other exception is a bug:
+it prints one ``error:`` line naming it and the crash log that holds its traceback, and exits 1.
+No command prints a Python traceback.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typer.core import TyperGroup
 
 from nbpipe.cli import backfill, dag, demo, history, init, promote, run, spark
 from nbpipe.cli._common import err, print_error
+from nbpipe.cli._crash import is_click_flow, write_crash_log
 from nbpipe.errors import NbpipeError
 
 __all__ = ["app", "main"]
@@ -34,6 +37,15 @@ class _NbpipeGroup(TyperGroup):
         except NbpipeError as exc:
             print_error(exc.message, exc.hint)
             raise typer.Exit(exc.exit_code) from None
+        except Exception as exc:
+            if is_click_flow(exc):  # typer.Exit, usage errors, Abort: click prints and exits
+                raise
+            log = write_crash_log(exc)
+            where = f"the traceback is in {log}" if log else "the traceback could not be written to a file"
+            text = str(exc)
+            print_error(f"unexpected {type(exc).__name__}" + (f": {text}" if text else ""),
+                        f"{where}; please report it with that file")
+            raise typer.Exit(NbpipeError.exit_code) from None
 
 
 app = typer.Typer(
@@ -62,5 +74,5 @@ def main() -> None:
     try:
         app()
     except KeyboardInterrupt:
-        err.print("interrupted")
+        err.print("interrupted", markup=False)
         raise SystemExit(130) from None

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import shlex
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
-from nbpipe.cli._common import ProfileOpt, ProjectOpt, console, err, load
+from nbpipe.cli._common import ProfileOpt, ProjectOpt, console, err, load, plain, say
+
+if TYPE_CHECKING:  # pragma: no cover
+    from nbpipe.core.config import Project
 
 _COLORS = {"succeeded": "green", "failed": "red", "skipped": "dim"}
 
@@ -29,7 +32,7 @@ def backfill(
 
     def on_day(day: Any) -> None:
         took = f" in {day.duration_s:.1f}s" if day.duration_s is not None else ""
-        err.print(f"{pipeline} {day.day}: [{_color(day.status)}]{day.status}[/]{took}", soft_wrap=True)
+        say(f"{pipeline} {day.day}: ", (day.status, _color(day.status)), took, to=err)
 
     proj = load(project, profile)
     pairs = parse_cli_pairs(param or [])
@@ -44,28 +47,37 @@ def backfill(
         from_cli=frozenset(pairs),
         on_day=on_day,
     )
-    table = Table("day", "status", "run id", "duration", "error", title=f"backfill {pipeline} ({result.backfill_id})")
+    title = plain(f"backfill {pipeline} ({result.backfill_id})")
+    table = Table("day", "status", "run id", "duration", "error", title=title)
     for d in result.days:
         table.add_row(
-            d.day,
-            f"[{_color(d.status)}]{d.status}[/]",
-            d.run_id or "",
-            f"{d.duration_s:.1f}s" if d.duration_s is not None else "",
-            escape((d.error or "")[:70]),
+            plain(d.day),
+            plain(d.status, _color(d.status)),
+            plain(d.run_id or ""),
+            plain(f"{d.duration_s:.1f}s" if d.duration_s is not None else ""),
+            plain((d.error or "")[:70]),
         )
     console.print(table)
     for w in result.warnings:
-        console.print(f"[yellow]warning:[/] {escape(str(w))}", soft_wrap=True)
+        say(("warning:", "yellow"), " ", str(w))
     counts = ", ".join(f"{result.count(s)} {s}" for s in ("succeeded", "skipped", "failed"))
-    console.print(f"{pipeline}: {len(result.days)} day(s): {counts}")
+    say(f"{pipeline}: {len(result.days)} day(s): {counts}")
     if result.exit_code:
-        retry = (
-            f"nbpipe backfill {pipeline} --from {start} --to {end}"
-            + (f" --param {day_param}" if day_param != "run_date" else "")
-            + "".join(f" -p {k}={v}" for k, v in pairs.items())
-        )
-        err.print(f"rerun to retry the failed days (done days are skipped): [bold]{escape(retry)}[/]", soft_wrap=True)
+        words = ["nbpipe", "backfill", pipeline, "--from", start, "--to", end]
+        words += ["--param", day_param] if day_param != "run_date" else []
+        for k, v in pairs.items():
+            words += ["-p", f"{k}={_retry_value(proj, pipeline, k, v)}"]
+        say("rerun to retry the failed days (done days are skipped): ", (shlex.join(words), "bold"), to=err)
     raise typer.Exit(result.exit_code)
+
+
+def _retry_value(proj: Project, pipeline: str, name: str, value: str) -> str:
+    """``value`` as the retry command shows it: a secret parameter's value is never spelled out."""
+    from nbpipe.core.params import is_secret_name
+
+    spec = proj.config.pipelines[pipeline].params.get(name) if pipeline in proj.config.pipelines else None
+    secret = (spec is not None and spec.secret) or is_secret_name(name, proj.config.secrets.param_patterns)
+    return f"env:{name.upper()}" if secret and not value.startswith("env:") else value
 
 
 def _color(status: str) -> str:

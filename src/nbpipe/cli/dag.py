@@ -6,10 +6,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
-from nbpipe.cli._common import ProfileOpt, ProjectOpt, console, load
+from nbpipe.cli._common import ProfileOpt, ProjectOpt, console, load, plain
 from nbpipe.cli.progress import Progress
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -52,11 +51,11 @@ def print_outcomes(outcomes: Sequence[Outcome]) -> int:
     table = Table("pipeline", "status", "run id", "duration", "message")
     for o in outcomes:
         table.add_row(
-            o.pipeline,
-            f"[{_COLORS.get(o.status, 'white')}]{o.status}[/]",
-            o.run_id or "",
-            f"{o.duration_s:.1f}s",
-            escape(o.message[:80]),
+            plain(o.pipeline),
+            plain(o.status, _COLORS.get(o.status, "white")),
+            plain(o.run_id or ""),
+            plain(f"{o.duration_s:.1f}s"),
+            plain(o.message[:80]),
         )
     console.print(table)
     return 1 if any(o.status in ("failed", "upstream_failed") for o in outcomes) else 0

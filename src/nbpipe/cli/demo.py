@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from nbpipe.cli._common import ProfileOpt, ProjectOpt, console, load, rel
+from nbpipe.cli._common import ProfileOpt, ProjectOpt, load, rel, say
 from nbpipe.cli.dag import print_outcomes
 from nbpipe.cli.progress import Progress
 
@@ -31,13 +31,13 @@ def demo(
     proj = load(project, profile)
 
     def on_landed(summary: dict[str, Any]) -> None:
-        console.print(
+        say(
             f"landed {len(summary['days'])} day(s) of 2013 flights into {rel(summary['landing'])}: "
             f"{len(summary['written'])} file(s) written, {len(summary['skipped'])} unchanged"
         )
 
     def on_spark_server(server: ServerInfo) -> None:
-        console.print(f"shared Spark Connect server: {server.url} (logs: {rel(proj.runs_dir)}/.spark/)")
+        say(f"shared Spark Connect server: {server.url} (logs: {rel(proj.runs_dir)}/.spark/)")
 
     if land_only:
         run_demo(proj, days=days, land_only=True, on_landed=on_landed)
@@ -54,6 +54,6 @@ def demo(
         )
     code = print_outcomes(result.outcomes)
     assert result.dashboard is not None
-    console.print(f"run records: {rel(proj.runs_dir)}/<pipeline>/<run_id>/report.html · history: `nbpipe runs`")
-    console.print(f"dashboard:   {rel(result.dashboard)}")
+    say(f"run records: {rel(proj.runs_dir)}/<pipeline>/<run_id>/report.html · history: `nbpipe runs`")
+    say(f"dashboard:   {rel(result.dashboard)}")
     raise typer.Exit(code)

@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
-from nbpipe.cli._common import JsonOpt, ProfileOpt, ProjectOpt, console, load, rel
+from nbpipe.cli._common import JsonOpt, ProfileOpt, ProjectOpt, console, load, plain, rel, say
 
 _COLORS = {"succeeded": "green", "failed": "red", "running": "cyan", "skipped": "dim"}
 
@@ -36,13 +35,13 @@ def runs(
     for r in rows:
         dur = r.get("duration_s")
         table.add_row(
-            r["run_id"],
-            r["pipeline"],
-            f"[{_COLORS.get(r['status'], 'white')}]{r['status']}[/]",
-            str(r.get("started_at") or "")[:19],
-            f"{dur:.1f}s" if dur is not None else "",
-            r.get("quality") or "",
-            escape((r.get("error_message") or "")[:60]),
+            plain(r["run_id"]),
+            plain(r["pipeline"]),
+            plain(r["status"], _COLORS.get(r["status"], "white")),
+            plain(str(r.get("started_at") or "")[:19]),
+            plain(f"{dur:.1f}s" if dur is not None else ""),
+            plain(r.get("quality") or ""),
+            plain((r.get("error_message") or "")[:60]),
         )
     console.print(table)
 
@@ -63,28 +62,25 @@ def show(
         console.print_json(json.dumps(record, default=str))
         return
     color = {"succeeded": "green", "failed": "red"}.get(record.get("status", ""), "white")
-    console.print(
-        f"[bold]{record.get('pipeline')}[/] run {record.get('run_id')}: [{color}]{record.get('status')}[/]"
-        f" in {record.get('duration_s')}s (exit {record.get('exit_code')})"
-    )
-    console.print(f"  params: {escape(json.dumps(record.get('params', {})))}", soft_wrap=True)
+    say((str(record.get("pipeline")), "bold"), f" run {record.get('run_id')}: ", (str(record.get("status")), color),
+        f" in {record.get('duration_s')}s (exit {record.get('exit_code')})")
+    say("  params: ", json.dumps(record.get("params", {})))
     error = record.get("error")
     if error:
-        console.print(f"  [red]error:[/] {escape(str(error.get('message')))}", soft_wrap=True)
+        say("  ", ("error:", "red"), " ", str(error.get("message")))
         if error.get("hint"):
-            console.print(f"  [yellow]hint:[/] {escape(str(error['hint']))}", soft_wrap=True)
+            say("  ", ("hint:", "yellow"), " ", str(error["hint"]))
     for a in record.get("attempts", []):
-        failure = escape(str(a.get("error") or ""))
-        console.print(f"  attempt {a['attempt']}: {a['status']} ({a.get('duration_s')}s) {failure}")
+        say(f"  attempt {a['attempt']}: {a['status']} ({a.get('duration_s')}s) {a.get('error') or ''}".rstrip())
     for side in ("inputs", "outputs"):
         for d in record.get("datasets", {}).get(side, []):
-            console.print(f"  {side[:-1]}: {d.get('dataset')} rows={d.get('rows')} rejected={d.get('rejected_rows')}")
+            say(f"  {side[:-1]}: {d.get('dataset')} rows={d.get('rows')} rejected={d.get('rejected_rows')}")
     for c in record.get("checks", []):
-        console.print(f"  check {c.get('suite')}: {'passed' if c.get('success') else 'FAILED'}")
+        say(f"  check {c.get('suite')}: {'passed' if c.get('success') else 'FAILED'}")
     for name, value in record.get("metrics", {}).items():
-        console.print(f"  metric {name} = {value}")
+        say(f"  metric {name} = {value}")
     run_dir = Path(proj.runs_dir) / str(record.get("pipeline")) / str(record.get("run_id"))
-    console.print(f"  record: {rel(run_dir)}/report.html", soft_wrap=True)
+    say(f"  record: {rel(run_dir)}/report.html")
 
 
 def report(
@@ -99,4 +95,4 @@ def report(
     proj = load(project, profile)
     with RunStore(proj.store_url) as store:
         page = render(proj, store, out or proj.runs_dir)
-    console.print(f"dashboard: {rel(page)}")
+    say(f"dashboard: {rel(page)}")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import shlex
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
-from nbpipe.cli._common import ProfileOpt, ProjectOpt, console, err, load, print_error, rel
+from nbpipe.cli._common import ProfileOpt, ProjectOpt, err, load, print_error, rel, say
 from nbpipe.cli.progress import Progress
 from nbpipe.errors import ParameterError
 
@@ -42,10 +43,7 @@ def run(
     proj = load(project, profile)
     given: dict[str, Any] = {}
     if params_file is not None:
-        if not params_file.is_file():
-            raise ParameterError(f"params file {params_file} does not exist",
-                                 hint="pass an existing YAML or JSON file to --params-file")
-        given.update(load_params_file(params_file.read_text(encoding="utf-8"), str(params_file)))
+        given.update(load_params_file(read_params_file(params_file), str(params_file)))
     cli_pairs = parse_cli_pairs(param or [])
     given.update(cli_pairs)
     with Progress(pipeline) as progress, Runner(proj, on_progress=progress) as runner:
@@ -58,22 +56,61 @@ def run(
             resume=resume,
         )
     if result.status == "skipped":
-        console.print(
-            f"[dim]–[/] {pipeline}: {escape(str(result.record.get('skipped_reason')))} (use --force to run anyway)",
-            soft_wrap=True,
-        )
+        say(("–", "dim"), f" {pipeline}: ", str(result.record.get("skipped_reason")), " (use --force to run anyway)")
         raise typer.Exit(0)
     if result.status == "succeeded":
         warnings = result.record["warnings"]
         warn = f" with {len(warnings)} warning(s)" if warnings else ""
-        console.print(
-            f"[green]✓[/] {pipeline} run {result.run_id} succeeded{warn} in {result.record['duration_s']:.1f}s"
-        )
+        say(("✓", "green"), f" {pipeline} run {result.run_id} succeeded{warn} in {result.record['duration_s']:.1f}s")
         for w in warnings:
-            console.print(f"  [yellow]warning:[/] {escape(str(w))}", soft_wrap=True)
+            say("  ", ("warning:", "yellow"), " ", str(w))
     else:
         assert result.error is not None
-        print_error(result.error.message, result.error.hint, title=f"✗ {pipeline} run {result.run_id} failed:")
-        err.print(f"retry: [bold]{escape(str(result.record['retry_command']))}[/]", soft_wrap=True)
-    console.print(f"  record: {rel(result.run_dir)}/report.html", soft_wrap=True)
+        # The record's copy of the error has secret values masked; the exception's text may not.
+        shown = result.record.get("error") or {}
+        message, hint = shown.get("message", result.error.message), shown.get("hint", result.error.hint)
+        print_error(str(message), hint and str(hint), title=f"✗ {pipeline} run {result.run_id} failed:")
+        retry = with_env_references(str(result.record["retry_command"]), given)
+        say("retry: ", (retry, "bold"), to=err)
+    say(f"  record: {rel(result.run_dir)}/report.html")
     raise typer.Exit(result.exit_code)
+
+
+def read_params_file(path: Path) -> str:
+    """The text of a ``--params-file``; a missing, unreadable or binary file is a ParameterError."""
+    fix = "pass a UTF-8 YAML or JSON file holding a mapping, e.g. run_date: 2013-01-02"
+    if not path.exists():
+        raise ParameterError(f"params file {path} does not exist", hint=fix)
+    if not path.is_file():
+        raise ParameterError(f"params file {path} is not a file", hint=fix)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ParameterError(f"params file {path} cannot be read: {exc.strerror or exc}", hint=fix) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ParameterError(
+            f"params file {path} is not UTF-8 text (byte {exc.start} cannot be decoded); is it a binary file?",
+            hint=fix,
+        ) from None
+
+
+def with_env_references(command: str, given: Mapping[str, Any]) -> str:
+    """``command`` with each ``-p NAME=env:…`` spelled as the user gave it (``env:NBP_X``, not ``env:NAME``).
+
+    The record writes a secret parameter as ``NAME=env:NAME_UPPER``; a run started with
+    ``-p name=env:OTHER`` is only reproduced by the variable that was actually read.
+    """
+    refs = {k: v for k, v in given.items() if isinstance(v, str) and v.startswith("env:")}
+    if not refs:
+        return command
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return command
+    for i in range(1, len(words)):
+        name = words[i].split("=", 1)[0]
+        if words[i - 1] in ("-p", "--param") and name in refs and words[i].startswith(f"{name}=env:"):
+            words[i] = f"{name}={refs[name]}"
+    return shlex.join(words)

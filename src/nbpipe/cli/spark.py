@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from nbpipe.cli._common import JsonOpt, ProfileOpt, ProjectOpt, console, load, rel
+from nbpipe.cli._common import JsonOpt, ProfileOpt, ProjectOpt, console, load, rel, say
 from nbpipe.errors import NbpipeError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -42,11 +42,11 @@ def spark_start(
         start = sparkserver.start_connect_server if kind == "connect" else sparkserver.start_standalone
         info = start(proj, port=port, timeout_s=timeout)
         what = "already running" if info.reused else "started"
-        console.print(f"[green]✓[/] {kind} {what}: {info.url} (pids {info.pids})", soft_wrap=True)
+        say(("✓", "green"), f" {kind} {what}: {info.url} (pids {info.pids})")
         var = ENV_SPARK_REMOTE if kind == "connect" else ENV_SPARK_MASTER
         key = "remote" if kind == "connect" else "master"
-        console.print(f'  use it: export {var}={info.url}  (or a profile with spark: {{{key}: "{info.url}"}})')
-        console.print(f"  logs: {', '.join(rel(Path(p)) for p in info.logs.values())}", soft_wrap=True)
+        say(f'  use it: export {var}={info.url}  (or a profile with spark: {{{key}: "{info.url}"}})')
+        say(f"  logs: {', '.join(rel(Path(p)) for p in info.logs.values())}")
 
 
 @spark_app.command("stop")
@@ -62,9 +62,9 @@ def spark_stop(
     proj = load(project, profile)
     stopped = [i for k in _kinds(connect, standalone, sparkserver.KINDS) for i in sparkserver.stop(proj, k)]
     for info in stopped:
-        console.print(f"stopped {info.kind} {info.url} (pids {info.pids})")
+        say(f"stopped {info.kind} {info.url} (pids {info.pids})")
     if not stopped:
-        console.print("[dim]no managed Spark server was running[/]")
+        say(("no managed Spark server was running", "dim"))
 
 
 @spark_app.command("status")
@@ -85,9 +85,9 @@ def spark_status(
     else:
         for kind, info in found.items():
             if info is None:
-                console.print(f"{kind}: [dim]not running[/]")
+                say(f"{kind}: ", ("not running", "dim"))
             else:
-                console.print(f"{kind}: [green]running[/] {info.url} since {info.started_at} (pids {info.pids})")
+                say(f"{kind}: ", ("running", "green"), f" {info.url} since {info.started_at} (pids {info.pids})")
     raise typer.Exit(1 if (connect or standalone) and not all(found.values()) else 0)
 
 

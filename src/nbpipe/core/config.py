@@ -14,6 +14,7 @@ from typing import Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from nbpipe.core.paramtypes import check_declaration
 from nbpipe.core.protocol import ENV_PROFILE
 from nbpipe.errors import ConfigError, DatasetError, did_you_mean
 
@@ -23,6 +24,8 @@ ParamType = Literal["str", "int", "float", "bool", "date", "datetime", "list", "
 WriteMode = Literal["merge", "append", "overwrite_partitions", "overwrite"]
 WRITE_MODES: tuple[str, ...] = get_args(WriteMode)
 PARAM_TYPES: tuple[str, ...] = get_args(ParamType)
+# The run store's database URLs (``postgresql://`` is psycopg with SQLAlchemy 2.1; the store checks the driver).
+STORE_SCHEMES = ("sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg")
 
 
 def _string_map(value: Any) -> Any:
@@ -67,6 +70,18 @@ class Profile(_Model):
     store: str = "sqlite:///runs/nbpipe.db"
     runs_dir: str = "runs"
 
+    @field_validator("store")
+    @classmethod
+    def _supported_store(cls, value: str) -> str:
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if scheme.lower() not in STORE_SCHEMES:
+            shown = f"{scheme}://" if scheme else repr(value.split("@")[-1])
+            raise ValueError(
+                f"the run store URL scheme {shown} is not supported; use sqlite:///runs/nbpipe.db "
+                "or postgresql+psycopg://user:password@host:5432/db"
+            )
+        return value
+
 
 class DatasetConfig(_Model):
     """A dataset the notebooks read or write."""
@@ -100,6 +115,21 @@ class ParamSpec(_Model):
     max: Any = None
     secret: bool = False
     description: str = ""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ParamSpec:
+        # With a declared type, bounds and choices are checked here; with a type inferred from the
+        # notebook's default, when the pipeline's parameters are built (nbpipe.core.params).
+        if self.type is not None:
+            check_declaration(self.type, self.choices, self.min, self.max)
+        elif self.min is not None and self.max is not None:
+            try:
+                above = self.min > self.max
+            except TypeError:  # e.g. "5" and 10: both may convert to the inferred type, checked then
+                above = False
+            if above:
+                raise ValueError(f"'min' {self.min!r} is above 'max' {self.max!r}")
+        return self
 
 
 class NotifyRule(_Model):
@@ -224,6 +254,22 @@ class Project:
                 hint="declare it under 'pipelines:' or run `nbpipe promote NOTEBOOK` to add it",
             ) from None
 
+    def notebook_path(self, pipeline: str, config: PipelineConfig | None = None) -> Path:
+        """The notebook of ``pipeline`` (or of ``config``), refusing one outside the project directory.
+
+        The check is on the path as written (``..`` and absolute paths elsewhere are refused);
+        symlinks inside the project are followed when the notebook is read.
+        """
+        cfg = config or self.pipeline(pipeline)
+        root = Path(os.path.normpath(self.root))
+        candidate = Path(os.path.normpath(root / cfg.notebook))
+        if root not in candidate.parents:
+            raise ConfigError(
+                f"pipelines.{pipeline}.notebook {cfg.notebook!r} is outside the project directory {root}",
+                hint="move the notebook into the project and give its path relative to nbpipe.yaml",
+            )
+        return candidate
+
     def dataset(self, name: str) -> DatasetConfig:
         check_name(name, "dataset")
         try:
@@ -280,6 +326,8 @@ def _format_validation(source: Path, exc: ValidationError) -> str:
             msg = f"unknown key{did_you_mean(key, allowed)}; allowed: {', '.join(allowed)}"
         elif err["type"] == "literal_error":
             msg = f"{msg} (got {err.get('input')!r})"
+        elif err["type"] == "value_error":
+            msg = msg.removeprefix("Value error, ")
         lines.append(f"  - {loc}: {msg}")
     return "\n".join(lines)
 
@@ -329,4 +377,7 @@ def load_project(start: Path | None = None, *, project_dir: Path | None = None, 
     except ValidationError as exc:
         raise ConfigError(_format_validation(source, exc)) from None
     chosen = profile or os.environ.get(ENV_PROFILE) or "dev"
-    return Project(source.parent.resolve(), config, chosen, source.resolve())
+    project = Project(source.parent.resolve(), config, chosen, source.resolve())
+    for name in config.pipelines:
+        project.notebook_path(name)
+    return project

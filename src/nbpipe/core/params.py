@@ -7,9 +7,8 @@ Pure: no kernel, no papermill. Values are data: they are parsed with ``json``/``
 from __future__ import annotations
 
 import ast
-import datetime as dt
 import fnmatch
-import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,9 +17,13 @@ from typing import Any
 import yaml
 
 from nbpipe.core.config import ParamSpec
-from nbpipe.errors import ParameterError, did_you_mean
+from nbpipe.core.paramtypes import EXPECTED, check_declaration, convert, infer_type
+from nbpipe.errors import ConfigError, ParameterError, did_you_mean
 
-_ISO_DATE_LEN = 10
+__all__ = [
+    "NotebookParam", "ParamDef", "ResolvedParams", "build_definitions", "coerce", "infer_type", "is_secret_name",
+    "literal_default", "load_params_file", "parse_cli_pairs", "resolve",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -79,26 +82,6 @@ def literal_default(source: str) -> tuple[Any, bool]:
         return None, False
 
 
-def infer_type(value: Any) -> str:
-    """The nbpipe type name of a default value."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, (list, tuple)):
-        return "list"
-    if isinstance(value, dict):
-        return "dict"
-    if isinstance(value, str):
-        if _parse_datetime(value) is not None and len(value) > _ISO_DATE_LEN:
-            return "datetime"
-        if _parse_date(value) is not None:
-            return "date"
-    return "str"
-
-
 def is_secret_name(name: str, patterns: list[str]) -> bool:
     return any(fnmatch.fnmatchcase(name.lower(), p.lower()) for p in patterns)
 
@@ -107,38 +90,42 @@ def build_definitions(
     notebook_params: list[NotebookParam],
     specs: Mapping[str, ParamSpec],
     secret_patterns: list[str],
+    *,
+    pipeline: str | None = None,
 ) -> dict[str, ParamDef]:
-    """Combine the notebook's parameters with the pipeline's declared types."""
+    """Combine the notebook's parameters with the pipeline's declared types.
+
+    Raises:
+        ConfigError: a declared ``choices``, ``min`` or ``max`` is not of the parameter's type (the
+            type declared in nbpipe.yaml, else the one of the notebook's default), or ``min > max``.
+    """
+    defaults = {p.name: literal_default(p.default_source) for p in notebook_params}
     defs: dict[str, ParamDef] = {}
-    for p in notebook_params:
-        default, literal = literal_default(p.default_source)
-        spec = specs.get(p.name, ParamSpec())
+    for name in [*defaults, *(n for n in specs if n not in defaults)]:
+        # A name declared in nbpipe.yaml but not in the notebook is still a valid, injectable name.
+        default, literal = defaults.get(name, (None, False))
+        spec = specs.get(name, ParamSpec())
         typ = spec.type or (infer_type(default) if literal and default is not None else "str")
-        defs[p.name] = ParamDef(
-            name=p.name,
+        try:
+            choices, low, high = check_declaration(typ, spec.choices, spec.min, spec.max)
+        except ValueError as exc:
+            where = f"pipelines.{pipeline}.params.{name}" if pipeline else f"parameter {name!r}"
+            inferred = "" if spec.type else " (the type of its default in the notebook; declare 'type:' to change it)"
+            raise ConfigError(
+                f"{where}: {exc}; the parameter's type is {typ}{inferred}",
+                hint="fix 'choices', 'min' and 'max' of the parameter in nbpipe.yaml",
+            ) from None
+        defs[name] = ParamDef(
+            name=name,
             type=typ,
             default=default,
             has_default=literal,
             required=spec.required,
-            choices=tuple(spec.choices) if spec.choices is not None else None,
-            min=spec.min,
-            max=spec.max,
-            secret=spec.secret or is_secret_name(p.name, secret_patterns),
+            choices=tuple(choices) if choices is not None else None,
+            min=low,
+            max=high,
+            secret=spec.secret or is_secret_name(name, secret_patterns),
         )
-    for name, spec in specs.items():
-        if name not in defs:
-            # Declared in nbpipe.yaml but not in the notebook: still a valid, injectable name.
-            defs[name] = ParamDef(
-                name=name,
-                type=spec.type or "str",
-                default=None,
-                has_default=False,
-                required=spec.required,
-                choices=tuple(spec.choices) if spec.choices is not None else None,
-                min=spec.min,
-                max=spec.max,
-                secret=spec.secret or is_secret_name(name, secret_patterns),
-            )
     return defs
 
 
@@ -160,14 +147,20 @@ def parse_cli_pairs(pairs: list[str]) -> dict[str, str]:
 
 def load_params_file(text: str, source: str) -> dict[str, Any]:
     """Parse a ``--params-file`` (YAML or JSON mapping)."""
+    fix = "write one NAME: VALUE per line (YAML) or a JSON object"
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ParameterError(f"{source} is not valid YAML/JSON: {exc}") from exc
+        # The problem and its position, never the file's text: it may hold secrets.
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise ParameterError(f"{source} is not valid YAML/JSON{where}: {problem}", hint=fix) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ParameterError(f"{source} must hold a mapping of parameter names to values")
+        raise ParameterError(f"{source} must hold a mapping of parameter names to values, not a {type(data).__name__}",
+                             hint=fix)
     return {str(k): v for k, v in data.items()}
 
 
@@ -206,7 +199,8 @@ def resolve(
                 )
             continue
         raw = given[name]
-        if isinstance(raw, str) and raw.startswith("env:"):
+        from_env = isinstance(raw, str) and raw.startswith("env:")
+        if from_env:
             var = raw[4:]
             if var not in environ:
                 raise ParameterError(
@@ -217,103 +211,50 @@ def resolve(
             out.secret_names.add(name)
             if raw:
                 out.env_secret_values.append(raw)
-        out.values[name] = _check(d, coerce(d, raw, from_cli=name in from_cli))
+        secret = d.secret or from_env  # a value read from the environment is never echoed
+        out.values[name] = _check(d, coerce(d, raw, from_cli=name in from_cli, secret=secret), secret=secret)
     return out
 
 
-def coerce(d: ParamDef, raw: Any, *, from_cli: bool = True) -> Any:
-    """Turn ``raw`` into a value of type ``d.type`` or raise a ParameterError naming it."""
-    shown = "***" if d.secret else repr(raw)
+def coerce(d: ParamDef, raw: Any, *, from_cli: bool = True, secret: bool = False) -> Any:
+    """Turn ``raw`` into a value of type ``d.type`` or raise a ParameterError naming it.
 
-    def bad(extra: str = "") -> ParameterError:
-        return ParameterError(
-            f"parameter {d.name!r}: {shown} is not a valid {d.type}{extra}",
-            hint=_example(d),
-        )
-
-    t = d.type
-    if raw is None:
-        return None
-    if t == "str":
-        if isinstance(raw, (dict, list)):
-            raise bad()
-        return str(raw)
-    if t == "bool":
-        if isinstance(raw, bool):
-            return raw
-        if isinstance(raw, str) and raw.strip().lower() in ("true", "1", "yes", "on"):
-            return True
-        if isinstance(raw, str) and raw.strip().lower() in ("false", "0", "no", "off"):
-            return False
-        raise bad(" (use true/false)")
-    if t == "int":
-        if isinstance(raw, bool):
-            raise bad()
-        if isinstance(raw, int):
-            return raw
-        if isinstance(raw, str):
-            try:
-                return int(raw.strip().replace("_", ""))
-            except ValueError:
-                raise bad() from None
-        raise bad()
-    if t == "float":
-        if isinstance(raw, bool):
-            raise bad()
-        if isinstance(raw, (int, float)):
-            return float(raw)
-        if isinstance(raw, str):
-            try:
-                return float(raw.strip())
-            except ValueError:
-                raise bad() from None
-        raise bad()
-    if t == "date":
-        value = raw.isoformat() if isinstance(raw, dt.date) and not isinstance(raw, dt.datetime) else raw
-        if isinstance(value, str) and (parsed := _parse_date(value.strip())) is not None:
-            return parsed.isoformat()
-        raise bad(" (expected YYYY-MM-DD)")
-    if t == "datetime":
-        value = raw.isoformat() if isinstance(raw, dt.datetime) else raw
-        if isinstance(value, str) and (parsed_dt := _parse_datetime(value.strip())) is not None:
-            return parsed_dt.isoformat()
-        raise bad(" (expected ISO 8601, e.g. 2013-01-02T06:00:00)")
-    if t in ("list", "dict"):
-        value = raw
-        if isinstance(raw, str):
-            try:
-                value = json.loads(raw)
-            except json.JSONDecodeError:
-                if t == "list":
-                    value = [item.strip() for item in raw.split(",")] if raw.strip() else []
-                else:
-                    raise bad(" (expected a JSON object)") from None
-        if t == "list" and isinstance(value, tuple):
-            value = list(value)
-        if (t == "list" and not isinstance(value, list)) or (t == "dict" and not isinstance(value, dict)):
-            raise bad()
-        return value
-    raise bad()
+    ``from_cli`` is kept for callers; command-line strings and file values convert alike. The
+    value is shown as ``***`` when the parameter is secret or ``secret`` is set.
+    """
+    try:
+        return convert(d.type, raw)
+    except ValueError as exc:
+        shown = "***" if d.secret or secret else repr(raw)
+        reason = str(exc) if str(exc).startswith(" (") else EXPECTED.get(d.type, "")
+        raise ParameterError(
+            f"parameter {d.name!r}: {shown} is not a valid {d.type}{reason}", hint=_example(d)
+        ) from None
 
 
-def _check(d: ParamDef, value: Any) -> Any:
-    shown = "***" if d.secret else repr(value)
+def _check(d: ParamDef, value: Any, *, secret: bool = False) -> Any:
+    hidden = d.secret or secret
+    shown = "***" if hidden else repr(value)
     if d.choices is not None and value not in d.choices:
-        near = did_you_mean(str(value), map(str, d.choices))
-        raise ParameterError(f"parameter {d.name!r}: {shown} is not one of {list(d.choices)}{near}")
-    for bound, op, word in (
-        (d.min, lambda a, b: a < b, "below the minimum"),
-        (d.max, lambda a, b: a > b, "above the maximum"),
-    ):
-        if bound is None or value is None:
-            continue
-        try:
-            bound_v = coerce(d, bound, from_cli=True)
-            if op(value, bound_v):
-                raise ParameterError(f"parameter {d.name!r}: {shown} is {word} {bound_v!r}")
-        except TypeError:
-            continue
+        near = "" if hidden else did_you_mean(str(value), map(str, d.choices))
+        raise ParameterError(f"parameter {d.name!r}: {shown} is not one of {list(d.choices)}{near}",
+                             hint=f"pass one of them, e.g. -p {d.name}={d.choices[0]}" if d.choices else None)
+    if value is None or (d.min is None and d.max is None):
+        return value
+    if isinstance(value, float) and math.isnan(value):
+        raise ParameterError(f"parameter {d.name!r}: {shown} is not a number, so it is not within its bounds",
+                             hint=_bounds(d))
+    if d.min is not None and value < d.min:
+        raise ParameterError(f"parameter {d.name!r}: {shown} is below the minimum {d.min!r}", hint=_bounds(d))
+    if d.max is not None and value > d.max:
+        raise ParameterError(f"parameter {d.name!r}: {shown} is above the maximum {d.max!r}", hint=_bounds(d))
     return value
+
+
+def _bounds(d: ParamDef) -> str:
+    low = "" if d.min is None else f"{d.min!r} <= "
+    high = "" if d.max is None else f" <= {d.max!r}"
+    return f"pass a value with {low}{d.name}{high}"
 
 
 def _example(d: ParamDef) -> str:
@@ -328,19 +269,3 @@ def _example(d: ParamDef) -> str:
         "dict": '{"k": 1}',
     }
     return f"pass e.g. -p {d.name}={examples.get(d.type, 'VALUE')}"
-
-
-def _parse_date(value: str) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(value) if len(value) == _ISO_DATE_LEN else None
-    except ValueError:
-        return None
-
-
-def _parse_datetime(value: str) -> dt.datetime | None:
-    if len(value) < _ISO_DATE_LEN:
-        return None
-    try:
-        return dt.datetime.fromisoformat(value)
-    except ValueError:
-        return None

@@ -165,8 +165,18 @@ class Runner:
         from nbpipe.run import engine
 
         cfg = config or self.project.pipeline(pipeline)
-        nb_path = self.project.path(cfg.notebook)
-        nb = engine.read_notebook(nb_path)
+        nb_path = self.project.notebook_path(pipeline, cfg)
+        try:
+            nb = engine.read_notebook(nb_path)
+        except NotebookError as exc:
+            if exc.__cause__ is None:
+                raise
+            # The reader's own message may quote the file's first bytes: name the problem only.
+            raise NotebookError(
+                f"notebook {cfg.notebook} of pipeline {pipeline!r} is not a readable Jupyter notebook "
+                f"({type(exc.__cause__).__name__})",
+                hint="open it in JupyterLab and save it again, or point 'notebook:' in nbpipe.yaml at an .ipynb file",
+            ) from None
         given = dict(given or {})
         declared = engine.inspect_parameters(nb, cfg.kernel)
         if given and engine.parameters_cell_index(nb) < 0 and not cfg.params:
@@ -176,7 +186,7 @@ class Runner:
                 hint="in JupyterLab select the cell with the defaults, open the property inspector and add "
                 "the tag 'parameters'",
             )
-        defs = build_definitions(declared, cfg.params, self.project.config.secrets.param_patterns)
+        defs = build_definitions(declared, cfg.params, self.project.config.secrets.param_patterns, pipeline=pipeline)
         return cfg, nb_path, resolve(defs, given, from_cli=from_cli)
 
     def run(

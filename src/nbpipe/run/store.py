@@ -22,7 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
-from nbpipe.errors import StoreError, did_you_mean
+from nbpipe.errors import ParameterError, StoreError, did_you_mean
 from nbpipe.run.store_schema import (
     KEPT,
     RUN_CHILDREN,
@@ -49,6 +49,24 @@ SCHEMA_VERSION = 1
 SQLITE_BUSY_TIMEOUT_S = 60.0
 RUN_STATUSES = ("succeeded", "failed", "skipped", "running")
 _PG_SCHEMA_LOCK = 7_426_001  # pg_advisory_xact_lock key that serialises schema creation
+SUPPORTED_URLS = "sqlite:///runs/nbpipe.db or postgresql+psycopg://user:password@host:5432/db"
+# The database drivers nbpipe supports, and how to install each (sqlite3 ships with Python).
+DRIVER_INSTALL = {
+    ("sqlite", "pysqlite"): "the sqlite3 module is part of Python; use a Python built with it",
+    ("postgresql", "psycopg"): "pip install 'psycopg[binary]>=3.1,<4'",
+}
+
+
+def driver_problem(parsed: sa.URL) -> str | None:
+    """Why nbpipe cannot use the database driver ``parsed`` names, or None when it is supported."""
+    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    if (backend, driver) in DRIVER_INSTALL:
+        return None
+    if backend == "postgresql":
+        return f"the driver {driver!r} is not supported for PostgreSQL; use postgresql+psycopg://"
+    if backend == "sqlite":
+        return f"the driver {driver!r} is not supported for SQLite; use sqlite:///PATH"
+    return f"{backend!r} databases are not supported"
 
 
 def mask_url(url: str) -> str:
@@ -100,12 +118,17 @@ class RunStore:
             ) from exc
         self._password = parsed.password
         self.dialect = parsed.get_backend_name()
+        problem = driver_problem(parsed)
+        if problem is not None:
+            raise StoreError(f"run store {self.safe_url}: {problem}",
+                             hint=f"set `store:` of the profile in nbpipe.yaml to {SUPPORTED_URLS}")
         try:
             self.engine = self._create_engine(parsed)
         except ImportError as exc:
+            install = DRIVER_INSTALL[(self.dialect, parsed.get_driver_name())]
             raise StoreError(
-                f"run store {self.safe_url}: the database driver is not installed ({exc})",
-                hint="pip install 'psycopg[binary]>=3.1,<4' for postgresql+psycopg:// URLs",
+                f"run store {self.safe_url}: the {parsed.get_driver_name()} database driver is not installed ({exc})",
+                hint=install,
             ) from exc
         except sa_exc.SQLAlchemyError as exc:
             raise self._error("open the store", exc) from exc
@@ -240,7 +263,9 @@ class RunStore:
         """The full record of a run, found by its id or a unique prefix of it.
 
         Raises:
-            StoreError: no run matches (with a did-you-mean) or the prefix matches several runs.
+            ParameterError: no run matches (with a did-you-mean) or the prefix matches several runs
+                (a usage error: the run id given is wrong, the store is fine).
+            StoreError: the store cannot be read.
         """
         pattern = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         ids: list[str] = []
@@ -256,11 +281,11 @@ class RunStore:
             return full_record((exact or found)[0])
         if found:
             shown = ", ".join(r["run_id"] for r in found[:10]) + (", …" if len(found) > 10 else "")
-            raise StoreError(f"run id prefix {run_id!r} is ambiguous: it matches {shown}",
-                             hint="type more characters of the run id")
+            raise ParameterError(f"run id prefix {run_id!r} is ambiguous: it matches {shown}",
+                                 hint="type more characters of the run id")
         near = did_you_mean(run_id, ids) or did_you_mean(run_id, [i[: len(run_id)] for i in ids])
-        raise StoreError(f"no run {run_id!r} in the run store {self.safe_url}{near}",
-                         hint="list runs with `nbpipe runs [PIPELINE]`")
+        raise ParameterError(f"no run {run_id!r} in the run store {self.safe_url}{near}",
+                             hint="list runs with `nbpipe runs [PIPELINE]`")
 
     def get_events(self, run_id: str) -> list[dict[str, Any]]:
         """The stored events of one run (exact id), in their original order."""
