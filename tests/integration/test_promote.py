@@ -340,3 +340,21 @@ def _app() -> Any:
     from nbpipe.cli import app
 
     return app
+
+
+def test_reuse_of_a_run_that_is_not_a_succeeded_explore_run_is_a_usage_error(story: Story) -> None:
+    from nbpipe.errors import ParameterError
+    from nbpipe.run.store import RunStore
+
+    project = load_project(project_dir=story.root)
+    store = RunStore(project.store_url)
+    try:
+        store.start_run("20990101T000000Z-prod0001", "orders", started_at="2099-01-01T00:00:00Z", mode="prod",
+                        profile="dev", params={}, run_dir=str(story.root / "runs" / "orders" / "none"))
+    finally:
+        store.close()
+    with pytest.raises(ParameterError) as caught:
+        promote(project, "orders", reuse_run="20990101T000000Z-prod0001")
+    assert caught.value.exit_code == 3
+    assert "is a running prod run of 'orders'" in caught.value.message
+    assert "omit --reuse" in (caught.value.hint or "")

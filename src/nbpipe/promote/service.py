@@ -32,7 +32,7 @@ from nbpipe.errors import (
     ContractViolationError,
     NbpipeError,
     NotebookError,
-    StoreError,
+    ParameterError,
     did_you_mean,
 )
 from nbpipe.promote.configedit import ConfigEditor
@@ -102,7 +102,7 @@ def _find_run(project: Project, pipeline: str, reuse: str, nb_hash: str) -> tupl
     run_id = str(record["run_id"])
     status, mode, of = record.get("status"), record.get("mode"), record.get("pipeline")
     if (of, status, mode) != (pipeline, "succeeded", "explore"):
-        raise StoreError(
+        raise ParameterError(
             f"run {run_id} is a {status} {mode} run of {of!r}; promote reuses only a succeeded explore run "
             f"of {pipeline!r}",
             hint=f"omit --reuse to run the notebook now, or `nbpipe runs {pipeline} --status succeeded`",
