@@ -39,6 +39,7 @@ from nbpipe.errors import (
     ParameterError,
     QualityGateError,
     RunFailedError,
+    RunTimeoutError,
     StateError,
 )
 from nbpipe.run import failpoints, recovery
@@ -49,6 +50,7 @@ from nbpipe.run.record import (
     RunResult,  # re-exported: the outcome of Runner.run
     caught_up,
     input_listing,
+    mask_error,
     resume_source,
     set_fingerprint,
     write_record,
@@ -254,7 +256,7 @@ class Runner:
     # -- steps --------------------------------------------------------------------------------
     def _run_locked(self, run: _Run, lock: PipelineLock) -> RunResult:
         run.run_dir.mkdir(parents=True, exist_ok=False)
-        log = ev.EventLog.in_run_dir(run.run_dir, source="runner")
+        log = ev.EventLog.in_run_dir(run.run_dir, source="runner", masker=run.masker)
         log.emit(
             ev.RUN_STARTED,
             run_id=run.run_id,
@@ -331,11 +333,22 @@ class Runner:
         return env, {name: protocol.secret_variable(name) for name in secrets}
 
     def _attempts(self, run: _Run, log: ev.EventLog) -> NbpipeError | None:
-        from nbpipe.run.engine import ExecutionLimits, ExecutionRequest, error_from_kernel
+        """Run the notebook until an attempt succeeds, retries run out, or ``timeout_s`` is spent.
+
+        ``timeout_s`` bounds the whole run: each attempt gets the time the earlier ones (and the
+        backoff between them) left, and no attempt starts once it is spent.
+        """
+        from nbpipe.run.engine import ExecutionLimits, ExecutionRequest
+        from nbpipe.run.replies import error_from_kernel
 
         max_attempts = run.cfg.retries + 1
+        limit = run.cfg.timeout_s
+        deadline = run.started_at + dt.timedelta(seconds=limit) if limit is not None else None
         error: NbpipeError | None = None
         for n in range(1, max_attempts + 1):
+            remaining = (deadline - self.clock()).total_seconds() if deadline is not None else None
+            if remaining is not None and remaining <= 0:
+                return _out_of_time(limit, n - 1, error)
             attempt = Attempt(n, self.clock())
             run.attempts.append(attempt)
             shutil.rmtree(run.files.staging, ignore_errors=True)
@@ -350,16 +363,19 @@ class Runner:
                 kernel_name=run.cfg.kernel,
                 cwd=run.notebook.parent,
                 env=env,
-                limits=ExecutionLimits(cell_timeout_s=run.cfg.cell_timeout_s, run_timeout_s=run.cfg.timeout_s),
+                limits=ExecutionLimits(cell_timeout_s=run.cfg.cell_timeout_s, run_timeout_s=remaining,
+                                       run_limit_s=limit),
                 secret_env=secret_env,
                 kernel_log_path=run.files.kernel_log,
                 on_progress=self.on_progress,
                 prestart_next=self.prestart_next,
+                masker=run.masker,
             )
             error = None
             failpoints.hit("before_execute")
             try:
-                self.executor.execute(request)
+                outcome = self.executor.execute(request)
+                run.stopped_early = outcome.stop_record() if outcome is not None else None
                 failpoints.hit("after_execute")
                 error = self._gates(run, n)
                 failpoints.hit("after_gates")
@@ -367,6 +383,7 @@ class Runner:
                 error = error_from_kernel(exc, run.run_dir, n)
             except RunFailedError as exc:
                 error = exc
+            error = mask_error(error, run.masker)  # every printer and record downstream is safe
             attempt.ended_at = self.clock()
             attempt.status = "succeeded" if error is None else "failed"
             attempt.error = error
@@ -381,6 +398,8 @@ class Runner:
                 break
             shutil.copyfile(run.files.output, run.run_dir / f"attempt-{n}.ipynb")
             delay = run.cfg.retry_delay_s * (2 ** (n - 1)) * (1 + 0.5 * self.jitter())
+            if deadline is not None and (deadline - self.clock()).total_seconds() <= delay:
+                return _out_of_time(limit, n, error)  # the next attempt could not start in time
             self._progress({"event": ev.PROGRESS_RETRYING, "attempt": n, "delay_s": delay, "error": error.message})
             self.sleep(delay)
         return error
@@ -471,6 +490,7 @@ class Runner:
         self, run: _Run, log: ev.EventLog, error: NbpipeError | None, *, skipped: str | None = None
     ) -> RunResult:
         ended = self.clock()
+        error = mask_error(error, run.masker)
         status = "skipped" if skipped else "succeeded" if error is None else "failed"
         exit_code = 0 if error is None else error.exit_code
         if skipped:
@@ -493,3 +513,17 @@ class Runner:
     def _progress(self, event: dict[str, Any]) -> None:
         if self.on_progress:
             self.on_progress(event)
+
+
+def _out_of_time(limit: float | None, attempts: int, last: NbpipeError | None) -> RunTimeoutError:
+    """The run's ``timeout_s`` (all attempts together) is spent before the next attempt could start."""
+    if isinstance(last, RunTimeoutError) and last.message.startswith("the run exceeded its timeout"):
+        return last  # the watchdog stopped the last attempt: its message names the limit and the cell
+    return RunTimeoutError(
+        f"the run exceeded its timeout of {limit:g} s (timeout_s, all attempts together) after "
+        f"{attempts} attempt(s); no time was left for another"
+        + (f"; attempt {attempts} failed: {last.message}" if last is not None else ""),
+        hint="raise the pipeline's timeout_s in nbpipe.yaml, lower retries or retry_delay_s, or fix the "
+        "failure above",
+        cell_index=None if last is None else last.cell_index,
+    )
