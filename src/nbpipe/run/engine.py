@@ -392,10 +392,10 @@ def execute(
             # papermill marks the cell "completed" in its finally; it did not complete.
             meta = manager.nb.cells[manager.last_started].metadata.papermill
             meta["status"], meta["exception"] = "failed", True
+        manager.notebook_complete()  # marks every pending cell before a failed one completed
         stop = replies.first_error
         if error is None and stop is not None and stop.clean_exit:
             mark_clean_stop(manager.nb, stop.cell_index)
-        manager.notebook_complete()
         manager.save()
     nb = manager.nb
     running = manager.last_started if error is not None or run_timed_out.is_set() else _running_cell(nb)

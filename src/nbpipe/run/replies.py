@@ -85,7 +85,11 @@ class ReplyLog:
 
 
 def mark_clean_stop(nb: Any, index: int) -> None:
-    """Undo papermill's failure marks on the cell that stopped the notebook with a clean ``SystemExit``."""
+    """Undo papermill's failure marks on the cell that stopped the notebook with a clean ``SystemExit``.
+
+    The cells after it stay pending (papermill's ``notebook_complete`` marks pending cells before a
+    failed one completed: call this after it).
+    """
     meta = nb.cells[index].metadata.setdefault("papermill", {})
     meta["exception"] = False
     meta["status"] = "completed"
