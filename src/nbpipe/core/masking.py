@@ -93,6 +93,14 @@ class Masker:
         """Length of the longest form masked (0 without secrets)."""
         return len(self._values[0]) if self._values else 0
 
+    def partial_suffix(self, value: str) -> int:
+        """Length of the longest end of ``value`` that is the start of a secret (0: none can be)."""
+        for k in range(min(len(value), self.longest - 1), 0, -1):
+            tail = value[-k:]
+            if any(secret.startswith(tail) for secret in self._values):
+                return k
+        return 0
+
     def text(self, value: str) -> str:
         for secret in self._values:
             if secret in value:
@@ -118,8 +126,8 @@ class Masker:
 class StreamMasker:
     """Mask text written in pieces: a secret split across two pieces is masked too.
 
-    :meth:`feed` returns what can be written now; the tail that could still grow into a secret is
-    held back until more text arrives or :meth:`flush` is called. The masker may be swapped while
+    :meth:`feed` returns what can be written now; only a tail that is the start of a secret (or of
+    one of its escaped forms) is held back, until more text arrives or :meth:`flush` is called. The masker may be swapped while
     text streams (a kernel started ahead learns its run's secrets when a run takes it).
     """
 
@@ -129,12 +137,9 @@ class StreamMasker:
 
     def feed(self, chunk: str) -> str:
         text = self.masker.text(self._held + chunk)
-        keep = max(self.masker.longest - 1, 0)
-        if keep == 0:
-            self._held = ""
-            return text
-        self._held = text[-keep:]
-        return text[:-keep] if len(text) > keep else ""
+        keep = self.masker.partial_suffix(text)
+        self._held = text[len(text) - keep:] if keep else ""
+        return text[: len(text) - keep]
 
     def flush(self) -> str:
         text, self._held = self.masker.text(self._held), ""

@@ -235,16 +235,22 @@ def error_dict(error: NbpipeError | None) -> dict[str, Any] | None:
     return out
 
 
-def mask_file(path: Path, masker: Masker) -> None:
-    """Replace secret values in a text file (atomically; untouched when there are none)."""
+def mask_file(path: Path, masker: Masker) -> bool:
+    """Replace secret values in a text file (atomically; untouched when there are none).
+
+    Returns:
+        Whether the file held a secret.
+    """
     if not path.exists():
-        return
+        return False
     text = path.read_text(encoding="utf-8", errors="replace")
     masked = masker.text(text)
     if masked != text:
         tmp = Path(str(path) + ".tmp")
         tmp.write_text(masked, encoding="utf-8")
         os.replace(tmp, path)
+        return True
+    return False
 
 
 def input_listing(project: Project, cfg: PipelineConfig) -> dict[str, Any] | None:

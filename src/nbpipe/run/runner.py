@@ -284,7 +284,7 @@ class Runner:
         failpoints.hit("after_run_started")
         if run.backfill is None:
             run.warnings.extend(recovery.recover(self.project, self.store, run.pipeline, by=run.run_id,
-                                                 now=self.clock(), log=log))
+                                                 now=self.clock(), log=log, masker=run.masker))
         run.state_before = self.store.get_state(run.pipeline) if run.mode == "prod" else {}
         run.files.state_in.write_text(json.dumps(run.state_before, indent=1))
         if run.resumed is not None:

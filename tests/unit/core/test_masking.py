@@ -69,3 +69,12 @@ def test_event_log_masks_before_writing(tmp_path, monkeypatch):
     ev.EventLog(tmp_path / "events.jsonl", source="kernel").emit("log", message=repr(SPECIAL))
     raw = (tmp_path / "events.jsonl").read_text()
     assert "9f8e7d" not in raw and raw.count("***") == 3
+
+
+def test_stream_masker_holds_back_only_what_could_start_a_secret():
+    from nbpipe.core.masking import StreamMasker
+
+    stream = StreamMasker(Masker(["s3cr3t-value-123"]))
+    assert stream.feed("plain line\n") == "plain line\n", "nothing here can start the secret"
+    assert stream.feed("key=s3cr") == "key=", "'s3cr' may be the start of the secret"
+    assert stream.feed("ew\n") == "s3crew\n" and stream.flush() == ""
