@@ -372,6 +372,7 @@ class Runner:
                 masker=run.masker,
             )
             error = None
+            run.stopped_early = None
             failpoints.hit("before_execute")
             try:
                 outcome = self.executor.execute(request)
