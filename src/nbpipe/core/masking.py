@@ -127,8 +127,9 @@ class StreamMasker:
     """Mask text written in pieces: a secret split across two pieces is masked too.
 
     :meth:`feed` returns what can be written now; only a tail that is the start of a secret (or of
-    one of its escaped forms) is held back, until more text arrives or :meth:`flush` is called. The masker may be swapped while
-    text streams (a kernel started ahead learns its run's secrets when a run takes it).
+    one of its escaped forms) is held back, until more text arrives or :meth:`flush` is called.
+    The masker may be swapped while text streams (a kernel started ahead learns its run's secrets
+    when a run takes it).
     """
 
     def __init__(self, masker: Masker | None = None) -> None:
