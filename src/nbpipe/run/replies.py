@@ -9,6 +9,9 @@ keeps the first error reply; :func:`outcome_of` turns it into the run's outcome.
 ``sys.exit()``, ``sys.exit(0)`` and ``raise SystemExit`` stop a notebook cleanly, as with papermill:
 the remaining cells are not run and the run succeeds, *stopped early* at that cell. Any other
 ``SystemExit`` (``sys.exit(3)``, ``sys.exit("message")``) fails the cell.
+
+It also maps an nbpipe error raised in the kernel back to its class (:func:`error_from_kernel`),
+and says why no attempt is left when the run's ``timeout_s`` is spent (:func:`out_of_time`).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 
 from nbpipe.core import events as ev
 from nbpipe.core.layout import RunDir
-from nbpipe.errors import CellExecutionError, NbpipeError, by_name, split_hint
+from nbpipe.errors import CellExecutionError, NbpipeError, RunTimeoutError, by_name, split_hint
 
 # ``evalue`` of a SystemExit that papermill treats as a clean stop: sys.exit(), sys.exit(0), sys.exit(None).
 CLEAN_EXIT_VALUES = frozenset({"", "0", "None"})
@@ -124,3 +127,17 @@ def _raised_in_kernel(run_dir: Path, attempt: int) -> set[str]:
     """The module-qualified nbpipe error classes the kernel reported raising in ``attempt``."""
     return {str(e.get("error_class")) for e in ev.read_events(RunDir(run_dir).events)
             if e.get("kind") == ev.ERROR_RAISED and e.get("attempt") == attempt}
+
+
+def out_of_time(limit: float | None, attempts: int, last: NbpipeError | None) -> RunTimeoutError:
+    """The run's ``timeout_s`` (all attempts together) is spent before the next attempt could start."""
+    if isinstance(last, RunTimeoutError) and last.message.startswith("the run exceeded its timeout"):
+        return last  # the watchdog stopped the last attempt: its message names the limit and the cell
+    return RunTimeoutError(
+        f"the run exceeded its timeout of {limit:g} s (timeout_s, all attempts together) after "
+        f"{attempts} attempt(s); no time was left for another"
+        + (f"; attempt {attempts} failed: {last.message}" if last is not None else ""),
+        hint="raise the pipeline's timeout_s in nbpipe.yaml, lower retries or retry_delay_s, or fix the "
+        "failure above",
+        cell_index=None if last is None else last.cell_index,
+    )

@@ -39,7 +39,6 @@ from nbpipe.errors import (
     ParameterError,
     QualityGateError,
     RunFailedError,
-    RunTimeoutError,
     StateError,
 )
 from nbpipe.run import failpoints, recovery
@@ -333,13 +332,9 @@ class Runner:
         return env, {name: protocol.secret_variable(name) for name in secrets}
 
     def _attempts(self, run: _Run, log: ev.EventLog) -> NbpipeError | None:
-        """Run the notebook until an attempt succeeds, retries run out, or ``timeout_s`` is spent.
-
-        ``timeout_s`` bounds the whole run: each attempt gets the time the earlier ones (and the
-        backoff between them) left, and no attempt starts once it is spent.
-        """
+        """Attempt until one succeeds or retries run out; ``timeout_s`` bounds all attempts together."""
         from nbpipe.run.engine import ExecutionLimits, ExecutionRequest
-        from nbpipe.run.replies import error_from_kernel
+        from nbpipe.run.replies import error_from_kernel, out_of_time
 
         max_attempts = run.cfg.retries + 1
         limit = run.cfg.timeout_s
@@ -348,7 +343,7 @@ class Runner:
         for n in range(1, max_attempts + 1):
             remaining = (deadline - self.clock()).total_seconds() if deadline is not None else None
             if remaining is not None and remaining <= 0:
-                return _out_of_time(limit, n - 1, error)
+                return out_of_time(limit, n - 1, error)
             attempt = Attempt(n, self.clock())
             run.attempts.append(attempt)
             shutil.rmtree(run.files.staging, ignore_errors=True)
@@ -400,7 +395,7 @@ class Runner:
             shutil.copyfile(run.files.output, run.run_dir / f"attempt-{n}.ipynb")
             delay = run.cfg.retry_delay_s * (2 ** (n - 1)) * (1 + 0.5 * self.jitter())
             if deadline is not None and (deadline - self.clock()).total_seconds() <= delay:
-                return _out_of_time(limit, n, error)  # the next attempt could not start in time
+                return out_of_time(limit, n, error)  # the next attempt could not start in time
             self._progress({"event": ev.PROGRESS_RETRYING, "attempt": n, "delay_s": delay, "error": error.message})
             self.sleep(delay)
         return error
@@ -515,16 +510,3 @@ class Runner:
         if self.on_progress:
             self.on_progress(event)
 
-
-def _out_of_time(limit: float | None, attempts: int, last: NbpipeError | None) -> RunTimeoutError:
-    """The run's ``timeout_s`` (all attempts together) is spent before the next attempt could start."""
-    if isinstance(last, RunTimeoutError) and last.message.startswith("the run exceeded its timeout"):
-        return last  # the watchdog stopped the last attempt: its message names the limit and the cell
-    return RunTimeoutError(
-        f"the run exceeded its timeout of {limit:g} s (timeout_s, all attempts together) after "
-        f"{attempts} attempt(s); no time was left for another"
-        + (f"; attempt {attempts} failed: {last.message}" if last is not None else ""),
-        hint="raise the pipeline's timeout_s in nbpipe.yaml, lower retries or retry_delay_s, or fix the "
-        "failure above",
-        cell_index=None if last is None else last.cell_index,
-    )
