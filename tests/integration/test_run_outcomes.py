@@ -56,11 +56,71 @@ def test_cell_exception_fails_with_cell_and_error(make_project, runner_for):
     assert "nbpipe run exception" in record["retry_command"]
 
 
-def test_sys_exit_is_a_failed_cell(make_project, runner_for):
+def write_notebook(root: Path, name: str, *cells: str) -> None:
+    """``root/<name>.ipynb`` with these code cells (no parameters cell: papermill inserts its cell 0)."""
+    book = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(c) for c in cells],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+    )
+    for i, cell in enumerate(book.cells):
+        cell["id"] = f"cell-{i}"
+    nbformat.write(book, root / f"{name}.ipynb")
+
+
+def printed(result) -> str:
+    nb = nbformat.read(result.run_dir / "output.ipynb", as_version=4)
+    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+
+
+def test_failing_line_magic_fails_the_run(make_project, runner_for):
+    # The kernel replies "error" (UsageError) but writes only a stderr stream, no error output.
+    root = make_project(pipelines={"magic": {}})
+    write_notebook(root, "magic", "print('before')", "%undefined-line-magic", "print('never ran')")
+    result = runner_for(root).run("magic")
+    record = assert_record(result, "failed", 10)
+    assert record["error"]["type"] == "CellExecutionError" and record["error"]["ename"] == "UsageError"
+    assert record["error"]["cell_index"] == 2
+    assert "cell 2 (In [3]) raised UsageError: Line magic function `%undefined-line-magic` not found" in (
+        record["error"]["message"])
+    assert [c["status"] for c in record["cells"]] == ["ok", "ok", "error", "not_run"]
+    assert "never ran" not in printed(result)
+
+
+@pytest.mark.parametrize("exit_line", ["sys.exit()", "sys.exit(0)", "raise SystemExit"])
+def test_sys_exit_without_error_code_stops_early_and_succeeds(make_project, runner_for, exit_line):
+    root = make_project(pipelines={"early": {}})
+    write_notebook(root, "early", "import sys\nprint('before')", f"if True:\n    {exit_line}", "print('never ran')")
+    result = runner_for(root).run("early")
+    record = assert_record(result, "succeeded", 0)
+    assert record["error"] is None
+    assert record["stopped_early"]["cell_index"] == 2
+    assert record["stopped_early"]["message"].startswith("stopped early at cell 2 (In [3])")
+    assert result.stopped_early == record["stopped_early"]["message"]
+    assert record["stopped_early"]["message"] in record["warnings"]
+    assert [c["status"] for c in record["cells"]] == ["ok", "ok", "stopped", "not_run"]
+    assert "never ran" not in printed(result) and "before" in printed(result)
+    report = (result.run_dir / "report.html").read_text(encoding="utf-8")
+    assert "Stopped early" in report and "stopped early at cell 2 (In [3])" in report
+    assert 'id="nbpipe-failure"' not in report
+
+
+@pytest.mark.parametrize(("exit_line", "evalue"), [("sys.exit(3)", "3"), ("sys.exit('no rows for 2013-01-02')",
+                                                                          "no rows for 2013-01-02")])
+def test_sys_exit_with_an_error_code_fails(make_project, runner_for, exit_line, evalue):
+    root = make_project(pipelines={"exit_code": {}})
+    write_notebook(root, "exit_code", "import sys", exit_line, "print('never ran')")
+    result = runner_for(root).run("exit_code")
+    record = assert_record(result, "failed", 10)
+    assert (record["error"]["ename"], record["error"]["evalue"]) == ("SystemExit", evalue)
+    assert record["stopped_early"] is None
+    assert [c["status"] for c in record["cells"]] == ["ok", "ok", "error", "not_run"]
+
+
+def test_sys_exit_one_is_a_failed_cell(make_project, runner_for):
     root = make_project(pipelines={"sys_exit": {}})
     result = runner_for(root).run("sys_exit")
     record = assert_record(result, "failed", 10)
-    assert record["error"]["ename"] == "SystemExit"
+    assert record["error"]["ename"] == "SystemExit" and record["error"]["evalue"] == "1"
 
 
 def test_os_exit_kills_the_kernel_and_fails_cleanly(make_project, runner_for):

@@ -3,7 +3,8 @@
 The in-kernel context and the runner never talk directly: the context appends observations
 (datasets read and staged, checks, metrics, state proposals) and the runner appends lifecycle
 events. Each event is one ``os.write`` of one line to a file opened with ``O_APPEND``, so lines
-from the two processes never interleave.
+from the two processes never interleave. Secret values are masked before a line is written: the
+runner passes its masker, a kernel's log masks the secrets its run handed it (``NBPIPE_SECRET_*``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+from nbpipe.core.masking import Masker, secrets_in_env
 
 EVENTS_FILE = "events.jsonl"
 
@@ -69,20 +72,28 @@ def _default(value: Any) -> Any:
 class EventLog:
     """Append events to, and read them back from, ``<run_dir>/events.jsonl``."""
 
-    def __init__(self, path: Path, *, source: str, attempt: int | None = None) -> None:
+    def __init__(self, path: Path, *, source: str, attempt: int | None = None, masker: Masker | None = None) -> None:
+        from nbpipe.core.protocol import ENV_SECRET_PREFIX
+
         self.path = Path(path)
         self.source = source
         self.attempt = attempt
+        # Without a masker: the secrets of the run this process is the kernel of (none in the runner).
+        self.masker = masker if masker is not None else Masker(secrets_in_env(os.environ, ENV_SECRET_PREFIX))
 
     @classmethod
-    def in_run_dir(cls, run_dir: Path, *, source: str, attempt: int | None = None) -> EventLog:
-        return cls(Path(run_dir) / EVENTS_FILE, source=source, attempt=attempt)
+    def in_run_dir(
+        cls, run_dir: Path, *, source: str, attempt: int | None = None, masker: Masker | None = None
+    ) -> EventLog:
+        return cls(Path(run_dir) / EVENTS_FILE, source=source, attempt=attempt, masker=masker)
 
     def emit(self, kind: str, **payload: Any) -> dict[str, Any]:
         event: dict[str, Any] = {"ts": utcnow().isoformat(), "kind": kind, "source": self.source}
         if self.attempt is not None:
             event["attempt"] = self.attempt
         event.update(payload)
+        if self.masker:
+            event = self.masker.data(event)
         line = (json.dumps(event, default=_default, ensure_ascii=False) + "\n").encode()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)

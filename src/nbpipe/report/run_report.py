@@ -58,7 +58,7 @@ _DISPLAY_PRIORITY = [
     "text/html", "text/markdown", "image/svg+xml", "text/vnd.mermaid", "text/latex",
     "image/png", "image/jpeg", "text/plain",
 ]  # fmt: skip
-_CELL_STATUSES = ("ok", "error", "not_run")
+_CELL_STATUSES = ("ok", "error", "not_run", "stopped")
 
 _LOCK = threading.Lock()
 _EXPORTER: HTMLExporter | None = None
@@ -244,6 +244,19 @@ def _cell_rows(record: dict[str, Any], nb: NotebookNode) -> list[dict[str, Any]]
     return rows
 
 
+def _stopped(record: dict[str, Any], nb: NotebookNode) -> dict[str, Any] | None:
+    """The "stopped early" box of a run whose notebook ended cleanly with ``sys.exit()`` (it succeeded)."""
+    note = record.get("stopped_early")
+    if record.get("status") != "succeeded" or not isinstance(note, dict):
+        return None
+    index = note.get("cell_index")
+    valid = isinstance(index, int) and 0 <= index < len(nb.cells)
+    if valid:
+        nb.cells[index].metadata["nbpipe"]["stopped"] = True
+    return {"message": str(note.get("message") or "the notebook stopped early"),
+            "anchor": f"cell-{index}" if valid else None}
+
+
 def _failure(record: dict[str, Any], nb: NotebookNode, budget: _Budget) -> dict[str, Any] | None:
     """The failure box: the record's error, else the first error output of the notebook."""
     from markupsafe import Markup
@@ -306,7 +319,8 @@ def _normalized(record: dict[str, Any]) -> dict[str, Any]:
 
 def _summary_view(record: dict[str, Any], nb: NotebookNode, budget: _Budget) -> dict[str, Any]:
     """What the summary template needs beyond the record: failure box, cell rows, navigation."""
-    failure = _failure(record, nb, budget)
+    stopped = _stopped(record, nb)
+    failure = None if stopped else _failure(record, nb, budget)
     cells = _cell_rows(record, nb)
     present = {
         "failure": failure, "params": record["params"], "attempts": record["attempts"],
@@ -320,6 +334,7 @@ def _summary_view(record: dict[str, Any], nb: NotebookNode, budget: _Budget) -> 
         "quality": quality if quality not in (None, "none", "") else None,
         "pipeline": record.get("pipeline") or "notebook run",
         "failure": failure,
+        "stopped": stopped,
         "cells": cells,
         "nav": [
             (f"nbpipe-{key}", _NAV_LABELS.get(key, key.capitalize()))

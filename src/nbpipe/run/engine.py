@@ -4,6 +4,9 @@ The only module that imports papermill/nbclient. It injects parameters with pape
 translators (values are data, never code), executes with papermill's execution manager (cell
 timing metadata, the notebook saved as cells run), and translates every way a kernel can fail —
 an exception, a dead kernel, a cell or whole-run timeout — into nbpipe errors that name the cell.
+Whether a cell failed is the kernel's execute reply (:mod:`nbpipe.run.replies`), not its outputs.
+Secrets are masked before anything is written: the notebook as it is saved while cells run, and the
+kernel's own output on its way to ``kernel.log`` (:mod:`nbpipe.run.kernel_log`).
 
 The runner does not call papermill: it asks an :class:`Executor` to run each attempt's
 :class:`ExecutionRequest` (kedro's pluggable executors, httpx's transports).
@@ -30,20 +33,19 @@ from papermill.engines import NotebookExecutionManager
 
 from nbpipe.core import events as ev
 from nbpipe.core.events import ProgressFn
-from nbpipe.core.layout import RunDir
+from nbpipe.core.masking import Masker
 from nbpipe.core.params import NotebookParam, ResolvedParams
 from nbpipe.errors import (
     CellCodeError,
     CellExecutionError,
     KernelDiedError,
-    NbpipeError,
     NotebookError,
     RunFailedError,
     RunTimeoutError,
-    by_name,
-    split_hint,
 )
+from nbpipe.run.kernel_log import MaskedLog
 from nbpipe.run.kernelpool import KernelPool, adopt_code, environment_file
+from nbpipe.run.replies import ExecutionOutcome, ReplyLog, mark_clean_stop
 
 PARAMETERS_TAG = "parameters"
 INJECTED_TAG = "injected-parameters"
@@ -117,8 +119,9 @@ def parameterize(
 @dataclass
 class ExecutionLimits:
     cell_timeout_s: float | None = None
-    run_timeout_s: float | None = None
+    run_timeout_s: float | None = None  # the time this attempt has (what earlier attempts left)
     startup_timeout_s: float = 60.0
+    run_limit_s: float | None = None  # the whole run's timeout_s, as errors name it
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,8 @@ class ExecutionRequest:
         kernel_log_path: Where the kernel process's own stdout/stderr is appended.
         on_progress: Receives ``cell_started``/``cell_finished`` progress events.
         prestart_next: Another run follows: boot its kernel while this one runs (when pooled).
+        masker: Masks secret values in everything written while the notebook runs (the notebook
+            as it is saved, the kernel log, progress events).
     """
 
     notebook: Path
@@ -150,6 +155,7 @@ class ExecutionRequest:
     kernel_log_path: Path | None = None
     on_progress: ProgressFn | None = None
     prestart_next: bool = False
+    masker: Masker = field(default_factory=Masker)
 
 
 class Executor(Protocol):
@@ -157,10 +163,10 @@ class Executor(Protocol):
 
     The kernel answers only through the run's event log and files (:mod:`nbpipe.core.events`,
     :mod:`nbpipe.core.layout`), so an executor writes the executed notebook and raises; it returns
-    nothing.
+    at most whether the notebook stopped early (``None`` means every cell ran).
     """
 
-    def execute(self, request: ExecutionRequest) -> None:
+    def execute(self, request: ExecutionRequest) -> ExecutionOutcome | None:
         """Run one attempt's notebook; write ``request.output_path`` even when it fails.
 
         Raises:
@@ -193,10 +199,10 @@ class PapermillExecutor:
     def __init__(self, pool: KernelPool | None = None) -> None:
         self.pool = pool
 
-    def execute(self, request: ExecutionRequest) -> None:
+    def execute(self, request: ExecutionRequest) -> ExecutionOutcome:
         nb = read_notebook(request.notebook)
         nb = parameterize(nb, request.params, kernel_name=request.kernel_name, secret_env=request.secret_env)
-        execute(
+        return execute(
             nb,
             request.output_path,
             kernel_name=request.kernel_name,
@@ -207,6 +213,7 @@ class PapermillExecutor:
             kernel_log_path=request.kernel_log_path,
             pool=self.pool,
             prestart_next=request.prestart_next,
+            masker=request.masker,
         )
 
     def prestart(self, kernel_name: str, cwd: Path) -> None:
@@ -219,7 +226,7 @@ class PapermillExecutor:
 
 
 class _Manager(NotebookExecutionManager):
-    """papermill's execution manager, reporting progress and calling ``on_first_cell`` once."""
+    """papermill's execution manager: saves masked, reports progress, calls ``on_first_cell`` once."""
 
     def __init__(
         self,
@@ -228,13 +235,21 @@ class _Manager(NotebookExecutionManager):
         *,
         on_progress: ProgressFn | None = None,
         on_first_cell: Callable[[], None] | None = None,
+        masker: Masker | None = None,
     ) -> None:
+        self.masker = masker or Masker()
         super().__init__(nb, output_path=str(output_path), progress_bar=False, autosave_cell_every=10)
         self.on_progress = on_progress
         self.on_first_cell = on_first_cell
         self.last_started: int | None = None
         self.code_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
         self.started = time.monotonic()
+
+    def save(self, **kwargs: Any) -> None:
+        """Write the notebook as it is now, secrets masked (papermill saves as cells run)."""
+        if self.output_path:
+            write_notebook(self.nb, Path(self.output_path), mask=self.masker if self.masker else None)
+        self.last_save_time = self.now()
 
     def cell_start(self, cell: Any, cell_index: int | None = None, **kw: Any) -> None:
         self.last_started = cell_index
@@ -250,7 +265,7 @@ class _Manager(NotebookExecutionManager):
                     "index": cell_index,
                     "n": self.code_cells.index(cell_index) + 1,
                     "total": len(self.code_cells),
-                    "first_line": first[:100],
+                    "first_line": self.masker.text(first[:100]),
                     "elapsed_s": time.monotonic() - self.started,
                 }
             )
@@ -297,14 +312,22 @@ def execute(
     kernel_log_path: Path | None = None,
     pool: KernelPool | None = None,
     prestart_next: bool = False,
-) -> nbformat.NotebookNode:
-    """Execute ``nb`` in a new kernel, writing it to ``output_path`` as it runs and at the end.
+    masker: Masker | None = None,
+) -> ExecutionOutcome:
+    """Execute ``nb`` in a new kernel, writing it (masked) to ``output_path`` as it runs and at the end.
 
     The kernel's own stdout/stderr (not the cells' output, which goes into the notebook) is appended
-    to ``kernel_log_path``: Spark's JVM logs and kernel warnings land there instead of the terminal.
+    to ``kernel_log_path``, masked on its way: Spark's JVM logs and kernel warnings land there
+    instead of the terminal.
+
+    A cell fails when its execute reply is an error; ``sys.exit()``/``sys.exit(0)``/``raise
+    SystemExit`` stop the notebook cleanly (the outcome names that cell, later cells do not run).
 
     With a ``pool``, a fitting kernel started ahead is used (it adopts ``env`` before the first cell),
     and with ``prestart_next`` the pool starts the next run's kernel once this one runs its first cell.
+
+    Returns:
+        Whether the notebook stopped early, and at which cell.
 
     Raises:
         CellExecutionError: a cell raised (the error carries cell index, ename, evalue, traceback);
@@ -314,7 +337,9 @@ def execute(
     """
     spare = pool.take(kernel_name, cwd) if pool is not None else None
     start_next = functools.partial(pool.prestart, kernel_name, cwd) if pool is not None and prestart_next else None
-    manager = _Manager(nb, output_path, on_progress=on_progress, on_first_cell=start_next)
+    masker = masker or Masker()
+    manager = _Manager(nb, output_path, on_progress=on_progress, on_first_cell=start_next, masker=masker)
+    replies = ReplyLog()
     client = _Client(
         manager,
         km=spare.km if spare is not None else None,
@@ -323,6 +348,7 @@ def execute(
         kernel_name=kernel_name,
         log_output=False,
         shutdown_kernel="immediate",
+        on_cell_executed=replies,
     )
     run_timed_out = threading.Event()
     finished = threading.Event()
@@ -337,9 +363,11 @@ def execute(
     watchdog.start()
     manager.notebook_start()
     error: BaseException | None = None
-    kernel_log = open(kernel_log_path, "ab") if kernel_log_path else None  # noqa: SIM115
+    kernel_log = MaskedLog(kernel_log_path, masker) if kernel_log_path and spare is None else None
+    if spare is not None:
+        spare.log.masker = masker  # the kernel started ahead writes this run's secrets from now on
     try:
-        extra: dict[str, Any] = {"stdout": kernel_log, "stderr": kernel_log} if kernel_log else {}
+        extra: dict[str, Any] = {"stdout": kernel_log.writer, "stderr": kernel_log.writer} if kernel_log else {}
         if spare is not None and pool is not None:
             client.env_file = environment_file(dict(env), pool.log_dir)
             extra["cleanup_kc"] = True  # the client does not own a kernel it was handed; stop it anyway
@@ -352,8 +380,9 @@ def execute(
             if client.km is not None:  # not cleaned up by the client (it failed before running)
                 spare.shutdown()
             spare.close_log()
-            if kernel_log is not None:
-                kernel_log.write(spare.log_path.read_bytes() if spare.log_path.is_file() else b"")
+            if kernel_log_path is not None and spare.log_path.is_file():
+                with open(kernel_log_path, "ab") as log_out:
+                    log_out.write(spare.log_path.read_bytes())
             spare.log_path.unlink(missing_ok=True)
             if client.env_file is not None:
                 client.env_file.unlink(missing_ok=True)
@@ -363,13 +392,16 @@ def execute(
             # papermill marks the cell "completed" in its finally; it did not complete.
             meta = manager.nb.cells[manager.last_started].metadata.papermill
             meta["status"], meta["exception"] = "failed", True
-        manager.notebook_complete()
+        manager.notebook_complete()  # marks every pending cell before a failed one completed
+        stop = replies.first_error
+        if error is None and stop is not None and stop.clean_exit:
+            mark_clean_stop(manager.nb, stop.cell_index)
         manager.save()
     nb = manager.nb
     running = manager.last_started if error is not None or run_timed_out.is_set() else _running_cell(nb)
     if run_timed_out.is_set():
         raise RunTimeoutError(
-            f"the run exceeded its timeout of {limits.run_timeout_s:g} s"
+            f"the run exceeded its timeout of {limits.run_limit_s or limits.run_timeout_s:g} s"
             + (f" while executing {cell_label(nb, running)}" if running is not None else ""),
             hint="raise the pipeline's timeout_s in nbpipe.yaml, or make the notebook faster",
             cell_index=running,
@@ -397,18 +429,20 @@ def execute(
             hint="see kernel.log in the run directory for the kernel's own output, then rerun",
             cell_index=running,
         ) from None
-    failed = _failed_cell(nb)
-    if failed is not None:
-        index, ename, evalue, tb = failed
-        raise (CellCodeError if ename in CODE_ERRORS else CellExecutionError)(
-            f"{cell_label(nb, index)} raised {ename}: {evalue}",
-            hint="see the traceback in report.html or output.ipynb, fix the notebook or its input, then rerun",
-            cell_index=index,
-            ename=ename,
-            evalue=evalue,
-            traceback=tb,
-        )
-    return nb
+    failed = replies.first_error
+    if failed is None:
+        return ExecutionOutcome()
+    if failed.clean_exit:
+        return ExecutionOutcome(stopped_at=failed.cell_index, label=cell_label(nb, failed.cell_index))
+    index, ename, evalue = failed.cell_index, failed.ename, failed.evalue
+    raise (CellCodeError if ename in CODE_ERRORS else CellExecutionError)(
+        masker.text(f"{cell_label(nb, index)} raised {ename}" + (f": {evalue}" if evalue else "")),
+        hint="see the traceback in report.html or output.ipynb, fix the notebook or its input, then rerun",
+        cell_index=index,
+        ename=ename,
+        evalue=masker.text(evalue),
+        traceback=[masker.text(line) for line in failed.traceback or _error_traceback(nb, index)],
+    )
 
 
 def _kill_kernel(client: Any) -> None:
@@ -438,14 +472,12 @@ def _running_cell(nb: nbformat.NotebookNode) -> int | None:
     return None
 
 
-def _failed_cell(nb: nbformat.NotebookNode) -> tuple[int, str, str, list[str]] | None:
-    for i, cell in enumerate(nb.cells):
-        if cell.cell_type != "code":
-            continue
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "error":
-                return i, out.get("ename", "Error"), out.get("evalue", ""), list(out.get("traceback", []))
-    return None
+def _error_traceback(nb: nbformat.NotebookNode, index: int) -> list[str]:
+    """The traceback of the cell's error output, for a reply that carried none."""
+    for out in nb.cells[index].get("outputs", []):
+        if out.get("output_type") == "error":
+            return list(out.get("traceback", []))
+    return []
 
 
 def write_notebook(nb: nbformat.NotebookNode, path: Path, mask: Callable[[str], str] | None = None) -> None:
@@ -467,32 +499,3 @@ def _mask_json(value: Any, mask: Callable[[str], str]) -> Any:
     if isinstance(value, dict):
         return {k: _mask_json(v, mask) for k, v in value.items()}
     return value
-
-
-def error_from_kernel(exc: CellExecutionError, run_dir: Path, attempt: int) -> NbpipeError:
-    """Map an nbpipe error raised inside the kernel back to its class (exit code, retryability).
-
-    The kernel reports the class name (``ename``) and ``str(error)`` (``evalue``), so the message and
-    hint are the error's own; the failing cell stays on the error for the record and the report.
-    Only a class the kernel reported raising in this attempt (an ``error_raised`` event, written by
-    ``nbpipe.context()``'s exception hook) is mapped: a library's exception that shares a name with
-    one of nbpipe's stays a cell error.
-    """
-    cls = by_name(exc.ename or "")
-    if cls is None or f"{cls.__module__}.{cls.__qualname__}" not in _raised_in_kernel(run_dir, attempt):
-        return exc
-    message, hint = split_hint(exc.evalue or "")
-    return cls(
-        message or exc.message,
-        hint=hint or exc.hint,
-        cell_index=exc.cell_index,
-        ename=exc.ename,
-        evalue=exc.evalue,
-        traceback=exc.traceback,
-    )
-
-
-def _raised_in_kernel(run_dir: Path, attempt: int) -> set[str]:
-    """The module-qualified nbpipe error classes the kernel reported raising in ``attempt``."""
-    return {str(e.get("error_class")) for e in ev.read_events(RunDir(run_dir).events)
-            if e.get("kind") == ev.ERROR_RAISED and e.get("attempt") == attempt}

@@ -24,7 +24,9 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
+
+from nbpipe.run.kernel_log import MaskedLog
 
 log = logging.getLogger(__name__)
 PRELOAD_LINE = "import nbpipe.kernel._preload as _nbpipe_preload; del _nbpipe_preload"
@@ -38,7 +40,7 @@ class Spare:
     kernel_name: str
     cwd: Path
     log_path: Path  # the kernel's own stdout/stderr since it started
-    log_file: IO[bytes]
+    log: MaskedLog  # masks with the secrets of the run that takes it (set by that run)
 
     def alive(self) -> bool:
         from jupyter_core.utils import run_sync
@@ -60,8 +62,9 @@ class Spare:
         self.log_path.unlink(missing_ok=True)
 
     def close_log(self) -> None:
+        """Wait for the kernel's output to drain (masked) into :attr:`log_path`, then close it."""
         with contextlib.suppress(OSError):
-            self.log_file.close()
+            self.log.close()
 
 
 class KernelPool:
@@ -82,7 +85,7 @@ class KernelPool:
         if self._spare is not None:
             return
         name: str | None = None
-        log_file: IO[bytes] | None = None
+        log_file: MaskedLog | None = None
         km: Any = None
         try:
             if not _is_ipykernel(kernel_name):
@@ -92,15 +95,17 @@ class KernelPool:
 
             self.log_dir.mkdir(parents=True, exist_ok=True)
             fd, name = tempfile.mkstemp(prefix="spare-", suffix=".log", dir=self.log_dir)
-            log_file = os.fdopen(fd, "ab")
+            os.close(fd)
+            log_file = MaskedLog(Path(name))
             km = AsyncKernelManager(kernel_name=kernel_name)
             run_sync(km.start_kernel)(
                 cwd=str(cwd),
                 env=dict(os.environ),
-                stdout=log_file,
-                stderr=log_file,
+                stdout=log_file.writer,
+                stderr=log_file.writer,
                 extra_arguments=[f"--IPKernelApp.exec_lines={PRELOAD_LINE}"],
             )
+            log_file.close_writer()  # the kernel holds it now: the pipe ends when the kernel does
         except Exception:
             log.debug("no kernel started ahead (%s); the next run starts its own", kernel_name, exc_info=True)
             if km is not None:

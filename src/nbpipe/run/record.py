@@ -28,7 +28,10 @@ from nbpipe.errors import NbpipeError, ParameterError, RunFailedError
 
 @dataclass
 class RunResult:
-    """The outcome of one ``nbpipe run``."""
+    """The outcome of one ``nbpipe run``.
+
+    ``error`` is masked (secret values replaced by ``***``), so printing it is safe.
+    """
 
     run_id: str
     pipeline: str
@@ -37,6 +40,12 @@ class RunResult:
     run_dir: Path
     record: dict[str, Any]
     error: NbpipeError | None = None
+
+    @property
+    def stopped_early(self) -> str | None:
+        """Why the notebook ended before its last cell without failing (``sys.exit(0)``), or None."""
+        note = self.record.get("stopped_early")
+        return str(note["message"]) if note else None
 
 
 @dataclass
@@ -70,6 +79,7 @@ class RunFacts:
     fingerprint: str | None = None
     fingerprint_parts: dict[str, str] = field(default_factory=dict)
     fingerprint_basis: tuple[Any, Any] = ({}, None)  # the notebook and the input listings at start
+    stopped_early: dict[str, Any] | None = None  # the last attempt's clean sys.exit(): cell and message
 
     @property
     def files(self) -> RunDir:
@@ -141,13 +151,15 @@ def build_record(
         "secret_params": sorted(run.params.secret_names),
         "attempts": [attempt_dict(a) for a in run.attempts],
         "error": error_dict(error),
-        "cells": records.cells_summary(nb_json),
+        "cells": _cells(nb_json, run.stopped_early),
+        "stopped_early": run.stopped_early,
         "datasets": records.dataset_entries(events, last),
         "checks": checks,
         "metrics": records.metrics_entries(events, last),
         "state": {"before": run.state_before, "after": run.state_after or run.state_before},
         "quality": records.quality_status(checks),
         "warnings": run.warnings
+        + ([str(run.stopped_early["message"])] if run.stopped_early and status == "succeeded" else [])
         + [str(e.get("message")) for e in ev.of_kind(events, ev.LOG, last) if e.get("level") == "warning"],
         "versions": records.versions(),
         "git": records.git_facts(project.root),
@@ -168,6 +180,32 @@ def build_record(
         "artifacts": {"notebook": RunDir.OUTPUT, "report": RunDir.REPORT, "events": RunDir.EVENTS},
     }
     return record
+
+
+def _cells(nb_json: dict[str, Any], stopped_early: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The record's ``cells``; the cell that ended the notebook with a clean ``sys.exit()`` is ``stopped``."""
+    cells = records.cells_summary(nb_json)
+    if stopped_early is not None:
+        for cell in cells:
+            if cell["index"] == stopped_early["cell_index"]:
+                cell["status"] = "stopped"
+    return cells
+
+
+def mask_error(error: NbpipeError | None, masker: Masker) -> NbpipeError | None:
+    """Mask secret values in ``error`` in place (message, hint, the kernel's evalue and traceback).
+
+    The runner masks every error where it first holds it, so the record, the events, the progress
+    view and the CLI's failure line all print the masked text.
+    """
+    if error is None or not masker:
+        return error
+    error.message = masker.text(error.message)
+    error.hint = None if error.hint is None else masker.text(error.hint)
+    error.evalue = None if error.evalue is None else masker.text(error.evalue)
+    error.traceback = [masker.text(line) for line in error.traceback]
+    error.args = tuple(masker.text(a) if isinstance(a, str) else a for a in error.args)
+    return error
 
 
 def attempt_dict(a: Attempt) -> dict[str, Any]:
@@ -197,16 +235,22 @@ def error_dict(error: NbpipeError | None) -> dict[str, Any] | None:
     return out
 
 
-def mask_file(path: Path, masker: Masker) -> None:
-    """Replace secret values in a text file (atomically; untouched when there are none)."""
+def mask_file(path: Path, masker: Masker) -> bool:
+    """Replace secret values in a text file (atomically; untouched when there are none).
+
+    Returns:
+        Whether the file held a secret.
+    """
     if not path.exists():
-        return
+        return False
     text = path.read_text(encoding="utf-8", errors="replace")
     masked = masker.text(text)
     if masked != text:
         tmp = Path(str(path) + ".tmp")
         tmp.write_text(masked, encoding="utf-8")
         os.replace(tmp, path)
+        return True
+    return False
 
 
 def input_listing(project: Project, cfg: PipelineConfig) -> dict[str, Any] | None:

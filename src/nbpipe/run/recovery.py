@@ -4,6 +4,10 @@ Every run (and ``nbpipe backfill``, once) calls :func:`recover` holding the pipe
 executes anything: a publish whose journal entry is still open is completed (the staged files are
 moved and the state committed), runs still marked ``running`` lost their runner and get a record
 from what they left on disk, and staging left by failed or killed runs is removed.
+
+A killed run's files were masked as they were written (:mod:`nbpipe.run.kernel_log`, the engine's
+notebook saves, the event log). Recovery masks them once more with the secrets the recovering run
+knows (usually the same ``env:`` secrets), which also covers files an older nbpipe left unmasked.
 """
 
 from __future__ import annotations
@@ -17,16 +21,18 @@ from nbpipe.core import events as ev
 from nbpipe.core import records
 from nbpipe.core.config import Project
 from nbpipe.core.layout import RunDir
+from nbpipe.core.masking import Masker
 
 if TYPE_CHECKING:  # pragma: no cover
     from nbpipe.run.store import RunStore
 
 
 def recover(project: Project, store: RunStore, pipeline: str, *, by: str, now: dt.datetime,
-            log: ev.EventLog | None = None) -> list[str]:
+            log: ev.EventLog | None = None, masker: Masker | None = None) -> list[str]:
     """Roll forward publishes a killed runner left half done; close the runs it left open.
 
-    The caller holds the pipeline's lock. Returns warnings describing what was recovered.
+    The caller holds the pipeline's lock. ``masker`` (the recovering run's secrets) re-masks the
+    files of the runs it closes. Returns warnings describing what was recovered.
     """
     warnings: list[str] = []
     pending = store.pending_publishes(pipeline)
@@ -55,7 +61,7 @@ def recover(project: Project, store: RunStore, pipeline: str, *, by: str, now: d
         if orphan["run_id"] == by:
             continue
         published = orphan["run_id"] in finished_by_publish or store.publish_done(orphan["run_id"])
-        _close_orphan(project, store, orphan, published=published, by=by)
+        _close_orphan(project, store, orphan, published=published, by=by, masker=masker or Masker())
         if log is not None:
             log.emit("recovered", run_id=orphan["run_id"], action="marked the orphaned run as ended")
     # Staging left by this pipeline's failed or killed runs (nothing of it was ever published).
@@ -69,10 +75,12 @@ def recover(project: Project, store: RunStore, pipeline: str, *, by: str, now: d
 
 
 def _close_orphan(project: Project, store: RunStore, orphan: dict[str, Any], *, published: bool,
-                  by: str) -> None:
-    """Write the record of a run whose runner was killed, from what it left on disk."""
+                  by: str, masker: Masker) -> None:
+    """Write the record of a run whose runner was killed, from what it left on disk (masked again)."""
     run_dir = project.runs_dir / orphan["pipeline"] / orphan["run_id"]
-    events = list(ev.read_events(RunDir(run_dir).events))
+    if masker and run_dir.is_dir():
+        remask(run_dir, masker)
+    events = masker.data(list(ev.read_events(RunDir(run_dir).events)))
     started = orphan.get("started_at")
     error = (
         None
@@ -125,3 +133,20 @@ def _close_orphan(project: Project, store: RunStore, orphan: dict[str, Any], *, 
         if not written:
             records.write_json(RunDir(run_dir).record, record)
     store.save_run(record, events)
+
+
+# What a run leaves in its directory that can hold text a cell printed (staging holds data, not logs).
+_TEXT_SUFFIXES = (".ipynb", ".log", ".jsonl", ".json", ".html", ".txt")
+
+
+def remask(run_dir: Path, masker: Masker) -> list[Path]:
+    """Mask ``masker``'s secrets in every text file a run left in ``run_dir``; return those changed."""
+    from nbpipe.run.record import mask_file
+
+    changed = []
+    staging = RunDir(run_dir).staging
+    for path in sorted(run_dir.rglob("*")):
+        text_file = path.is_file() and path.suffix in _TEXT_SUFFIXES and not path.is_relative_to(staging)
+        if text_file and mask_file(path, masker):
+            changed.append(path)
+    return changed

@@ -47,6 +47,7 @@ from nbpipe.run.record import (
     Attempt,
     RunFacts,
     RunResult,  # re-exported: the outcome of Runner.run
+    mask_error,
     resume_source,
     write_record,
 )
@@ -261,7 +262,7 @@ class Runner:
     # -- steps --------------------------------------------------------------------------------
     def _run_locked(self, run: _Run, lock: PipelineLock) -> RunResult:
         run.run_dir.mkdir(parents=True, exist_ok=False)
-        log = ev.EventLog.in_run_dir(run.run_dir, source="runner")
+        log = ev.EventLog.in_run_dir(run.run_dir, source="runner", masker=run.masker)
         log.emit(
             ev.RUN_STARTED,
             run_id=run.run_id,
@@ -289,7 +290,7 @@ class Runner:
         failpoints.hit("after_run_started")
         if run.backfill is None:
             run.warnings.extend(recovery.recover(self.project, self.store, run.pipeline, by=run.run_id,
-                                                 now=self.clock(), log=log))
+                                                 now=self.clock(), log=log, masker=run.masker))
         run.state_before = self.store.get_state(run.pipeline) if run.mode == "prod" else {}
         run.files.state_in.write_text(json.dumps(run.state_before, indent=1))
         if run.resumed is not None:
@@ -338,11 +339,18 @@ class Runner:
         return env, {name: protocol.secret_variable(name) for name in secrets}
 
     def _attempts(self, run: _Run, log: ev.EventLog) -> NbpipeError | None:
-        from nbpipe.run.engine import ExecutionLimits, ExecutionRequest, error_from_kernel
+        """Attempt until one succeeds or retries run out; ``timeout_s`` bounds all attempts together."""
+        from nbpipe.run.engine import ExecutionLimits, ExecutionRequest
+        from nbpipe.run.replies import error_from_kernel, out_of_time
 
         max_attempts = run.cfg.retries + 1
+        limit = run.cfg.timeout_s
+        deadline = run.started_at + dt.timedelta(seconds=limit) if limit is not None else None
         error: NbpipeError | None = None
         for n in range(1, max_attempts + 1):
+            remaining = (deadline - self.clock()).total_seconds() if deadline is not None else None
+            if remaining is not None and remaining <= 0:
+                return out_of_time(limit, n - 1, error)
             attempt = Attempt(n, self.clock())
             run.attempts.append(attempt)
             shutil.rmtree(run.files.staging, ignore_errors=True)
@@ -357,16 +365,20 @@ class Runner:
                 kernel_name=run.cfg.kernel,
                 cwd=run.notebook.parent,
                 env=env,
-                limits=ExecutionLimits(cell_timeout_s=run.cfg.cell_timeout_s, run_timeout_s=run.cfg.timeout_s),
+                limits=ExecutionLimits(cell_timeout_s=run.cfg.cell_timeout_s, run_timeout_s=remaining,
+                                       run_limit_s=limit),
                 secret_env=secret_env,
                 kernel_log_path=run.files.kernel_log,
                 on_progress=self.on_progress,
                 prestart_next=self.prestart_next,
+                masker=run.masker,
             )
             error = None
+            run.stopped_early = None
             failpoints.hit("before_execute")
             try:
-                self.executor.execute(request)
+                outcome = self.executor.execute(request)
+                run.stopped_early = outcome.stop_record() if outcome is not None else None
                 failpoints.hit("after_execute")
                 error = self._gates(run, n)
                 failpoints.hit("after_gates")
@@ -374,6 +386,7 @@ class Runner:
                 error = error_from_kernel(exc, run.run_dir, n)
             except RunFailedError as exc:
                 error = exc
+            error = mask_error(error, run.masker)  # every printer and record downstream is safe
             attempt.ended_at = self.clock()
             attempt.status = "succeeded" if error is None else "failed"
             attempt.error = error
@@ -388,6 +401,8 @@ class Runner:
                 break
             shutil.copyfile(run.files.output, run.run_dir / f"attempt-{n}.ipynb")
             delay = run.cfg.retry_delay_s * (2 ** (n - 1)) * (1 + 0.5 * self.jitter())
+            if deadline is not None and (deadline - self.clock()).total_seconds() <= delay:
+                return out_of_time(limit, n, error)  # the next attempt could not start in time
             self._progress({"event": ev.PROGRESS_RETRYING, "attempt": n, "delay_s": delay, "error": error.message})
             self.sleep(delay)
         return error
@@ -476,6 +491,7 @@ class Runner:
         self, run: _Run, log: ev.EventLog, error: NbpipeError | None, *, skipped: str | None = None
     ) -> RunResult:
         ended = self.clock()
+        error = mask_error(error, run.masker)
         status = "skipped" if skipped else "succeeded" if error is None else "failed"
         exit_code = 0 if error is None else error.exit_code
         if skipped:
@@ -498,3 +514,4 @@ class Runner:
     def _progress(self, event: dict[str, Any]) -> None:
         if self.on_progress:
             self.on_progress(event)
+
