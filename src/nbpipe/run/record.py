@@ -18,8 +18,8 @@ from typing import Any
 
 from nbpipe.core import events as ev
 from nbpipe.core import records
-from nbpipe.core.config import PipelineConfig, Project
-from nbpipe.core.layout import RunDir, dataset_root, list_files
+from nbpipe.core.config import Project
+from nbpipe.core.layout import RunDir
 from nbpipe.core.masking import Masker
 from nbpipe.core.params import ResolvedParams
 from nbpipe.core.protocol import Mode
@@ -80,6 +80,7 @@ class RunFacts:
     fingerprint_parts: dict[str, str] = field(default_factory=dict)
     fingerprint_basis: tuple[Any, Any] = ({}, None)  # the notebook and the input listings at start
     stopped_early: dict[str, Any] | None = None  # the last attempt's clean sys.exit(): cell and message
+    not_skipped: dict[str, Any] | None = None  # why an up-to-date check did not skip: what changed, since which run
 
     @property
     def files(self) -> RunDir:
@@ -166,6 +167,7 @@ def build_record(
         **{k: v for k, v in records.host_facts().items() if k in ("host", "pid")},
         "fingerprint": run.fingerprint,
         "fingerprint_parts": run.fingerprint_parts,
+        "not_skipped": run.not_skipped,
         "skipped_reason": run.warnings[-1] if status == "skipped" else None,
         "resumed_from": run.resumed["run_id"] if run.resumed else None,
         "incremental": bool(records.proposals(events, last)),
@@ -253,42 +255,10 @@ def mask_file(path: Path, masker: Masker) -> bool:
     return False
 
 
-def input_listing(project: Project, cfg: PipelineConfig) -> dict[str, Any] | None:
-    """File listings of the declared inputs; None when an input cannot be fingerprinted."""
-    if not cfg.reads:
-        return None
-    out: dict[str, Any] = {}
-    for name in cfg.reads:
-        ds = project.config.datasets.get(name)
-        if ds is None or ds.format in ("jdbc", "kafka"):
-            return None
-        root = dataset_root(project, name, ds)
-        out[name] = list_files(root) if root.exists() else {}
-    return out
 
 
-def set_fingerprint(project: Project, run: RunFacts, state: dict[str, Any]) -> dict[str, str]:
-    """Set ``run.fingerprint`` (and its parts) over the code, params, inputs and ``state``."""
-    from nbpipe.core import fingerprint
-
-    nb_json, inputs = run.fingerprint_basis
-    basis = (nb_json, run.params.effective, {"state": state, "files": inputs})
-    extra = {"profile": project.profile_name, "mode": run.mode}
-    run.fingerprint_parts = fingerprint.fingerprint_parts(*basis, extra=extra)
-    run.fingerprint = fingerprint.run_fingerprint(*basis, extra=extra)
-    return run.fingerprint_parts
 
 
-def caught_up(proposals: dict[str, Any], listings: dict[str, Any] | None) -> bool:
-    """Whether the proposed file positions cover every file listed at run start (no ``max_files`` rest)."""
-    for dataset, position in proposals.items():
-        if not isinstance(position, dict) or position.get("kind") != "files":
-            continue
-        read = position.get("files") or {}
-        listed = (listings or {}).get(dataset) or {}
-        if any(read.get(path) != meta for path, meta in listed.items()):
-            return False
-    return True
 
 
 def resume_source(project: Project, store: Any, pipeline: str, run_id: str) -> dict[str, Any]:

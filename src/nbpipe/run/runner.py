@@ -483,8 +483,10 @@ class Runner:
                                  state=run.state_before, force=run.force, same_params=run.backfill is not None)
         run.fingerprint_basis = (verdict.basis, verdict.basis.listings)
         run.fingerprint_parts, run.fingerprint = verdict.basis.parts, verdict.basis.fingerprint
+        run.not_skipped = verdict.not_skipped
         if verdict.not_skipped is not None:
-            ev.EventLog.in_run_dir(run.run_dir, source="runner").emit(ev.LOG, level="info", **verdict.not_skipped)
+            ev.EventLog.in_run_dir(run.run_dir, source="runner", masker=run.masker).emit(
+                ev.LOG, level="info", **verdict.not_skipped)
         return verdict.skip
 
     def _finish(

@@ -71,6 +71,9 @@ def not_skipped(result: RunResult) -> dict[str, Any]:
     """The runner's event saying why ``result`` was not skipped."""
     events = ev.read_events(result.run_dir / ev.EVENTS_FILE)
     (found,) = [e for e in events if e["kind"] == ev.LOG and "fingerprint_changed" in e]
+    recorded = result.record["not_skipped"]
+    assert recorded == {k: v for k, v in found.items() if k not in ("ts", "kind", "source", "level", "attempt")}, (
+        "run.json says why the run was not skipped, as its event log does")
     return found
 
 
