@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -70,7 +68,7 @@ def run(
         shown = result.record.get("error") or {}
         message, hint = shown.get("message", result.error.message), shown.get("hint", result.error.hint)
         print_error(str(message), hint and str(hint), title=f"✗ {pipeline} run {result.run_id} failed:")
-        retry = with_env_references(str(result.record["retry_command"]), given)
+        retry = str(result.record["retry_command"])  # keeps each -p name=env:VAR as given
         say("retry: ", (retry, "bold"), to=err)
     say(f"  record: {rel(result.run_dir)}/report.html")
     raise typer.Exit(result.exit_code)
@@ -94,23 +92,3 @@ def read_params_file(path: Path) -> str:
             f"params file {path} is not UTF-8 text (byte {exc.start} cannot be decoded); is it a binary file?",
             hint=fix,
         ) from None
-
-
-def with_env_references(command: str, given: Mapping[str, Any]) -> str:
-    """``command`` with each ``-p NAME=env:…`` spelled as the user gave it (``env:NBP_X``, not ``env:NAME``).
-
-    The record writes a secret parameter as ``NAME=env:NAME_UPPER``; a run started with
-    ``-p name=env:OTHER`` is only reproduced by the variable that was actually read.
-    """
-    refs = {k: v for k, v in given.items() if isinstance(v, str) and v.startswith("env:")}
-    if not refs:
-        return command
-    try:
-        words = shlex.split(command)
-    except ValueError:
-        return command
-    for i in range(1, len(words)):
-        name = words[i].split("=", 1)[0]
-        if words[i - 1] in ("-p", "--param") and name in refs and words[i].startswith(f"{name}=env:"):
-            words[i] = f"{name}={refs[name]}"
-    return shlex.join(words)

@@ -59,6 +59,7 @@ class ResolvedParams:
     defaults: dict[str, Any] = field(default_factory=dict)
     secret_names: set[str] = field(default_factory=set)
     env_secret_values: list[str] = field(default_factory=list)
+    env_variables: dict[str, str] = field(default_factory=dict)  # parameter -> the variable ``env:VAR`` read
 
     @property
     def secret_values(self) -> list[str]:
@@ -208,6 +209,7 @@ def resolve(
                     hint=f"export {var}=... before running, or pass the value directly",
                 )
             raw = environ[var]
+            out.env_variables[name] = var
             out.secret_names.add(name)
             if raw:
                 out.env_secret_values.append(raw)

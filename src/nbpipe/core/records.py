@@ -13,7 +13,7 @@ import secrets as _secrets
 import shlex
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -87,16 +87,25 @@ def git_facts(root: Path) -> dict[str, Any]:
 
 
 def retry_command(
-    pipeline: str, params: dict[str, Any], secret_names: set[str], profile: str, resume_run_id: str | None = None
+    pipeline: str,
+    params: dict[str, Any],
+    secret_names: set[str],
+    profile: str,
+    resume_run_id: str | None = None,
+    env_variables: Mapping[str, str] | None = None,
 ) -> str:
-    """The exact command that retries a run (secret values are never spelled out)."""
+    """The exact command that retries a run (secret values are never spelled out).
+
+    A secret read with ``-p name=env:VAR`` is written back as ``env:VAR`` (``env_variables``);
+    any other secret as ``env:NAME`` in upper case, the variable to export.
+    """
     if resume_run_id:
         parts = ["nbpipe", "run", pipeline, "--resume", resume_run_id]
     else:
         parts = ["nbpipe", "run", pipeline]
         for key, value in params.items():
             if key in secret_names:
-                parts += ["-p", f"{key}=env:{key.upper()}"]
+                parts += ["-p", f"{key}=env:{(env_variables or {}).get(key, key.upper())}"]
             else:
                 import json
 

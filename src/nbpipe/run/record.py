@@ -177,6 +177,7 @@ def build_record(
             run.params.secret_names,
             project.profile_name,
             resume_run_id=run.run_id if status == "failed" and records.proposals(events, last) else None,
+            env_variables=run.params.env_variables,
         ),
         "cost_usd": round(duration / 3600 * cores * project.config.cost.core_hour_usd, 6),
         "artifacts": {"notebook": RunDir.OUTPUT, "report": RunDir.REPORT, "events": RunDir.EVENTS},

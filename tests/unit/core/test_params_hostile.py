@@ -93,3 +93,14 @@ def test_a_params_file_error_says_where_but_not_what() -> None:
     assert "hunter22" not in str(info.value)
     with pytest.raises(ParameterError, match="not a list"):
         load_params_file("- a\n", "p.yaml")
+
+
+def test_the_recorded_retry_command_reads_the_variable_the_run_read() -> None:
+    from nbpipe.core.params import ParamDef, resolve
+    from nbpipe.core.records import retry_command
+
+    defs = {"label": ParamDef("label", "str", "x", True), "token": ParamDef("token", "str", "", True, secret=True)}
+    params = resolve(defs, {"label": "env:NBP_LABEL", "token": "t0ps3cret"}, environ={"NBP_LABEL": "s3cret"})
+    assert params.env_variables == {"label": "NBP_LABEL"}
+    command = retry_command("p", params.values, params.secret_names, "dev", env_variables=params.env_variables)
+    assert command == "nbpipe run p -p label=env:NBP_LABEL -p token=env:TOKEN"
