@@ -148,8 +148,8 @@ def test_nbpipe_yaml_schema_keys() -> None:
                                                 "runs"]
     assert list(Profile.model_fields) == ["spark", "warehouse", "store", "runs_dir"]
     assert list(DatasetConfig.model_fields) == ["path", "format", "options", "partition_by", "contract",
-                                                "retention_days", "on_bad_rows", "primary_key", "write_mode", "encoding",
-                                                "follow_symlinks", "description"]
+                                                "retention_days", "on_bad_rows", "primary_key", "write_mode",
+                                                "encoding", "follow_symlinks", "description"]
     assert list(PipelineConfig.model_fields) == [
         "notebook", "params", "reads", "writes", "depends_on", "retries", "retry_delay_s", "timeout_s",
         "cell_timeout_s", "quality", "schedule", "kernel", "notify"]
@@ -187,3 +187,11 @@ def test_shims_refuse_unknown_names() -> None:
 
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         nbpipe.config.nope  # noqa: B018
+
+
+def test_published_dataset_file_names() -> None:
+    """Names other tools see in a published dataset's folder (all skipped by Spark, pyarrow and pandas)."""
+    from nbpipe.core import layout, manifest
+
+    assert (layout.MARKER, manifest.MANIFEST, manifest.PREVIOUS, manifest.PREVIOUS_SUFFIX) == (
+        "_nbpipe_run.json", "_nbpipe_manifest.json", ".nbpipe_prev", ".prev")

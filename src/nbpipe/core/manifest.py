@@ -12,9 +12,10 @@ the next run rolls it forward). The manifest makes reads through nbpipe see whol
   directory, in ``<unit>/.nbpipe_prev/`` (hard links, or copies where links fail, each named
   ``<file>.prev``, with the old unit's marker). Spark, pyarrow and pandas skip dot-directories and
   ``*.parquet`` globs do not match ``.prev``. The copies are dropped once the manifest is committed.
-* :func:`committed_files` resolves the manifest to files: a unit whose live marker names the
-  manifest's run is read in place, a unit already replaced by an uncommitted publish is read from
-  its ``.nbpipe_prev`` copy, under the same partition path, so Spark sees the same columns.
+* :func:`committed_files` resolves the manifest to files: a unit whose live files are the committed
+  ones (same names, sizes and mtimes) is read in place, a unit already replaced by an uncommitted
+  publish is read from its ``.nbpipe_prev`` copy (its marker names the manifest's run), under the
+  same partition path, so Spark sees the same partition columns.
 
 :func:`changes_since_commit` compares a dataset with its manifest: published datasets that changed
 outside the publish step. Datasets published before manifests existed have none; they are read
@@ -170,24 +171,34 @@ def drop_previous(unit_dir: Path) -> None:
     shutil.rmtree(unit_dir / PREVIOUS, ignore_errors=True)
 
 
+def _same(unit_dir: Path, files: Files) -> bool:
+    """Whether ``unit_dir`` holds exactly these files (size and mtime), as committed."""
+    for name, meta in files.items():
+        try:
+            st = os.stat(unit_dir / name)
+        except OSError:
+            return False
+        if (st.st_size, st.st_mtime_ns) != (meta.get("size"), meta.get("mtime_ns")):
+            return False
+    return True
+
+
 def _resolve(root: Path, manifest: dict[str, Any]) -> tuple[list[Path], list[str]]:
     """The committed files of ``manifest``, and the units that could not be found."""
     files: list[Path] = []
     missing: list[str] = []
     for unit, entry in sorted(manifest["units"].items()):
         live = root / unit if unit else root
-        names = sorted(entry.get("files") or {})
-        if _unit_run(live) == entry.get("run_id"):
-            paths = [live / n for n in names]
-        elif _unit_run(live / PREVIOUS) == entry.get("run_id") and (live / PREVIOUS).is_dir():
-            paths = [live / PREVIOUS / (n + PREVIOUS_SUFFIX) for n in names]
+        listed = dict(entry.get("files") or {})
+        names = sorted(listed)
+        prev = live / PREVIOUS
+        if _same(live, listed):
+            files.extend(live / n for n in names)
+        elif prev.is_dir() and _unit_run(prev) == entry.get("run_id") and \
+                all((prev / (n + PREVIOUS_SUFFIX)).is_file() for n in names):
+            files.extend(prev / (n + PREVIOUS_SUFFIX) for n in names)
         else:
             missing.append(unit or ".")
-            continue
-        if not all(p.is_file() for p in paths):
-            missing.append(unit or ".")
-            continue
-        files.extend(paths)
     return files, missing
 
 
@@ -264,10 +275,11 @@ def changes_since_commit(dataset: str, root: Path) -> Changes | None:
     actual = data_listing(root)
     expected: dict[str, Files] = {u: dict(e.get("files") or {}) for u, e in manifest["units"].items()}
     for unit in sorted(set(actual) | set(expected)):
-        if unit in actual and _unit_run(root / unit) != (manifest["units"].get(unit) or {}).get("run_id") \
-                and _in_flight(root, root / unit):
-            continue
         have, want = actual.get(unit, {}), expected.get(unit, {})
+        if have == want:
+            continue
+        if unit in actual and _in_flight(root, root / unit):
+            continue
         prefix = f"{unit}/" if unit else ""
         for name in sorted(set(have) | set(want)):
             if name not in want:

@@ -5,14 +5,22 @@
 
 1. move the unit to ``.<dataset>.publish/<run_id>/incoming/<unit>`` beside the dataset root (a
    rename; a copy + rename when the staging area is on another filesystem);
-2. swap it with the live directory (``renameat2(RENAME_EXCHANGE)`` where the kernel has it: readers
+2. keep the live unit's committed files in ``incoming/<unit>/.nbpipe_prev`` (hard links), so that
+   reads through nbpipe still find them once the unit is swapped;
+3. swap it with the live directory (``renameat2(RENAME_EXCHANGE)`` where the kernel has it: readers
    see the old or the new unit, never neither; else two renames);
-3. move what came out to ``…/trash/<unit>`` and delete it.
+4. move what came out to ``…/trash/<unit>`` and delete it;
+
+and once every unit of the dataset is in place, commit its manifest (``_nbpipe_manifest.json``, one
+atomic rename; :mod:`nbpipe.core.manifest`) and drop the kept copies. Until that commit ``ctx.read``
+sees the previous publish whole; a plain reader of the folder sees each unit old or new. A dataset
+replaced whole carries its new manifest inside, so the swap itself is its commit.
 
 Each step is re-entrant: the markers tell whether ``incoming`` holds our new data or the old data
 it replaced, so calling :func:`publish` again with the same events (crash recovery) rolls forward
 and ends in the same state. A failed or killed run never calls publish; its staging is removed
-by the runner (:func:`discard_staging`) or :func:`gc_staging`.
+by the runner (:func:`discard_staging`) or :func:`gc_staging`. The checks made before a publish is
+journaled live in :mod:`nbpipe.run.preflight`.
 """
 
 from __future__ import annotations
