@@ -266,11 +266,21 @@ def changes_since_commit(dataset: str, root: Path) -> Changes | None:
     """What changed in ``root`` since its manifest was committed; None without a manifest.
 
     Units of a publish in flight (the run named by their marker still has its publish work
-    directory) are skipped: that publish will commit them.
+    directory) are skipped: that publish will commit them. A manifest committed while we compare
+    (a concurrent backfill day of the same dataset) is compared again.
     """
-    manifest = read_manifest(root)
-    if manifest is None:
-        return None
+    found: Changes | None = None
+    for _ in range(_RESOLVE_TRIES):
+        manifest = read_manifest(root)
+        if manifest is None:
+            return None
+        found = _compare(dataset, root, manifest)
+        if not found or read_manifest(root) == manifest:
+            return found
+    return found
+
+
+def _compare(dataset: str, root: Path, manifest: dict[str, Any]) -> Changes:
     found = Changes(dataset, root, manifest)
     actual = data_listing(root)
     expected: dict[str, Files] = {u: dict(e.get("files") or {}) for u, e in manifest["units"].items()}
