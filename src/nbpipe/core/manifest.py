@@ -228,8 +228,8 @@ def committed_files(root: Path, dataset: str) -> list[Path] | None:
         f"manifest v{manifest.get('version')} in {root / MANIFEST}) are missing from "
         f"{', '.join(missing[:5])}{' …' if len(missing) > 5 else ''}: the folder was changed outside "
         "nbpipe's publish step",
-        hint=f"rerun the pipeline that writes {dataset!r} with --force to publish it again (or delete "
-        f"{root / MANIFEST} to read the folder as it is)",
+        hint=f"restore the files, or delete {root / MANIFEST} to read the folder as it is now (the next "
+        f"publish of {dataset!r} lists it again)",
     )
 
 

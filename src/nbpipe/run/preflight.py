@@ -58,8 +58,9 @@ def check_untouched(project: Project, names: Iterable[str]) -> None:
             f"dataset {name!r} was changed outside nbpipe's publish step since run "
             f"{changes.manifest.get('run_id')} published it: {changes.describe()} in {root}. Nothing was "
             "published and no state was committed; those files were left as they are",
-            hint=f"write datasets only with ctx.write(df, {name!r}) (never into {root} directly); then remove "
-            f"the files listed (or delete {root / MANIFEST} to accept the folder as it is now) and rerun",
+            hint=f"write datasets only with ctx.write(df, {name!r}), never into {root} directly; then undo the "
+            f"change (remove added files, restore changed or removed ones) or delete {root / MANIFEST} to accept "
+            "the folder as it is now, and rerun",
         )
 
 
