@@ -178,3 +178,16 @@ def test_check_writable_names_the_directory_a_publish_needs(project: Project) ->
     assert "nothing was published and no state was committed" in proc.stdout
     assert f"chmod -R u+w {project.warehouse}" in proc.stdout
     assert not list(project.warehouse.iterdir()), "nothing was moved"
+
+
+def test_an_os_error_mid_publish_is_a_dataset_error_naming_the_path(project: Project) -> None:
+    """No traceback from deep inside the publish: the error names the dataset, the run and the path."""
+    run_dir, staged = stage(project, "r1", "daily", {DAYS[0]: b"a"})
+    project.warehouse.mkdir(parents=True, exist_ok=True)
+    (project.warehouse / "daily").write_text("a file where the dataset folder should be")
+    with pytest.raises(DatasetError) as exc:
+        publish(project, run_dir, staged)
+    assert str(exc.value).startswith(
+        f"the publish of dataset 'daily' by run 'r1' stopped at {project.warehouse / 'daily'}: File exists")
+    assert "its next run completes this publish first" in (exc.value.hint or "")
+    assert isinstance(exc.value.__cause__, OSError) and exc.value.exit_code == 6
