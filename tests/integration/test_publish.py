@@ -14,6 +14,7 @@ import pytest
 
 from nbpipe.core import events
 from nbpipe.core.layout import publish_work_dir
+from nbpipe.core.manifest import MANIFEST
 from nbpipe.data.write import write_dataset, write_rejected
 from nbpipe.errors import ContractViolationError, DatasetError
 from nbpipe.run.publish import discard_staging, gc_staging, publish
@@ -198,8 +199,11 @@ def test_interrupted_publish_rolls_forward(proj: Flights) -> None:
     os.rename(r2.staging_dir / "flights" / "flight_date=2013-01-02", live / "flight_date=2013-01-02")
     result = publish(proj.project, r2.run_dir, staged)
     assert result[0]["rows"] == 2
-    assert tree(live) == expected
-    assert not work.exists()
+    assert {k: v for k, v in tree(live).items() if k != MANIFEST} == expected
+    committed = json.loads((live / MANIFEST).read_text())
+    assert (committed["version"], committed["run_id"]) == (2, "r2")
+    assert {u["run_id"] for u in committed["units"].values()} == {"r2"}
+    assert not work.exists() and not list(live.glob("*/.nbpipe_prev"))
 
 
 def test_cross_device_staging_is_copied_then_swapped(proj: Flights) -> None:
@@ -213,7 +217,7 @@ def test_cross_device_staging_is_copied_then_swapped(proj: Flights) -> None:
         expected = tree(ctx.staging_dir / "flights")
         result = publish(proj.project, ctx.run_dir, staged_events(ctx))
         assert result[0]["partitions"] == ["flight_date=2013-01-01"]
-        assert tree(proj.warehouse / "flights") == expected
+        assert {k: v for k, v in tree(proj.warehouse / "flights").items() if k != MANIFEST} == expected
         assert not (ctx.staging_dir / "flights" / "flight_date=2013-01-01").exists()
     finally:
         shutil.rmtree(runs, ignore_errors=True)
@@ -227,7 +231,9 @@ def test_unpartitioned_dataset_is_replaced_whole(proj: Flights) -> None:
         publish(proj.project, ctx.run_dir, staged_events(ctx))
     live = proj.warehouse / "carriers"
     assert [r.code for r in proj.spark.read.parquet(str(live)).collect()] == ["B6"]
-    assert sorted(tree(live)) == ["_nbpipe_run.json", "part-00000.parquet"]
+    assert sorted(tree(live)) == ["_nbpipe_manifest.json", "_nbpipe_run.json", "part-00000.parquet"]
+    committed = json.loads((live / MANIFEST).read_text())
+    assert (committed["version"], committed["run_id"], list(committed["units"])) == (2, "r2", [""])
 
 
 def test_csv_output_is_deterministic_and_publishable(proj: Flights) -> None:
@@ -324,3 +330,64 @@ def test_path_escape_refused_for_outputs(tmp_path: Path, spark: Any) -> None:
     with pytest.raises(DatasetError, match="escapes its root"):
         publish(project, ctx.run_dir, [event])
 
+
+
+def publish_killed_mid_publish(proj: Flights, ctx: ScopeForTest) -> None:
+    """Publish ``ctx``'s staging in another process that SIGKILLs itself after the first unit is swapped."""
+    import signal
+    import subprocess
+    import sys
+
+    from nbpipe.run import failpoints
+
+    events_file = ctx.run_dir / "staged.json"
+    events_file.write_text(json.dumps(staged_events(ctx)))
+    code = ("import json, sys; from nbpipe.core.config import load_project; from nbpipe.run.publish import publish; "
+            "publish(load_project(project_dir=sys.argv[1]), sys.argv[2], json.loads(open(sys.argv[3]).read()))")
+    proc = subprocess.run([sys.executable, "-c", code, str(proj.root), str(ctx.run_dir), str(events_file)],
+                          env={**os.environ, failpoints.ENV: "mid_publish"}, capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+
+
+def rows_of(df: Any) -> list[tuple[str, str]]:
+    return sorted((str(r.flight_date), r.carrier) for r in df.collect())
+
+
+def test_reads_through_nbpipe_see_the_last_whole_publish_while_one_is_cut_mid_way(proj: Flights) -> None:
+    """Killed after day 1 of 2 was swapped: plain readers see a mix, ``ctx.read`` the previous publish whole."""
+    from nbpipe.data.read import read_dataset
+
+    r1 = proj.scope("r1")
+    write_dataset(r1, proj.df(DAY1 + DAY2), "flights")
+    publish(proj.project, r1.run_dir, staged_events(r1))
+    live = proj.warehouse / "flights"
+    old = [("2013-01-01", "AA"), ("2013-01-01", "UA"), ("2013-01-02", "AA"), ("2013-01-02", "DL")]
+    r2 = proj.scope("r2")
+    write_dataset(r2, proj.df([("2013-01-01", "WN", 1, 1), ("2013-01-02", "US", 2, 2)]), "flights")
+    publish_killed_mid_publish(proj, r2)
+
+    mixed = rows_of(proj.spark.read.parquet(str(live)))
+    assert mixed == [("2013-01-01", "WN"), ("2013-01-02", "AA"), ("2013-01-02", "DL")], "plain readers see a mix"
+    reader = proj.scope("reader")
+    assert rows_of(read_dataset(reader, "flights")) == old, "nbpipe reads the last committed publish whole"
+    (event,) = events.of_kind(reader.log.read(), events.DATASET_READ)
+    assert event["rows"] == 4 and event["files"] == 2
+
+    publish(proj.project, r2.run_dir, staged_events(r2))  # the next run rolls the publish forward
+    new = [("2013-01-01", "WN"), ("2013-01-02", "US")]
+    assert rows_of(read_dataset(proj.scope("reader2"), "flights")) == new
+    assert rows_of(proj.spark.read.parquet(str(live))) == new
+    assert not list(live.glob("**/.nbpipe_prev")) and not publish_work_dir(live, "r2").exists()
+
+
+def test_read_refuses_a_committed_publish_whose_files_were_deleted(proj: Flights) -> None:
+    from nbpipe.data.read import read_dataset
+
+    r1 = proj.scope("r1")
+    write_dataset(r1, proj.df(DAY1 + DAY2), "flights")
+    publish(proj.project, r1.run_dir, staged_events(r1))
+    shutil.rmtree(proj.warehouse / "flights" / "flight_date=2013-01-02")
+    with pytest.raises(DatasetError, match=r"files of its last committed publish \(run r1, manifest v1 .*\) are "
+                       r"missing from flight_date=2013-01-02: the folder was changed outside nbpipe's publish step"):
+        read_dataset(proj.scope("reader"), "flights")

@@ -187,3 +187,11 @@ def test_shims_refuse_unknown_names() -> None:
 
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         nbpipe.config.nope  # noqa: B018
+
+
+def test_published_dataset_file_names() -> None:
+    """Names other tools see in a published dataset's folder (all skipped by Spark, pyarrow and pandas)."""
+    from nbpipe.core import layout, manifest
+
+    assert (layout.MARKER, manifest.MANIFEST, manifest.PREVIOUS, manifest.PREVIOUS_SUFFIX) == (
+        "_nbpipe_run.json", "_nbpipe_manifest.json", ".nbpipe_prev", ".prev")

@@ -36,6 +36,7 @@ from nbpipe.core.contracts import (
     diff_contracts,
     find_contract,
 )
+from nbpipe.core.manifest import committed_files
 from nbpipe.data import _display as display
 from nbpipe.data.sources import Source, flexible_frame, locate, mask_url
 from nbpipe.data.strict import strict_read
@@ -86,6 +87,8 @@ def read_with_event(ctx: RunScope, name: str, *, paths: list[str] | None = None,
     if cfg.format == "kafka":
         raise DatasetError(f"dataset {name!r} is a Kafka topic", hint=f"read it with ctx.incremental({name!r})")
     src = locate(ctx.project, name, cfg, paths)
+    if paths is None:
+        src = committed_source(name, src)
     if ctx.mode == "prod":
         contract = _as_contract(schema_override, name) or find_contract(ctx.project, name)
         if contract is None:
@@ -106,6 +109,18 @@ def read_with_event(ctx: RunScope, name: str, *, paths: list[str] | None = None,
     if ctx.mode == "explore":
         display.show_read(event)
     return df, event
+
+
+def committed_source(name: str, src: Source) -> Source:
+    """Only the files of the dataset's last committed publish, when it has a commit manifest.
+
+    A publish in flight (or killed before its commit) is invisible: its units are read as they were
+    committed (see :mod:`nbpipe.core.manifest`). Folders without a manifest are read as listed.
+    """
+    if src.base is None or not src.base.is_dir():
+        return src
+    files = committed_files(src.base, name)
+    return src if files is None else Source(src.base, files, src.partition_cols)
 
 
 def _inferred_contract(ctx: RunScope, name: str, cfg: DatasetConfig, src: Source) -> Contract:

@@ -5,14 +5,22 @@
 
 1. move the unit to ``.<dataset>.publish/<run_id>/incoming/<unit>`` beside the dataset root (a
    rename; a copy + rename when the staging area is on another filesystem);
-2. swap it with the live directory (``renameat2(RENAME_EXCHANGE)`` where the kernel has it: readers
+2. keep the live unit's committed files in ``incoming/<unit>/.nbpipe_prev`` (hard links), so that
+   reads through nbpipe still find them once the unit is swapped;
+3. swap it with the live directory (``renameat2(RENAME_EXCHANGE)`` where the kernel has it: readers
    see the old or the new unit, never neither; else two renames);
-3. move what came out to ``…/trash/<unit>`` and delete it.
+4. move what came out to ``…/trash/<unit>`` and delete it;
+
+and once every unit of the dataset is in place, commit its manifest (``_nbpipe_manifest.json``, one
+atomic rename; :mod:`nbpipe.core.manifest`) and drop the kept copies. Until that commit ``ctx.read``
+sees the previous publish whole; a plain reader of the folder sees each unit old or new. A dataset
+replaced whole carries its new manifest inside, so the swap itself is its commit.
 
 Each step is re-entrant: the markers tell whether ``incoming`` holds our new data or the old data
 it replaced, so calling :func:`publish` again with the same events (crash recovery) rolls forward
 and ends in the same state. A failed or killed run never calls publish; its staging is removed
-by the runner (:func:`discard_staging`) or :func:`gc_staging`.
+by the runner (:func:`discard_staging`) or :func:`gc_staging`. The checks made before a publish is
+journaled live in :mod:`nbpipe.run.preflight`.
 """
 
 from __future__ import annotations
@@ -24,11 +32,11 @@ import os
 import shutil
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from nbpipe.core import events
+from nbpipe.core import events, manifest
 from nbpipe.core.config import Project, inside
 from nbpipe.core.layout import (
     EXPLORE_DIR,
@@ -91,8 +99,13 @@ def _units(event: dict[str, Any]) -> list[str]:
     return [str(p) for p in event.get("partitions") or []]
 
 
-def _publish_unit(staged: Path, target: Path, work: Path, unit: str, run_id: str) -> None:
-    """Swap one staged unit into place (re-entrant: resumes whatever an earlier call left)."""
+def _publish_unit(staged: Path, target: Path, work: Path, unit: str, run_id: str,
+                  before_swap: Callable[[Path], None]) -> None:
+    """Swap one staged unit into place (re-entrant: resumes whatever an earlier call left).
+
+    ``before_swap(incoming)`` runs once the new unit is beside the live one and before they swap
+    (the manifest's kept copy or, for a whole dataset, its new manifest).
+    """
     incoming = work / "incoming" / (unit or "_all")
     trash = work / "trash" / (unit or "_all")
     if staged.is_dir():
@@ -103,14 +116,15 @@ def _publish_unit(staged: Path, target: Path, work: Path, unit: str, run_id: str
     if incoming.is_dir() and read_marker(incoming).get("run_id") == run_id:
         if target.exists() and read_marker(target).get("run_id") == run_id:
             shutil.rmtree(incoming)  # already live (published by an earlier call)
-        elif target.exists():
-            if not _exchange(incoming, target):
+        else:
+            before_swap(incoming)
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.rename(incoming, target)
+            elif not _exchange(incoming, target):
                 shutil.rmtree(trash, ignore_errors=True)
                 _move(target, trash)
                 os.rename(incoming, target)
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(incoming, target)
     if incoming.exists():  # after an exchange: the old data
         shutil.rmtree(trash, ignore_errors=True)
         _move(incoming, trash)
@@ -167,31 +181,62 @@ def publish(project: Project, run_dir: Path, staged_events: list[dict[str, Any]]
         root = dataset_root(project, name, cfg)
         stage = inside(staging_root, staging_root / name, f"staging of dataset {name!r}")
         work = publish_work_dir(root, run_id)
-        for unit in info["units"]:
-            staged = stage / unit if unit else stage
-            target = root / unit if unit else root
-            live = target.exists() and read_marker(target).get("run_id") == run_id
-            in_flight = (work / "incoming" / (unit or "_all")).exists()
-            if not (staged.is_dir() or live or in_flight):
-                raise DatasetError(
-                    f"cannot publish dataset {name!r}: staged unit {staged} is missing and was never published",
-                    hint="the run's staging was removed; rerun the pipeline",
-                )
-            owner = read_marker(staged).get("run_id") if staged.is_dir() else run_id
-            if owner != run_id:
-                raise DatasetError(f"cannot publish {staged}: it was staged by run {owner!r}, not {run_id!r}",
-                                   hint="rerun the pipeline; stale staging is removed by `nbpipe gc`")
-            _publish_unit(staged, target, work, unit, run_id)
-            failpoints.hit("mid_publish")  # crash tests: die after the first unit is swapped in
-        shutil.rmtree(work, ignore_errors=True)
-        if work.parent.is_dir() and not any(work.parent.iterdir()):
-            work.parent.rmdir()
+        try:
+            _publish_dataset(name, root, stage, work, info["units"], run_id)
+        except OSError as exc:
+            where = exc.filename or root
+            raise DatasetError(
+                f"the publish of dataset {name!r} by run {run_id!r} stopped at {where}: "
+                f"{exc.strerror or exc}; readers through nbpipe still see its last committed publish",
+                hint=f"make {root.parent} writable for the user running nbpipe (or free space), then run the "
+                "pipeline again: its next run completes this publish first",
+            ) from exc
         results.append({
             "dataset": name, "path": str(root), "partitions": [u for u in info["units"] if u],
             "rows": info["rows"], "bytes": info["bytes"], "schema_version": info.get("schema_version"),
             "format": info.get("format", cfg.format), "run_id": run_id,
         })
     return results
+
+
+def _publish_dataset(name: str, root: Path, stage: Path, work: Path, units: list[str], run_id: str) -> None:
+    """Swap every staged unit of one dataset into place, then commit its manifest (re-entrant)."""
+    whole = units == [""]
+    for unit in units:
+        staged = stage / unit if unit else stage
+        target = root / unit if unit else root
+        live = target.exists() and read_marker(target).get("run_id") == run_id
+        in_flight = (work / "incoming" / (unit or "_all")).exists()
+        if not (staged.is_dir() or live or in_flight):
+            raise DatasetError(
+                f"cannot publish dataset {name!r}: staged unit {staged} is missing and was never published",
+                hint="the run's staging was removed; rerun the pipeline",
+            )
+        owner = read_marker(staged).get("run_id") if staged.is_dir() else run_id
+        if owner != run_id:
+            raise DatasetError(f"cannot publish {staged}: it was staged by run {owner!r}, not {run_id!r}",
+                               hint="rerun the pipeline; stale staging is removed by `nbpipe gc`")
+
+        def before_swap(incoming: Path, target: Path = target) -> None:
+            if whole:  # the new manifest travels with the dataset: the swap itself is the commit
+                manifest.write_manifest(
+                    incoming, manifest.new_manifest(name, run_id, incoming, manifest.read_manifest(root), None))
+            elif target.is_dir():  # readers through nbpipe keep the committed unit until the manifest moves on
+                manifest.keep_previous(target, incoming)
+
+        _publish_unit(staged, target, work, unit, run_id, before_swap)
+        failpoints.hit("mid_publish")  # crash tests: die after the first unit is swapped in
+    if not whole:
+        root.mkdir(parents=True, exist_ok=True)
+        with manifest.manifest_lock(root):
+            previous = manifest.read_manifest(root)
+            if not manifest.committed(previous, run_id, units):
+                manifest.write_manifest(root, manifest.new_manifest(name, run_id, root, previous, units))
+        for unit in units:
+            manifest.drop_previous(root / unit)
+    shutil.rmtree(work, ignore_errors=True)
+    if work.parent.is_dir() and not any(work.parent.iterdir()):
+        work.parent.rmdir()
 
 
 def discard_staging(run_dir: Path) -> bool:

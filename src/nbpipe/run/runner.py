@@ -435,6 +435,14 @@ class Runner:
             if not e.get("sandbox")
         ]
         proposals = {e["dataset"]: e["position"] for e in ev.of_kind(events, ev.STATE_PROPOSAL, last)}
+        from nbpipe.run import preflight
+
+        try:  # before the journal: a refused publish leaves nothing to roll forward
+            preflight.check_untouched(self.project, preflight.outputs(self.project, run.cfg.writes, staged))
+            preflight.check_writable(self.project, run.run_id, staged)
+        except NbpipeError:
+            shutil.rmtree(run.files.staging, ignore_errors=True)
+            raise
         if not staged and not proposals:
             return
         if proposals and run.backfill is not None and run.backfill.concurrent:
