@@ -25,6 +25,7 @@ and JDBC sources are persisted once instead (a database can change between queri
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from nbpipe.core import events
@@ -37,6 +38,7 @@ from nbpipe.core.contracts import (
     find_contract,
 )
 from nbpipe.data import _display as display
+from nbpipe.data.encoding import TEXT_FORMATS, codec, undecodable_files
 from nbpipe.data.sources import Source, flexible_frame, locate, mask_url
 from nbpipe.data.strict import strict_read
 from nbpipe.data.write import (
@@ -50,6 +52,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame
 
     from nbpipe.core.protocol import RunScope
+
+log = logging.getLogger(__name__)
+
 
 # --------------------------------------------------------------------------- reads
 def read_dataset(ctx: RunScope, name: str, *, paths: list[str] | None = None,
@@ -122,6 +127,17 @@ def _explore_read(ctx: RunScope, name: str, cfg: DatasetConfig, src: Source,
     from pyspark.sql import functions as F
 
     contract_over = _as_contract(override, name)
+    if cfg.format in TEXT_FORMATS:
+        found = undecodable_files(src.with_rows().files, codec(name, cfg))
+        if found:
+            # Explore mode shows the data as Spark decoded it, and says where it could not.
+            message = (f"dataset {name!r}: {len(found)} file(s) hold bytes that are not valid {found[0].encoding}, "
+                       f"shown as U+FFFD here and quarantined in prod: " + "; ".join(u.describe() for u in found[:3])
+                       + f" (set datasets.{name}.encoding in nbpipe.yaml to the files' real encoding)")
+            log.warning(message)
+            ctx.log.emit(events.LOG, level="warning", message=message)
+        if not src.with_rows().files and contract_over is None:
+            contract_over = find_contract(ctx.project, name)  # only empty drops: the contract's columns
     df = flexible_frame(ctx.spark, name, cfg, src, contract_over)
     data_cols = [c for c in df.columns if c != CORRUPT_COLUMN]
     if CORRUPT_COLUMN in df.columns and data_cols:

@@ -152,7 +152,7 @@ def backfill(
             result.warnings += runner.recover(pipeline, by=backfill_id)
             jobs = [
                 Job(day.isoformat(), pipeline, {**given, param: day.isoformat()}, from_cli | {param},
-                    backfill=BackfillSlot(backfill_id))
+                    backfill=BackfillSlot(backfill_id, day=day.isoformat()))
                 for day in days
             ]
             result.days = _run_days(runner, project, jobs, parallel, result.warnings, on_day)
