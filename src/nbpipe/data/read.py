@@ -47,6 +47,7 @@ from nbpipe.data.write import (
 )
 from nbpipe.data.write import schema_override as _as_contract
 from nbpipe.errors import DatasetError
+from nbpipe.spark.driver import driver_guard
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame
@@ -86,7 +87,17 @@ def read_with_event(ctx: RunScope, name: str, *, paths: list[str] | None = None,
 
     ``ctx.incremental`` reads its new files through here, so they get the same enforcement and the
     row counts come from the read's own pass instead of another ``count()``.
+
+    Raises:
+        KernelDiedError: the Spark driver died during the read (see :mod:`nbpipe.spark.driver`).
     """
+    with driver_guard(lambda: ctx.spark, ctx.project, ctx.run_dir if ctx.is_prod else None,
+                      f"reading dataset {name!r}"):
+        return _read_with_event(ctx, name, paths, schema_override, annotations)
+
+
+def _read_with_event(ctx: RunScope, name: str, paths: list[str] | None, schema_override: Any,
+                     annotations: dict[str, Any]) -> tuple[DataFrame, dict[str, Any]]:
     cfg = ctx.project.dataset(name)
     if cfg.format == "kafka":
         raise DatasetError(f"dataset {name!r} is a Kafka topic", hint=f"read it with ctx.incremental({name!r})")

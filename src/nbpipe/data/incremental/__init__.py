@@ -45,6 +45,7 @@ from nbpipe.data.incremental._common import (
 from nbpipe.data.incremental.files import read_files
 from nbpipe.data.incremental.watermark import read_watermark
 from nbpipe.errors import DatasetError, StateError
+from nbpipe.spark.driver import driver_guard
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame
@@ -81,7 +82,15 @@ def read_incremental(
     Raises:
         DatasetError: unknown dataset, missing path or column, unsupported format.
         StateError: the committed state or resume snapshot does not fit this read.
+        KernelDiedError: the Spark driver died during the read.
     """
+    with driver_guard(lambda: ctx.spark, ctx.project, ctx.run_dir if ctx.is_prod else None,
+                      f"reading dataset {name!r} incrementally"):
+        return _read_incremental(ctx, name, column, lookback, max_files)
+
+
+def _read_incremental(ctx: RunScope, name: str, column: str | None, lookback: Any,
+                      max_files: int | None) -> DataFrame:
     cfg = ctx.project.dataset(name)
     committed = committed_state().get(name)
     resume = resume_snapshots().get(name)
