@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 
 from nbpipe.core import events
@@ -80,6 +81,9 @@ def test_latin1_json_rows_are_quarantined_as_undecodable(proj: MakeProject) -> N
     assert [tuple(r) for r in read_dataset(ctx, "rawj").collect()] == [(2, "Ann")]
     (bad,) = rejected(p, ctx, "rawj")
     assert bad["_nbpipe_reason"] == "undecodable bytes: not valid utf-8 (datasets.rawj.encoding)"
+    assert bad["_nbpipe_raw"] == '{"id": 1, "name": "Jos\ufffd"}', "stored as valid text, the byte marked"
+    (part,) = (ctx.staging_dir / "rawj__rejected").rglob("*.parquet")
+    assert pq.read_table(part).column("_nbpipe_raw").to_pylist() == [bad["_nbpipe_raw"]]
 
 
 def test_undecodable_bytes_with_on_bad_rows_fail_name_file_line_and_fix(proj: MakeProject) -> None:

@@ -163,7 +163,9 @@ class _Classified:
                 f"{_reason_sql(contract, checked, f'{_PARSED}{group}')}{' END' if group in self.undecodable else ''}"
                 for group, checked, _ in self.reparse) + " END"
         source = sql_name(SOURCE) if self.late_source is None else self.late_source
-        return bad.selectExpr(*[sql_name(c) for c in contract.names], f"{reason} AS {sql_name(REASON)}", raw,
+        # JSON keeps an undecodable line's bytes as they were: stored valid (U+FFFD), or Parquet readers choke.
+        kept = f"make_valid_utf8({raw}) AS {raw}" if self.undecodable else raw
+        return bad.selectExpr(*[sql_name(c) for c in contract.names], f"{reason} AS {sql_name(REASON)}", kept,
                               f"{source} AS {sql_name(SOURCE)}")
 
 

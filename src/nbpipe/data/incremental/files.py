@@ -174,8 +174,8 @@ def day_files(name: str, root: Path, listing: Listing, day: str) -> list[str]:
             hint="land the files in day partitions (e.g. date=YYYY-MM-DD/), or read the day in the notebook "
             f"with ctx.read({name!r}, paths=[...]) and run it with `nbpipe run PIPELINE -p run_date=...`",
         )
-    return sorted(p for p in partitioned if f"={day}" in {"=" + part.split("=", 1)[1] for part in p.split("/")[:-1]
-                                                              if "=" in part})
+    return sorted(p for p in partitioned if any(part.split("=", 1)[1] == day for part in p.split("/")[:-1]
+                                                if "=" in part))
 
 
 def _empty_like(
