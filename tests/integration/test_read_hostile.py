@@ -148,6 +148,7 @@ def test_empty_and_blank_csv_files_hold_no_rows(proj: MakeProject, mode: str) ->
     p = proj()
     land(p, "raw", "empty.csv", b"")
     land(p, "raw", "blank.csv", b"\n\n")
+    land(p, "raw", "bom.csv", "\ufeff\r\n".encode())
     ctx = p.scope(mode=mode)
     df = read_dataset(ctx, "raw")
     assert df.columns == ["id", "name"] and df.collect() == []
@@ -178,6 +179,8 @@ def test_symlink_under_a_dataset_root_is_refused_unless_allowed(proj: MakeProjec
     os.symlink(outside, p.project.path("landing/raw/more"))  # a directory link: refused as well
     with pytest.raises(DatasetError, match="more is a symbolic link"):
         read_dataset(p.scope("dir"), "raw")
+    with pytest.raises(DatasetError, match="more is a symbolic link"):
+        read_dataset(p.scope("dir-path"), "raw", paths=["landing/raw/more/secret.csv"])
 
     p = proj(raw={"follow_symlinks": True})
     df = read_dataset(p.scope("allowed"), "raw")

@@ -33,6 +33,16 @@ def refuse_link(name: str, link: Path) -> DatasetError:
     )
 
 
+def linked_part(path: Path, base: Path) -> Path | None:
+    """The first symbolic link on the way from ``base`` (resolved) down to ``path``, if any."""
+    for part in [path, *path.parents]:
+        if part.resolve() == base and not part.is_symlink():
+            return None
+        if part.is_symlink():
+            return part
+    return None
+
+
 def walk(root: Path, name: str, follow: bool) -> list[Path]:
     """The data files under ``root`` (or ``root`` itself if a file), sorted, hidden names skipped.
 

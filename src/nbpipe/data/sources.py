@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
 JDBC_JAR = Path("/usr/share/java/postgresql.jar")
 BOM = "\ufeff"
 WHITE = " \t\r\n"
-_BLANK_PROBE = 64 * 1024
+_BLANK_PROBE = 4096
 
 
 @dataclass
@@ -49,12 +49,17 @@ class Source:
 
 
 def blank(path: Path) -> bool:
-    """Whether a text file holds nothing but whitespace (an empty drop: no header, no rows)."""
-    size = path.stat().st_size
-    if size > _BLANK_PROBE:
-        return False
+    """Whether a text file holds nothing but whitespace (an empty drop: no header, no rows).
+
+    Reads only up to the first non-blank byte (the first 4 KiB of almost every file).
+    """
     with open(path, "rb") as fh:
-        return not fh.read().strip()
+        chunk = fh.read(_BLANK_PROBE).removeprefix(BOM.encode())
+        while chunk:
+            if chunk.strip():
+                return False
+            chunk = fh.read(_BLANK_PROBE)
+    return True
 
 
 # --------------------------------------------------------------------------- locating inputs
@@ -77,8 +82,9 @@ def locate(project: Project, name: str, cfg: DatasetConfig, paths: list[str] | N
         files = []
         for p in paths:
             given = project.path(str(p))
-            if given.is_symlink() and not cfg.follow_symlinks:
-                raise links.refuse_link(name, given)
+            link = None if cfg.follow_symlinks else links.linked_part(given, base)
+            if link is not None:
+                raise links.refuse_link(name, link)
             resolved = inside(base, given, f"file of dataset {name!r}")
             if not resolved.exists():
                 raise DatasetError(f"input file of dataset {name!r} is missing: {resolved}",
