@@ -19,7 +19,8 @@ Days run one after the other in this process, each booting the next day's kernel
 processes, each with its own runner and kernel. Days of one pipeline may run at the same time
 only when they do not share incremental state: the first day that really runs goes alone, and if
 it proposed incremental state the remaining days run one after the other, with a warning (a
-files read of a backfill day proposes none, so such days do run in parallel). A concurrent day that proposes state anyway fails before publishing (``StateError``), so
+files read of a backfill day proposes none, so such days do run in parallel). A concurrent day
+that proposes state anyway fails before publishing (``StateError``), so
 state never forks.
 Parallel days must write disjoint partitions (partition the outputs by the day parameter).
 """
