@@ -23,7 +23,7 @@ import yaml
 
 from nbpipe.core import events
 from nbpipe.core.layout import list_files
-from nbpipe.core.protocol import ENV_RESUME, ENV_STATE, Mode
+from nbpipe.core.protocol import ENV_BACKFILL_DAY, ENV_RESUME, ENV_STATE, Mode
 from nbpipe.data.incremental import read_incremental
 from nbpipe.errors import DatasetError, StateError
 from tests.support.pg import jdbc_jar
@@ -226,6 +226,101 @@ def test_a_contracted_dataset_is_enforced_and_quarantined_in_prod(
     rejected = spark.read.parquet(str(ctx_dir / "staging" / "strict__rejected")).collect()
     assert [(r["_nbpipe_raw"], r["_nbpipe_reason"]) for r in rejected] == [
         ("not-a-number,z", "column id: 'not-a-number' is not bigint")]
+
+
+def _contracted(tmp_path: Path, spark: Any, monkeypatch: pytest.MonkeyPatch) -> Harness:
+    h = Harness(tmp_path, spark, monkeypatch, strict={"path": "landing/raw", "format": "csv",
+                                                      "options": {"header": "true"}})
+    contract = {"dataset": "strict", "version": "1.0", "columns": [
+        {"name": "id", "type": "bigint", "nullable": False}, {"name": "name", "type": "string"},
+        {"name": "date", "type": "date"}]}
+    (tmp_path / "contracts").mkdir()
+    (tmp_path / "contracts" / "strict.yaml").write_text(yaml.safe_dump(contract, sort_keys=False))
+    return h
+
+
+@pytest.mark.parametrize("mode", ["prod", "explore"])
+def test_nothing_new_in_a_contracted_dataset_keeps_the_contract_schema(
+    tmp_path: Path, spark: Any, monkeypatch: pytest.MonkeyPatch, mode: Mode
+) -> None:
+    """A recovery run after a roll-forward, or a --force rerun, finds nothing new: same types as a full batch."""
+    h = _contracted(tmp_path, spark, monkeypatch)
+    h.csv("date=2013-01-01/a.csv", [(1, "x")])
+    _, first, df = h.read("strict", state={})
+    assert [(f.name, f.dataType.simpleString()) for f in df.schema.fields] == [
+        ("id", "bigint"), ("name", "string"), ("date", "date")]
+    ctx = h.context(mode)
+    state_file = ctx.run_dir / "state_in.json"
+    state_file.parent.mkdir(parents=True, exist_ok=True)
+    state_file.write_text(json.dumps({"strict": first["position"]}))
+    monkeypatch.setenv(ENV_STATE, str(state_file))
+    empty = read_incremental(ctx, "strict")
+    assert empty.collect() == [] and empty.schema == df.schema
+    (prop,) = events.of_kind(ctx.log.read(), events.STATE_PROPOSAL)
+    assert prop["rows"] == 0 and prop["position"] == first["position"]
+
+
+def _backfill_read(h: Harness, name: str, day: str, state: dict, **kw: Any) -> tuple[list, list, Any]:
+    """One incremental read in a backfill run of ``day``: (rows, the run's events, df)."""
+    ctx = h.context()
+    path = ctx.run_dir / "state_in.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(state))
+    h.mp.setenv(ENV_STATE, str(path))
+    h.mp.setenv(ENV_BACKFILL_DAY, day)
+    try:
+        df = read_incremental(ctx, name, **kw)
+    finally:
+        h.mp.delenv(ENV_BACKFILL_DAY)
+    return sorted(tuple(r) for r in df.collect()), ctx.log.read(), df
+
+
+def test_a_backfill_day_rereads_its_partition_and_proposes_nothing(
+    tmp_path: Path, spark: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = _contracted(tmp_path, spark, monkeypatch)
+    h.csv("date=2013-01-01/a.csv", [(1, "x"), (2, "y")])
+    h.csv("date=2013-01-01/late.csv", [(3, "late")])
+    h.csv("date=2013-01-02/b.csv", [(4, "z")])
+    _, first, _ = h.read("strict", state={})
+    committed = {"strict": first["position"]}  # every file was read and committed
+    rows, log, _ = _backfill_read(h, "strict", "2013-01-01", committed)
+    d1 = dt.date(2013, 1, 1)
+    assert rows == [(1, "x", d1), (2, "y", d1), (3, "late", d1)]
+    assert events.of_kind(log, events.STATE_PROPOSAL) == [], "the committed position does not move"
+    (read,) = events.of_kind(log, events.DATASET_READ)
+    assert read["rows"] == 3 and read["incremental"] == "files"
+    rows, log, df = _backfill_read(h, "strict", "2013-01-05", committed)  # a day without files
+    assert rows == [] and [f.name for f in df.schema.fields] == ["id", "name", "date"]
+
+
+def test_a_backfill_refuses_reads_that_have_no_day(h: Harness) -> None:
+    h.csv("a.csv", [(1, "x")])  # not partitioned by day
+    with pytest.raises(DatasetError, match="has no partition directories"):
+        _backfill_read(h, "raw", "2013-01-01", {})
+    h.orders("o1", [(1, dt.datetime(2024, 1, 1, tzinfo=UTC), 1.0)])
+    with pytest.raises(StateError, match="reads dataset 'orders' by watermark") as info:
+        _backfill_read(h, "orders", "2013-01-01", {}, column="updated_at")
+    assert "nbpipe run p" in (info.value.hint or "")
+
+
+def test_a_symlink_in_the_landing_zone_is_refused_unless_allowed(
+    tmp_path: Path, spark: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outside = tmp_path.parent / f"outside-{uuid.uuid4().hex[:6]}"
+    outside.mkdir()
+    (outside / "passwd.csv").write_text("id,name\n0,root\n")
+    linked = {"path": "landing/raw", "format": "csv", "options": {"header": "true"}}
+    h = Harness(tmp_path, spark, monkeypatch, linked=linked, allowed={**linked, "follow_symlinks": True})
+    h.csv("a.csv", [(1, "x")])
+    link = tmp_path / "landing" / "raw" / "b.csv"
+    os.symlink(outside / "passwd.csv", link)
+    with pytest.raises(DatasetError) as info:
+        h.read("linked", state={})
+    assert f"{link} is a symbolic link (to {outside / 'passwd.csv'})" in info.value.message
+    assert "datasets.linked.follow_symlinks: true" in (info.value.hint or "")
+    rows, prop, _ = h.read("allowed", state={})
+    assert rows == [("0", "root"), ("1", "x")] and sorted(prop["position"]["files"]) == ["a.csv", "b.csv"]
 
 
 @pytest.mark.parametrize("header", ["id,name", "id, name", "id,id", '"id";"name"'])

@@ -41,6 +41,7 @@ ENV_PARAMS = "NBPIPE_PARAMS"
 ENV_SECRET_PREFIX = "NBPIPE_SECRET_"  # + parameter name: one variable per secret, never in NBPIPE_PARAMS
 ENV_STATE = "NBPIPE_STATE"  # file with the pipeline's committed incremental positions
 ENV_RESUME = "NBPIPE_RESUME_SNAPSHOT"  # file with the ranges of the failed run being resumed
+ENV_BACKFILL_DAY = "NBPIPE_BACKFILL_DAY"  # the day (YYYY-MM-DD) a backfill run re-processes
 # ---- set by users or by `nbpipe spark start` / `nbpipe demo`
 ENV_SPARK_REMOTE = "NBPIPE_SPARK_REMOTE"  # documented: Spark Connect URL overriding the profile
 ENV_SPARK_MASTER = "NBPIPE_SPARK_MASTER"  # documented: Spark master overriding the profile
@@ -48,7 +49,7 @@ ENV_SPARK_MASTER = "NBPIPE_SPARK_MASTER"  # documented: Spark master overriding 
 ENV_FAILPOINT = "NBPIPE_FAILPOINT"
 
 ALL_VARIABLES = (ENV_PROJECT, ENV_PROFILE, ENV_MODE, ENV_RUN_ID, ENV_RUN_DIR, ENV_PIPELINE, ENV_ATTEMPT,
-                 ENV_PARAMS, ENV_STATE, ENV_RESUME, ENV_SPARK_REMOTE, ENV_SPARK_MASTER, ENV_FAILPOINT)
+                 ENV_PARAMS, ENV_STATE, ENV_RESUME, ENV_BACKFILL_DAY, ENV_SPARK_REMOTE, ENV_SPARK_MASTER, ENV_FAILPOINT)
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class Handoff:
     secrets: dict[str, Any] = field(default_factory=dict)
     state_file: Path | None = None
     resume_file: Path | None = None
+    backfill_day: str | None = None  # one day of ``nbpipe backfill``: ctx.incremental reads that day's files
 
 
 def kernel_env(handoff: Handoff, base: Mapping[str, str], *, python: str) -> dict[str, str]:
@@ -88,6 +90,9 @@ def kernel_env(handoff: Handoff, base: Mapping[str, str], *, python: str) -> dic
         "SPARK_LOCAL_IP": env.get("SPARK_LOCAL_IP", "127.0.0.1"),
     })
     env.pop(ENV_RESUME, None)
+    env.pop(ENV_BACKFILL_DAY, None)
+    if handoff.backfill_day is not None:
+        env[ENV_BACKFILL_DAY] = handoff.backfill_day
     if handoff.state_file is not None:
         env[ENV_STATE] = str(handoff.state_file)
     if handoff.resume_file is not None:
@@ -121,6 +126,7 @@ def read_handoff(env: Mapping[str, str]) -> Handoff | None:
         secrets=secrets,
         state_file=Path(env[ENV_STATE]) if env.get(ENV_STATE) else None,
         resume_file=Path(env[ENV_RESUME]) if env.get(ENV_RESUME) else None,
+        backfill_day=env.get(ENV_BACKFILL_DAY) or None,
     )
 
 

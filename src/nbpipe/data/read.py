@@ -25,6 +25,7 @@ and JDBC sources are persisted once instead (a database can change between queri
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from nbpipe.core import events
@@ -38,6 +39,7 @@ from nbpipe.core.contracts import (
 )
 from nbpipe.core.manifest import committed_files
 from nbpipe.data import _display as display
+from nbpipe.data.encoding import TEXT_FORMATS, codec, undecodable_files
 from nbpipe.data.sources import Source, flexible_frame, locate, mask_url
 from nbpipe.data.strict import strict_read
 from nbpipe.data.write import (
@@ -46,11 +48,15 @@ from nbpipe.data.write import (
 )
 from nbpipe.data.write import schema_override as _as_contract
 from nbpipe.errors import DatasetError
+from nbpipe.spark.driver import driver_guard
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame
 
     from nbpipe.core.protocol import RunScope
+
+log = logging.getLogger(__name__)
+
 
 # --------------------------------------------------------------------------- reads
 def read_dataset(ctx: RunScope, name: str, *, paths: list[str] | None = None,
@@ -82,7 +88,17 @@ def read_with_event(ctx: RunScope, name: str, *, paths: list[str] | None = None,
 
     ``ctx.incremental`` reads its new files through here, so they get the same enforcement and the
     row counts come from the read's own pass instead of another ``count()``.
+
+    Raises:
+        KernelDiedError: the Spark driver died during the read (see :mod:`nbpipe.spark.driver`).
     """
+    with driver_guard(lambda: ctx.spark, ctx.project, ctx.run_dir if ctx.is_prod else None,
+                      f"reading dataset {name!r}"):
+        return _read_with_event(ctx, name, paths, schema_override, annotations)
+
+
+def _read_with_event(ctx: RunScope, name: str, paths: list[str] | None, schema_override: Any,
+                     annotations: dict[str, Any]) -> tuple[DataFrame, dict[str, Any]]:
     cfg = ctx.project.dataset(name)
     if cfg.format == "kafka":
         raise DatasetError(f"dataset {name!r} is a Kafka topic", hint=f"read it with ctx.incremental({name!r})")
@@ -137,6 +153,17 @@ def _explore_read(ctx: RunScope, name: str, cfg: DatasetConfig, src: Source,
     from pyspark.sql import functions as F
 
     contract_over = _as_contract(override, name)
+    if cfg.format in TEXT_FORMATS:
+        found = undecodable_files(src.with_rows().files, codec(name, cfg))
+        if found:
+            # Explore mode shows the data as Spark decoded it, and says where it could not.
+            message = (f"dataset {name!r}: {len(found)} file(s) hold bytes that are not valid {found[0].encoding}, "
+                       f"shown as U+FFFD here and quarantined in prod: " + "; ".join(u.describe() for u in found[:3])
+                       + f" (set datasets.{name}.encoding in nbpipe.yaml to the files' real encoding)")
+            log.warning(message)
+            ctx.log.emit(events.LOG, level="warning", message=message)
+        if not src.with_rows().files and contract_over is None:
+            contract_over = find_contract(ctx.project, name)  # only empty drops: the contract's columns
     df = flexible_frame(ctx.spark, name, cfg, src, contract_over)
     data_cols = [c for c in df.columns if c != CORRUPT_COLUMN]
     if CORRUPT_COLUMN in df.columns and data_cols:

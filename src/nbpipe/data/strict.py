@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nbpipe.core import events
 from nbpipe.core.config import DatasetConfig
 from nbpipe.core.contracts import (
     CORRUPT_COLUMN,
@@ -19,6 +20,7 @@ from nbpipe.core.contracts import (
 )
 from nbpipe.core.layout import RAW, REASON, SOURCE
 from nbpipe.core.sqltext import sql_name, sql_text
+from nbpipe.data.encoding import REPLACEMENT, TEXT_FORMATS, Undecodable, codec, undecodable_files
 from nbpipe.data.sources import Source, first_json_keys, header_of, load, mask_url, reader_for
 from nbpipe.data.write import (
     contract_columns,
@@ -70,7 +72,7 @@ def _csv_groups(ctx: RunScope, name: str, cfg: DatasetConfig, src: Source,
         return {tuple(expected): list(src.files)}
     groups: dict[tuple[str, ...], list[Path]] = {}
     for f in src.files:
-        header = tuple(header_of(f, cfg.options))
+        header = tuple(header_of(f, name, cfg))
         if header:  # an empty file holds no rows
             groups.setdefault(header, []).append(f)
     for header, files in groups.items():
@@ -86,10 +88,10 @@ def _csv_groups(ctx: RunScope, name: str, cfg: DatasetConfig, src: Source,
     return groups
 
 
-def _json_drift(ctx: RunScope, name: str, src: Source, contract: Contract) -> None:
+def _json_drift(ctx: RunScope, name: str, cfg: DatasetConfig, src: Source, contract: Contract) -> None:
     extra: dict[str, Path] = {}
     for f in src.files:
-        for key in first_json_keys(f):
+        for key in first_json_keys(f, name, cfg):
             if key not in contract.names:
                 extra.setdefault(key, f)
     if extra:
@@ -138,6 +140,7 @@ class _Classified:
     late_source: str | None = None  # SQL for the source file, computed after the filter (lazy reads)
     counted: DataFrame | None = None  # ``frame`` with each source scan's rows counted (observations)
     observations: list[Any] = field(default_factory=list)
+    undecodable: dict[int, tuple[str, str]] = field(default_factory=dict)  # group -> (SQL test, reason)
 
     def rejected(self, contract: Contract) -> DataFrame:
         """The flagged rows with ``_nbpipe_reason`` (the raw line is re-parsed only here)."""
@@ -156,15 +159,37 @@ class _Classified:
                 f"THEN {parse}({raw}, {sql_text(ddl)}, {options}) END AS {sql_name(f'{_PARSED}{group}')}"
                 for group, _, ddl in self.reparse])
             reason = "CASE " + " ".join(
-                f"WHEN {group_col} = {group} THEN {_reason_sql(contract, checked, f'{_PARSED}{group}')}"
+                f"WHEN {group_col} = {group} THEN {self._undecodable(group)}"
+                f"{_reason_sql(contract, checked, f'{_PARSED}{group}')}{' END' if group in self.undecodable else ''}"
                 for group, checked, _ in self.reparse) + " END"
         source = sql_name(SOURCE) if self.late_source is None else self.late_source
-        return bad.selectExpr(*[sql_name(c) for c in contract.names], f"{reason} AS {sql_name(REASON)}", raw,
+        # JSON keeps an undecodable line's bytes as they were: stored valid (U+FFFD), or Parquet readers choke.
+        kept = f"make_valid_utf8({raw}) AS {raw}" if self.undecodable else raw
+        return bad.selectExpr(*[sql_name(c) for c in contract.names], f"{reason} AS {sql_name(REASON)}", kept,
                               f"{source} AS {sql_name(SOURCE)}")
 
 
+    def _undecodable(self, group: int) -> str:
+        """The head of a group's reason: rows of files with undecodable bytes that hold U+FFFD."""
+        if group not in self.undecodable:
+            return ""
+        test, why = self.undecodable[group]
+        return f"CASE WHEN {test} THEN {sql_text(why)} ELSE "
+
+
+def _holds_replacement(columns: list[str]) -> str:
+    """SQL: one of ``columns`` holds U+FFFD (what Spark decoded an undecodable byte to) or invalid UTF-8.
+
+    Spark's JSON reader keeps a malformed line's raw bytes in the corrupt-record column, undecoded.
+    """
+    mark = sql_text(REPLACEMENT)
+    return "(" + " OR ".join(f"coalesce(instr({c}, {mark}) > 0 OR NOT is_valid_utf8({c}), false)"
+                             for c in columns) + ")"
+
+
 def _classify(ctx: RunScope, name: str, cfg: DatasetConfig, src: Source, contract: Contract,
-              *, late_source: bool = False, count: bool = False) -> _Classified:
+              *, late_source: bool = False, count: bool = False,
+              undecodable: list[Undecodable] | None = None) -> _Classified:
     """Read the source with the contract's types; flag bad rows (one cheap expression per row).
 
     With ``late_source`` (a frame that is never persisted) the source file of a rejected row is
@@ -191,7 +216,7 @@ def _classify(ctx: RunScope, name: str, cfg: DatasetConfig, src: Source, contrac
             out = out.unionByName(other)
         return out
 
-    reader = reader_for(ctx.spark, cfg, src)
+    reader = reader_for(ctx.spark, cfg, src, name)
     names = [sql_name(c) for c in contract.names]
     nulls = [f"{sql_name(c.name)} IS NULL" for c in contract.columns if not c.nullable]
     # input_file_name() is cheaper per row than the _metadata struct
@@ -199,8 +224,8 @@ def _classify(ctx: RunScope, name: str, cfg: DatasetConfig, src: Source, contrac
     opts = {k: v for k, v in cfg.options.items() if k.lower() not in ("header", "inferschema", "basepath")}
     opts.update(mode="PERMISSIVE", columnNameOfCorruptRecord=CORRUPT_COLUMN)
 
-    def flagged(df: DataFrame, raw: str, group: int, source: str) -> DataFrame:
-        bad = "(" + " OR ".join([f"{raw} IS NOT NULL", *nulls]) + ")"
+    def flagged(df: DataFrame, raw: str, group: int, source: str, replaced: str | None = None) -> DataFrame:
+        bad = "(" + " OR ".join([f"{raw} IS NOT NULL", *nulls, *([replaced] if replaced else [])]) + ")"
         pinned = []
         if cfg.format in ("csv", "json"):
             # Never true (a 0/1 maximum is never 2), but the optimizer cannot prove it. The accepted frame
@@ -218,21 +243,36 @@ def _classify(ctx: RunScope, name: str, cfg: DatasetConfig, src: Source, contrac
         if cfg.format == "csv":
             groups = _csv_groups(ctx, name, cfg, src, contract)
         else:
-            _json_drift(ctx, name, src, contract)
+            _json_drift(ctx, name, cfg, src, contract)
             groups = {tuple(contract.names): list(src.files)}
         frames, counted, reparse = [], [], []
-        for group, (header, files) in enumerate(groups.items()):
+        bad_files = {u.path for u in undecodable or []}
+        split: list[tuple[tuple[str, ...], list[Path], bool]] = []
+        for header, files in groups.items():
+            split += [(header, chosen, bad) for bad in (False, True)
+                      if (chosen := [f for f in files if (f in bad_files) == bad])]
+        replaced_in: dict[int, tuple[str, str]] = {}  # group -> (test on the flagged frame, reason)
+        flags: dict[int, str] = {}  # group -> the same test on the source frame
+        for group, (header, files, bad) in enumerate(split):
             checked = [c for c in header if c not in src.partition_cols]
+            if bad:
+                # Spark decoded these files with U+FFFD in place of the bytes it could not decode: a row
+                # holding U+FFFD in a text column (or in its raw line) is one of them.
+                texts = [sql_name(c) for c in checked if contract.column(c).type == "string"]  # type: ignore[union-attr]
+                flags[group] = _holds_replacement([*texts, sql_name(CORRUPT_COLUMN)])
+                replaced_in[group] = (_holds_replacement([*texts, sql_name(RAW)]), f"undecodable bytes: not valid "
+                                      f"{undecodable[0].encoding} (datasets.{name}.encoding)")  # type: ignore[index]
             fields = [contract.column(c).field() for c in header]  # type: ignore[union-attr]
             fields += [contract.column(c).field() for c in src.partition_cols if c not in header]  # type: ignore[union-attr]
             corrupt = {"name": CORRUPT_COLUMN, "type": "string"}
             df = load(reader.schema(struct_type([*fields, corrupt])), Source(src.base, files), name, cfg)
-            frames.append(flagged(df, sql_name(CORRUPT_COLUMN), group, per_file))
+            replaced = flags.get(group)
+            frames.append(flagged(df, sql_name(CORRUPT_COLUMN), group, per_file, replaced))
             if count:
-                counted.append(flagged(observed(df), sql_name(CORRUPT_COLUMN), group, per_file))
+                counted.append(flagged(observed(df), sql_name(CORRUPT_COLUMN), group, per_file, replaced))
             reparse.append((group, checked, ", ".join(f"{sql_name(c)} string" for c in [*checked, CORRUPT_COLUMN])))
         return _Classified(union(frames), reparse, cfg.format, opts, per_file if late_source else None,
-                           union(counted) if count else None, observations)
+                           union(counted) if count else None, observations, replaced_in)
     df = load(reader, src, name, cfg)
     kept = [] if late_source else [F.expr(per_file).alias("_nbpipe_src")]
     conformed = _conformed(ctx, name, df, contract)
@@ -258,7 +298,7 @@ def _parquet_without_bad_rows(ctx: RunScope, name: str, cfg: DatasetConfig, src:
     counted = parquet_footer_counts(src.files, src.base, non_null, src.partition_cols)
     if counted is None or any(counted[1]):
         return None
-    df = load(reader_for(ctx.spark, cfg, src), src, name, cfg)
+    df = load(reader_for(ctx.spark, cfg, src, name), src, name, cfg)
     return df.select(*_conformed(ctx, name, df, contract)), counted[0]
 
 
@@ -270,12 +310,31 @@ def _conformed(ctx: RunScope, name: str, df: DataFrame, contract: Contract) -> l
     return contract_columns(contract, check)
 
 
+def _undecodable_found(ctx: RunScope, name: str, cfg: DatasetConfig, found: list[Undecodable]) -> None:
+    """Files with undecodable bytes: fail (``on_bad_rows: fail``) before reading, else say so in the log."""
+    lines = sum(u.lines for u in found)
+    shown = "; ".join(u.describe() for u in found[:3])
+    shown += f"; and {len(found) - 3} more file(s)" if len(found) > 3 else ""
+    what = (f"dataset {name!r}: {lines} line(s) in {len(found)} file(s) hold bytes that are not valid "
+            f"{found[0].encoding}")
+    fix = (f"set datasets.{name}.encoding in nbpipe.yaml to the files' real encoding (e.g. latin-1, cp1252), "
+           "or fix the files")
+    if cfg.on_bad_rows == "fail":
+        raise BadRowsError(f"{what}: {shown}",
+                           hint=f"{fix}; or set datasets.{name}.on_bad_rows: quarantine to keep those rows in "
+                           f"{name}__rejected")
+    ctx.log.emit(events.LOG, level="warning",
+                 message=f"{what} (their rows go to {name}__rejected, nothing is replaced): {shown}; {fix}")
+
+
 def strict_read(ctx: RunScope, name: str, cfg: DatasetConfig, src: Source,
                  contract: Contract) -> tuple[DataFrame, dict[str, Any]]:
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     info: dict[str, Any] = {"schema": contract.fields(), "schema_version": contract.version}
+    if cfg.format in TEXT_FORMATS:
+        src = src.with_rows()  # an empty drop holds no rows (and no header to check)
     if not (src.files or cfg.format == "jdbc"):
         empty = ctx.spark.createDataFrame([], struct_type(contract.fields()))
         return empty, {**info, "rows": 0, "accepted_rows": 0, "rejected_rows": 0, "corrupt_rows": 0}
@@ -287,9 +346,13 @@ def strict_read(ctx: RunScope, name: str, cfg: DatasetConfig, src: Source,
         if proven is not None:
             df, rows = proven
             return df, {**info, "rows": rows, "accepted_rows": rows, "rejected_rows": 0, "corrupt_rows": 0}
+    undecodable = undecodable_files(src.files, codec(name, cfg)) if cfg.format in TEXT_FORMATS else []
+    if undecodable:
+        _undecodable_found(ctx, name, cfg, undecodable)
     typed_files = cfg.format in ("csv", "parquet")  # immutable files: never persisted, re-read as needed
     one_pass = typed_files and cfg.on_bad_rows == "quarantine" and src.bytes > SMALL_SOURCE_BYTES
-    classified = _classify(ctx, name, cfg, src, contract, late_source=typed_files, count=one_pass)
+    classified = _classify(ctx, name, cfg, src, contract, late_source=typed_files, count=one_pass,
+                           undecodable=undecodable)
     # A row counts as bad exactly as the accepted frame filters it: with every column parsed (see _PINNED).
     bad_row = sql_name(_BAD) + (f" OR {sql_name(_PINNED)}" if _PINNED in classified.frame.columns else "")
     counters = ("count(1) AS `rows`", f"count_if({bad_row}) AS `bad`", f"count({sql_name(RAW)}) AS `corrupt`")

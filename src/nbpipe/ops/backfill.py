@@ -5,7 +5,10 @@
 * holds the pipeline's lock for its whole duration (a concurrent ``nbpipe run`` of the same
   pipeline is refused, and so is a second backfill), recovers what killed runs left behind once,
   then runs its days under that lock (:class:`nbpipe.run.runner.BackfillSlot`);
-* puts each day into one parameter (``run_date`` by default) on top of the common parameters;
+* puts each day into one parameter (``run_date`` by default) on top of the common parameters, and
+  tells the day's kernel which day it re-processes (``NBPIPE_BACKFILL_DAY``): there
+  ``ctx.incremental`` reads the files of that day's ``<column>=YYYY-MM-DD`` partitions, whether or
+  not a run read them before, and proposes no position (a watermark or Kafka read refuses);
 * skips a day whose notebook code, parameters and inputs match the last *successful run with
   the same parameters* (the runner records it as ``skipped``), so rerunning a backfill resumes
   it: done days are skipped, failed and new days run;
@@ -15,8 +18,9 @@ Days run one after the other in this process, each booting the next day's kernel
 (``nbpipe.ops._execute``). Parallel backfills (``parallel > 1``) run days in spawned worker
 processes, each with its own runner and kernel. Days of one pipeline may run at the same time
 only when they do not share incremental state: the first day that really runs goes alone, and if
-it read incrementally (``ctx.incremental``) the remaining days run one after the other, with a
-warning. A concurrent day that proposes state anyway fails before publishing (``StateError``), so
+it proposed incremental state the remaining days run one after the other, with a warning (a
+files read of a backfill day proposes none, so such days do run in parallel). A concurrent day
+that proposes state anyway fails before publishing (``StateError``), so
 state never forks.
 Parallel days must write disjoint partitions (partition the outputs by the day parameter).
 """
@@ -152,7 +156,7 @@ def backfill(
             result.warnings += runner.recover(pipeline, by=backfill_id)
             jobs = [
                 Job(day.isoformat(), pipeline, {**given, param: day.isoformat()}, from_cli | {param},
-                    backfill=BackfillSlot(backfill_id))
+                    backfill=BackfillSlot(backfill_id, day=day.isoformat()))
                 for day in days
             ]
             result.days = _run_days(runner, project, jobs, parallel, result.warnings, on_day)

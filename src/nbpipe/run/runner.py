@@ -68,10 +68,13 @@ class BackfillSlot:
             run neither takes the lock nor recovers (sibling days may be running).
         concurrent: Sibling days run at the same time: a run that proposes incremental state
             fails before publishing, because its input depended on a state its siblings share.
+        day: The day (``YYYY-MM-DD``) this run re-processes; the kernel's ``ctx.incremental`` reads
+            that day's partition and proposes no state.
     """
 
     backfill_id: str
     concurrent: bool = False
+    day: str | None = None
 
 
 @dataclass(kw_only=True)
@@ -334,6 +337,7 @@ class Runner:
             params={k: v for k, v in run.params.effective.items() if k not in run.params.secret_names},
             secrets=secrets, state_file=run.files.state_in,
             resume_file=run.files.resume_snapshot if run.resumed is not None else None,
+            backfill_day=run.backfill.day if run.backfill is not None else None,
         )
         env = protocol.kernel_env(handoff, os.environ, python=sys.executable)
         return env, {name: protocol.secret_variable(name) for name in secrets}

@@ -15,7 +15,13 @@ The committed positions come from the file named by ``NBPIPE_STATE`` (written by
 variable means an empty state). Each read emits one ``state_proposal`` event ``{dataset, kind,
 position, snapshot, rows, warnings}``; the runner commits ``position`` only if the run succeeds.
 With ``NBPIPE_RESUME_SNAPSHOT`` (``nbpipe run --resume``) the read repeats exactly the range of the
-failed run recorded in its proposal. Decisions are pure functions in :mod:`nbpipe.data.incremental.positions`.
+failed run recorded in its proposal.
+
+In a backfill (``NBPIPE_BACKFILL_DAY``, one run per day of ``nbpipe backfill``) a files read re-reads
+the files of that day's partitions (``<column>=YYYY-MM-DD`` directories), whether or not a run read
+them before, and proposes nothing: the committed position does not move, and days can run in
+parallel. Watermark and Kafka reads have no day to re-read and refuse to run in a backfill.
+Decisions are pure functions in :mod:`nbpipe.data.incremental.positions`.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from nbpipe.core import events
-from nbpipe.core.protocol import ENV_STATE
+from nbpipe.core.protocol import ENV_BACKFILL_DAY, ENV_STATE
 from nbpipe.data.incremental import positions as state
 from nbpipe.data.incremental._common import (
     FILE_FORMATS,
@@ -39,6 +45,7 @@ from nbpipe.data.incremental._common import (
 from nbpipe.data.incremental.files import read_files
 from nbpipe.data.incremental.watermark import read_watermark
 from nbpipe.errors import DatasetError, StateError
+from nbpipe.spark.driver import driver_guard
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame
@@ -75,7 +82,15 @@ def read_incremental(
     Raises:
         DatasetError: unknown dataset, missing path or column, unsupported format.
         StateError: the committed state or resume snapshot does not fit this read.
+        KernelDiedError: the Spark driver died during the read.
     """
+    with driver_guard(lambda: ctx.spark, ctx.project, ctx.run_dir if ctx.is_prod else None,
+                      f"reading dataset {name!r} incrementally"):
+        return _read_incremental(ctx, name, column, lookback, max_files)
+
+
+def _read_incremental(ctx: RunScope, name: str, column: str | None, lookback: Any,
+                      max_files: int | None) -> DataFrame:
     cfg = ctx.project.dataset(name)
     committed = committed_state().get(name)
     resume = resume_snapshots().get(name)
@@ -83,6 +98,15 @@ def read_incremental(
         raise StateError(f"resume snapshot of dataset {name!r} is not a state_proposal payload")
     if not os.environ.get(ENV_STATE) and ctx.is_prod:
         log.warning("%s is not set: reading %r relative to an empty state", ENV_STATE, name)
+    day = os.environ.get(ENV_BACKFILL_DAY) or None
+    if day is not None and (cfg.format == "kafka" or column is not None):
+        how = "a Kafka topic" if cfg.format == "kafka" else f"by watermark (column={column!r})"
+        raise StateError(
+            f"pipeline {ctx.pipeline!r} reads dataset {name!r} {how}: a backfill of day {day} cannot re-read "
+            "one day of it, and must not move its committed position",
+            hint=f"run the pipeline for new data with `nbpipe run {ctx.pipeline}`; to re-process past days, read "
+            f"them by value in the notebook (e.g. ctx.read({name!r}) filtered on the day parameter)",
+        )
     if cfg.format == "kafka":
         if column is not None or max_files is not None:
             raise DatasetError(f"dataset {name!r} is a Kafka topic: column= and max_files= do not apply")
@@ -100,7 +124,8 @@ def read_incremental(
     elif cfg.format in FILE_FORMATS and cfg.path:
         if lookback is not None:
             raise DatasetError(f"dataset {name!r}: lookback= needs column= (a watermark column)")
-        batch = read_files(ctx, name, cfg, state.check_position(committed, "files", name), max_files, resume)
+        batch = read_files(ctx, name, cfg, state.check_position(committed, "files", name), max_files,
+                           None if day else resume, backfill_day=day)
     else:
         raise DatasetError(
             f"dataset {name!r} ({cfg.format}{'' if cfg.path else ', no path'}) cannot be read by new files",
@@ -109,5 +134,6 @@ def read_incremental(
         )
     for message in batch.warnings:
         log.warning("%s: %s", name, message)
-    ctx.log.emit(events.STATE_PROPOSAL, **batch.proposal(name))
+    if day is None:
+        ctx.log.emit(events.STATE_PROPOSAL, **batch.proposal(name))
     return batch.df

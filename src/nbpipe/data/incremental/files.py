@@ -10,10 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 from nbpipe.core.config import DatasetConfig
 from nbpipe.core.contracts import find_contract
-from nbpipe.core.layout import Listing, list_files
+from nbpipe.core.layout import Listing
+from nbpipe.data import links
+from nbpipe.data.encoding import TEXT_FORMATS, codec, spark_options, undecodable_files
 from nbpipe.data.incremental import positions as state
 from nbpipe.data.incremental._common import Batch, emit_read, resume_part, source_root
-from nbpipe.errors import DatasetError, StateError
+from nbpipe.data.sources import blank
+from nbpipe.data.write import struct_type
+from nbpipe.errors import BadRowsError, DatasetError, StateError
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame
@@ -30,12 +34,19 @@ def read_files(
     position: dict[str, Any],
     max_files: int | None,
     resume: Mapping[str, Any] | None,
+    backfill_day: str | None = None,
 ) -> Batch:
+    """The files no successful run has read (or, in a backfill, the files of its day); see the package."""
     root = source_root(ctx, name, cfg)
-    listing = list_files(root)
+    listing = links.listing(root, name, cfg.follow_symlinks)
     warnings: list[str] = []
     previous = resume_part(resume, "files", name)
-    if previous is not None:
+    if backfill_day is not None:
+        chosen = day_files(name, root, listing, backfill_day)
+        if not chosen:
+            warnings.append(f"backfill day {backfill_day}: no file of dataset {name!r} lies in a partition of that day")
+        new_position, changed = dict(position), []
+    elif previous is not None:
         chosen = [f["path"] for f in previous["snapshot"].get("files", [])]
         missing = [p for p in chosen if p not in listing]
         if missing:
@@ -61,13 +72,19 @@ def read_files(
             left = len(to_read) - len(chosen)
             warnings.append(f"max_files={max_files}: {left} new file(s) left for later runs")
     paths = [str(root / p) if root.is_dir() else str(root) for p in chosen]
-    if chosen and find_contract(ctx.project, name) is not None:
+    contract = find_contract(ctx.project, name)
+    if chosen and contract is not None:
         # A contracted dataset: the catalog enforces it (prod: strict schema, quarantine) and its
         # one pass over the new files also counts them; it emits the dataset_read event.
         from nbpipe.data.read import read_with_event
 
         df, event = read_with_event(ctx, name, paths=paths, incremental="files")
         rows = int(event.get("rows") or 0)
+    elif contract is not None:
+        # Nothing new: the batch still has the contract's schema, so what the notebook derives from
+        # it (and writes) is typed exactly as in a run with new files.
+        df, rows = ctx.spark.createDataFrame([], struct_type(contract.fields())), 0
+        emit_read(ctx, name, rows, str(root), "files")
     else:
         if chosen:
             df = read_paths(ctx, name, cfg, root, paths)
@@ -91,6 +108,18 @@ def read_paths(ctx: RunScope, name: str, cfg: DatasetConfig, root: Path, paths: 
     read as text is parsed by the notebook itself. Datasets with a contract go through the catalog.
     """
     reader = ctx.spark.read.format(cfg.format).options(**cfg.options)
+    if cfg.format in TEXT_FORMATS:
+        encoding = codec(name, cfg)
+        reader = reader.options(**spark_options(cfg, encoding))
+        bad = undecodable_files([Path(p) for p in paths], encoding)
+        if bad:
+            # Without a contract there is no quarantine: Spark would put U+FFFD in place of the bytes.
+            raise BadRowsError(
+                f"dataset {name!r}: {sum(u.lines for u in bad)} line(s) in {len(bad)} new file(s) hold bytes that "
+                f"are not valid {encoding}: " + "; ".join(u.describe() for u in bad[:3]),
+                hint=f"set datasets.{name}.encoding in nbpipe.yaml to the files' real encoding (e.g. latin-1), fix "
+                f"the files, or give {name} a contract so that such rows are quarantined")
+        paths = [p for p in paths if not blank(Path(p))] or paths[:1]
     if root.is_dir():
         reader = reader.option("basePath", str(root))
     header = _csv_string_schema(cfg, Path(paths[0])) if paths else None
@@ -129,6 +158,24 @@ def _csv_string_schema(cfg: DatasetConfig, first: Path) -> str | None:
             or len({n.lower() for n in names}) != len(names)):
         return None
     return ", ".join(f"`{n}` string" for n in names)
+
+
+def day_files(name: str, root: Path, listing: Listing, day: str) -> list[str]:
+    """The listed files in a partition of ``day`` (a ``<column>=<day>`` directory), in path order.
+
+    Raises:
+        DatasetError: the dataset has no partition directories at all, so it has no days to re-read.
+    """
+    partitioned = [p for p in listing if any("=" in part for part in p.split("/")[:-1])]
+    if listing and not partitioned:
+        raise DatasetError(
+            f"backfill day {day}: dataset {name!r} under {root} has no partition directories "
+            "(<column>=<day>), so ctx.incremental cannot tell which files hold that day",
+            hint="land the files in day partitions (e.g. date=YYYY-MM-DD/), or read the day in the notebook "
+            f"with ctx.read({name!r}, paths=[...]) and run it with `nbpipe run PIPELINE -p run_date=...`",
+        )
+    return sorted(p for p in partitioned if any(part.split("=", 1)[1] == day for part in p.split("/")[:-1]
+                                                if "=" in part))
 
 
 def _empty_like(
