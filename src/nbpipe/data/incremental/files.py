@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from nbpipe.core.config import DatasetConfig
 from nbpipe.core.contracts import find_contract
 from nbpipe.core.layout import Listing
+from nbpipe.core.manifest import read_manifest
 from nbpipe.data import links
 from nbpipe.data.encoding import TEXT_FORMATS, codec, spark_options, undecodable_files
 from nbpipe.data.incremental import positions as state
@@ -27,6 +28,26 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 
+def committed_only(root: Path, listing: Listing) -> Listing:
+    """``listing`` without the files of a publish that has not committed (a dataset nbpipe publishes).
+
+    A warehouse dataset read incrementally by a downstream pipeline has a commit manifest: only the
+    files it lists, as they were committed (size and mtime), are offered; files of a publish still
+    running, or killed before its commit, wait for the commit. Folders without a manifest (landing
+    zones) are offered as listed.
+    """
+    manifest = read_manifest(root) if root.is_dir() else None
+    if manifest is None:
+        return listing
+    committed: dict[str, Any] = {}
+    for unit, entry in (manifest.get("units") or {}).items():
+        for file, meta in (entry.get("files") or {}).items():
+            committed[f"{unit}/{file}" if unit else file] = meta
+    return {path: meta for path, meta in listing.items()
+            if path in committed and (meta["size"], meta["mtime_ns"]) ==
+            (committed[path].get("size"), committed[path].get("mtime_ns"))}
+
+
 def read_files(
     ctx: RunScope,
     name: str,
@@ -38,7 +59,7 @@ def read_files(
 ) -> Batch:
     """The files no successful run has read (or, in a backfill, the files of its day); see the package."""
     root = source_root(ctx, name, cfg)
-    listing = links.listing(root, name, cfg.follow_symlinks)
+    listing = committed_only(root, links.listing(root, name, cfg.follow_symlinks))
     warnings: list[str] = []
     previous = resume_part(resume, "files", name)
     if backfill_day is not None:
