@@ -56,6 +56,10 @@ NEUTRAL_KWARGS = frozenset({"result_format", "catch_exceptions", "include_config
 
 _WHERE_RE = re.compile(r"^\s*select\s+\*\s+from\s+\{batch\}\s+where\s+(?P<cond>.+?)\s*;?\s*$",
                        re.IGNORECASE | re.DOTALL)
+# Anything beyond a plain predicate (sub-queries, grouping, limits, other tables), whatever
+# whitespace (a newline, a tab) surrounds the keyword.
+_NOT_A_PREDICATE = re.compile(r"\b(select|group\s+by|order\s+by|limit|offset|union|intersect|except|join|"
+                              r"having)\b|[{};]", re.IGNORECASE)
 
 
 def suite_path(root: Path, name: str) -> Path:
@@ -165,12 +169,7 @@ def where_condition(query: str) -> str | None:
     if not match:
         return None
     cond = match.group("cond")
-    lowered = cond.lower()
-    # Anything beyond a plain predicate (sub-queries, grouping, other tables) goes to GX.
-    if "{" in cond or any(w in lowered for w in (" select ", "(select", " group by ", " order by ",
-                                                  " limit ", " union ", " join ")):
-        return None
-    return cond
+    return None if _NOT_A_PREDICATE.search(cond) else cond
 
 
 def has_suite_parameters(kwargs: dict[str, Any]) -> bool:
