@@ -148,8 +148,8 @@ def test_nbpipe_yaml_schema_keys() -> None:
                                                 "runs"]
     assert list(Profile.model_fields) == ["spark", "warehouse", "store", "runs_dir"]
     assert list(DatasetConfig.model_fields) == ["path", "format", "options", "partition_by", "contract",
-                                                "retention_days", "on_bad_rows", "primary_key", "write_mode", "encoding",
-                                                "follow_symlinks", "description"]
+                                                "retention_days", "on_bad_rows", "primary_key", "write_mode",
+                                                "encoding", "follow_symlinks", "description"]
     assert list(PipelineConfig.model_fields) == [
         "notebook", "params", "reads", "writes", "depends_on", "retries", "retry_delay_s", "timeout_s",
         "cell_timeout_s", "quality", "schedule", "kernel", "notify"]

@@ -14,9 +14,9 @@ from nbpipe.core import events
 from nbpipe.errors import QualityGateError
 from nbpipe.quality import gx_model, native, new_suite, run_checkpoint, save_suite, validate_frame
 from nbpipe.quality import suites as S
+from tests.support.projects import write_config
 from tests.unit.quality.kwarg_cases import assert_agree, expectations
 from tests.unit.quality.test_suites import ctx_for
-from tests.support.projects import write_config
 
 #: The issue's suite: each expectation is refused by GX, and each passed on the fast path.
 REFUSED = [
