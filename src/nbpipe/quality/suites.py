@@ -177,6 +177,15 @@ def has_suite_parameters(kwargs: dict[str, Any]) -> bool:
     return any(isinstance(v, dict) and "$PARAMETER" in v for v in kwargs.values())
 
 
+def int_bounds(kwargs: dict[str, Any]) -> bool:
+    """True when ``min_value``/``max_value`` are absent or plain integers (a row count's fast form).
+
+    GX also accepts datetimes there (``"1.5"`` parses as one); those go to GX itself.
+    """
+    return all(v is None or (isinstance(v, int) and not isinstance(v, bool))
+               for v in (kwargs.get("min_value"), kwargs.get("max_value")))
+
+
 def fast_eligible(exp: dict[str, Any]) -> bool:
     """True when no engine-independent reason keeps ``exp`` off the fast path."""
     kwargs = exp.get("kwargs", {})
@@ -186,6 +195,11 @@ def fast_eligible(exp: dict[str, Any]) -> bool:
         return False
     if exp["type"] == UNEXPECTED_ROWS:
         return where_condition(str(kwargs.get("unexpected_rows_query", ""))) is not None
+    if exp["type"] == ROW_COUNT:
+        return int_bounds(kwargs)
+    if exp["type"] == COMPOUND_UNIQUE:  # a column named twice: GX's own handling decides
+        columns = kwargs.get("column_list")
+        return isinstance(columns, list) and len(set(map(str, columns))) == len(columns)
     return True
 
 
