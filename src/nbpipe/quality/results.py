@@ -225,8 +225,9 @@ class CheckResult:
             else:
                 examples = ""
             observed = "" if r.observed_value is None else esc(repr(jsonable(r.observed_value, max_text=60)))
+            mark = "✔" if r.success else ("✘ invalid" if r.invalid else "✘")
             body.append(
-                f"<tr><td style='color:{color}'>{'✔' if r.success else '✘'}</td>"
+                f"<tr><td style='color:{color}'>{mark}</td>"
                 f"<td><code>{esc(r.expectation_type)}</code></td>"
                 f"<td>{esc(_args(r.kwargs))}</td><td style='text-align:right'>{count}</td>"
                 f"<td style='text-align:right'>{pct}</td><td>{observed}</td><td>{examples}</td>"

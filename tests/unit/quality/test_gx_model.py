@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from nbpipe.core import events
 from nbpipe.errors import QualityGateError
-from nbpipe.quality import gx_model, native, new_suite, run_checkpoint, save_suite, validate_frame
+from nbpipe.quality import CheckResult, gx_model, native, new_suite, run_checkpoint, save_suite, validate_frame
 from nbpipe.quality import suites as S
 from tests.support.projects import write_config
 from tests.unit.quality.kwarg_cases import assert_agree, expectations
@@ -40,6 +40,8 @@ def test_a_suite_gx_refuses_fails_every_expectation_with_the_kwarg_and_gx_reason
     # the results show the kwargs as written, and GX itself says the same
     assert results[0].kwargs == REFUSED[0]["kwargs"]
     assert [r.exception for r in native.validate(X, REFUSED)] == messages
+    shown = CheckResult("typos", results)
+    assert "✘ invalid" in shown._repr_html_() and "[BAD ] expect_column_values_to_be_in_set(x): invalid:" in str(shown)
 
 
 @pytest.mark.parametrize("mostly", [None, 1.5, "abc"])
@@ -97,6 +99,14 @@ def test_prod_gate_fails_on_an_invalid_expectation_and_the_record_says_so(tmp_pa
     assert (bad["success"], bad["invalid"], bad["kwargs"]) == (False, True, REFUSED[0]["kwargs"])
     assert "extra fields not permitted" in bad["exception"] and check["gate_passed"] is False
     assert check["results"][0]["invalid"] is False and check["rejected_rows"] == 0
+
+
+def test_the_worked_examples_suites_are_all_valid_for_gx() -> None:
+    root = Path(__file__).resolve().parents[3]
+    names = S.available_suites(root)
+    assert "flights" in names
+    for name in names:
+        assert gx_model.prepare(S.load_suite(root, name)).errors == {}, name
 
 
 def test_where_condition_with_a_newline_before_limit_goes_to_gx() -> None:
