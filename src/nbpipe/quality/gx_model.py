@@ -75,7 +75,9 @@ def _validation_parts(exp: dict[str, Any], errors: Sequence[Mapping[str, Any]]) 
         elif any(e.get("type") == "value_error.missing" for e in real):
             parts.append(f"missing kwarg {kwarg!r}: {said}")
         else:
-            parts.append(f"kwarg {kwarg!r} = {exp['kwargs'].get(kwarg)!r}: {said}")
+            value = repr(exp["kwargs"].get(kwarg))
+            shown = value if len(value) <= 80 else value[:79] + "…"
+            parts.append(f"kwarg {kwarg!r} = {shown}: {said}")
     return parts
 
 
