@@ -15,9 +15,10 @@ from nbpipe.core import events
 from nbpipe.core.config import load_project
 from nbpipe.errors import QualityGateError
 from nbpipe.kernel.context import RunContext
-from nbpipe.quality import fast_spark, native, profile_dataframe, run_checkpoint, save_suite
+from nbpipe.quality import fast_spark, native, new_suite, profile_dataframe, run_checkpoint, save_suite, validate_frame
 from nbpipe.quality import suites as S
 from tests.support.projects import write_config
+from tests.unit.quality import kwarg_cases
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -96,6 +97,48 @@ def test_nan_is_a_value_not_missing_on_spark(spark: Any) -> None:
     for exp, f, g in zip(exps, fast, gx):
         assert_same(f, g, exp["type"])
     assert all(math.isnan(v) for v in fast[1].partial_unexpected_list)
+
+
+def test_what_spark_refuses_fails_that_expectation_alone(spark: Any) -> None:
+    df = spark.createDataFrame([(1.0, "a"), (2.0, "ab"), (None, None), (5.0, "abc")], "num double, s string")
+    exps = [
+        {"type": S.NOT_NULL, "kwargs": {"column": "num"}},
+        {"type": S.REGEX, "kwargs": {"column": "s", "regex": "["}},
+        {"type": S.REGEX, "kwargs": {"column": "s", "regex": "(?P<x>a)"}},  # Python accepts it, Java does not
+        {"type": S.UNEXPECTED_ROWS, "kwargs": {"unexpected_rows_query":
+                                               "SELECT * FROM {batch} WHERE num > 1\nLIMIT 5"}},
+        {"type": S.BETWEEN, "kwargs": {"column": "num", "min_value": 2**64}},
+        {"type": S.BETWEEN, "kwargs": {"column": "num", "max_value": 4, "strict_max": "false"}},
+        {"type": S.LENGTHS, "kwargs": {"column": "s", "max_value": 2**64}},
+        # analyses fine, fails while running: only evaluating each rule alone can tell which one broke
+        {"type": S.UNEXPECTED_ROWS, "kwargs": {"unexpected_rows_query": "SELECT * FROM {batch} WHERE "
+                                               "raise_error(concat('boom-', coalesce(s, '?'))) IS NULL"}},
+        {"type": S.UNIQUE, "kwargs": {"column": "s"}},
+    ]
+    ours = validate_frame(df, new_suite("refusals", exps))
+    gx = native.validate(df, exps)
+    for exp, mine, theirs in zip(exps, ours, gx, strict=True):
+        kwarg_cases.assert_agree(mine, theirs, str(exp))
+    assert [r.engine for r in ours] == ["fast", "fast", "fast", "native", "fast", "fast", "fast", "fast", "fast"]
+    assert (ours[0].success, ours[0].unexpected_count) == (False, 1)
+    assert "Unclosed character class" in (ours[1].exception or "") and "regex" in (ours[1].exception or "")
+    assert "Unknown inline modifier" in (ours[2].exception or "")
+    assert (ours[3].success, ours[3].observed_value) == (False, 2)
+    assert (ours[4].success, ours[4].unexpected_count) == (False, 3)
+    assert (ours[5].success, ours[5].unexpected_count) == (False, 1)
+    assert "Spark could not evaluate it" in (ours[7].exception or "") and "boom-" in (ours[7].exception or "")
+    assert (ours[8].success, ours[8].unexpected_count) == (True, 0)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(data=rows(), exps=kwarg_cases.expectations(max_size=5))
+def test_invalid_and_edge_case_kwargs_agree_with_gx_on_spark(spark: Any, data: list[tuple[Any, ...]],
+                                                              exps: list[dict[str, Any]]) -> None:
+    df = spark.createDataFrame(data, SCHEMA)
+    ours = validate_frame(df, new_suite("h", exps))
+    for exp, mine, theirs in zip(exps, ours, native.validate(df, exps), strict=True):
+        kwarg_cases.assert_agree(mine, theirs, f"{exp}\n{data!r}")
 
 
 @pytest.fixture

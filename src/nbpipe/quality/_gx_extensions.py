@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from great_expectations.expectations.expectation import BatchExpectation
+from great_expectations.expectations.model_field_types import MostlyField
 
 
 class ExpectColumnValuesToBeInDataset(BatchExpectation):
@@ -18,7 +19,7 @@ class ExpectColumnValuesToBeInDataset(BatchExpectation):
     column: str
     dataset: str
     dataset_column: str | None = None
-    mostly: float = 1.0
+    mostly: MostlyField = 1.0  # GX's own field: 0..1, a float or a suite parameter
 
     domain_keys: ClassVar[tuple[str, ...]] = ("batch_id", "table", "column")
     success_keys: ClassVar[tuple[str, ...]] = ("dataset", "dataset_column", "mostly")

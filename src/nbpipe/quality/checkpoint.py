@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from nbpipe.core import events
 from nbpipe.core.layout import REASON, RUN_ID_COLUMN, explore_root, quarantine_name, quarantine_unit
 from nbpipe.errors import ConfigError, NbpipeError, QualityGateError
+from nbpipe.quality import gx_model
 from nbpipe.quality import suites as S
 from nbpipe.quality.native import is_spark_frame
 from nbpipe.quality.results import EVENT_EXAMPLES, CheckResult, ExpectationResult
@@ -60,30 +61,49 @@ def _is_pandas(df: Any) -> bool:
 
 def validate_frame(df: Any, suite: dict[str, Any], *, lookup: Any = None,
                    examples: bool = True) -> list[ExpectationResult]:
-    """Validate ``df`` (Spark or pandas) against a suite dict: fast path first, GX for the rest."""
-    expectations = suite["expectations"]
+    """Validate ``df`` (Spark or pandas) against a suite dict: fast path first, GX for the rest.
+
+    Every expectation is first built through great-expectations' own model
+    (:func:`nbpipe.quality.gx_model.prepare`); one GX refuses fails as ``invalid``.
+    """
+    return validate_prepared(df, gx_model.prepare(suite), lookup=lookup, examples=examples)
+
+
+def validate_prepared(df: Any, prepared: gx_model.Prepared, *, lookup: Any = None,
+                      examples: bool = True) -> list[ExpectationResult]:
+    """Validate ``df`` against a suite built by :func:`nbpipe.quality.gx_model.prepare`.
+
+    The fast paths compile the kwargs as GX built them; what they cannot mirror goes to GX with
+    the kwargs as written. Every result carries the kwargs as written.
+    """
+    effective = prepared.effective
     if is_spark_frame(df):
         from nbpipe.quality import fast_spark
 
-        fast = fast_spark.validate(df, expectations, lookup, examples=examples)
+        fast = fast_spark.validate(df, effective, lookup, examples=examples)
     elif _is_pandas(df):
         from nbpipe.quality import fast_pandas
 
-        fast, _ = fast_pandas.validate(df, expectations, lookup)
+        fast, _ = fast_pandas.validate(df, effective, lookup)
     else:
         raise NbpipeError(
-            f"quality check of suite {suite['name']!r}: expected a Spark or pandas DataFrame, "
+            f"quality check of suite {prepared.name!r}: expected a Spark or pandas DataFrame, "
             f"got {type(df).__module__}.{type(df).__name__}",
             hint="pass the DataFrame itself (not a path or a list); convert with pd.DataFrame(...) if needed",
         )
+    for i in prepared.errors:
+        fast[i] = prepared.invalid(i)
     todo = [i for i, r in enumerate(fast) if r is None]
     if todo:
         from nbpipe.quality import native
 
-        native_results = native.validate(df, [expectations[i] for i in todo], suite_name=suite["name"])
+        native_results = native.validate(df, [prepared.expectations[i] for i in todo], suite_name=prepared.name)
         for i, res in zip(todo, native_results):
             fast[i] = res
-    return [r for r in fast if r is not None]
+    results = [r for r in fast if r is not None]
+    for res, exp in zip(results, prepared.expectations):
+        res.kwargs = dict(exp["kwargs"])
+    return results
 
 
 def _gate(ctx: RunScope) -> str:
@@ -120,13 +140,13 @@ def _write_rejected(ctx: RunScope, rejected: Any, dataset: str) -> int:
     return rows
 
 
-def _quarantine(ctx: RunScope, df: Any, suite: dict[str, Any], result: CheckResult, dataset: str,
+def _quarantine(ctx: RunScope, df: Any, prepared: gx_model.Prepared, result: CheckResult, dataset: str,
                 lookup: Any) -> None:
     indices = [i for i, r in enumerate(result.results) if _quarantinable(r)]
     if not indices:
         result.passing, result.rejected_rows = df, 0
         return
-    expectations = suite["expectations"]
+    expectations = prepared.effective  # split on the kwargs the counts were computed with
     if is_spark_frame(df):
         from nbpipe.quality import fast_spark
 
@@ -193,10 +213,11 @@ def run_checkpoint(
         _display(result)
         return result
     lookup = _lookup(ctx, frames)
-    results = validate_frame(df, suite_dict, lookup=lookup)
+    prepared = gx_model.prepare(suite_dict)
+    results = validate_prepared(df, prepared, lookup=lookup)
     result = CheckResult(suite=suite, results=results, dataset=dataset, mode=ctx.mode, gate=gate, passing=df)
     if quarantine:
-        _quarantine(ctx, df, suite_dict, result, dataset, lookup)
+        _quarantine(ctx, df, prepared, result, dataset, lookup)
     result.duration_s = time.perf_counter() - started
     blocking = [r for r in result.failed if not (quarantine and _quarantinable(r))]
     result.gate_passed = not blocking
@@ -206,11 +227,16 @@ def run_checkpoint(
         return result
     if blocking and gate == "fail":
         result_failed = CheckResult(suite=suite, results=blocking, dataset=dataset)
+        invalid = sum(1 for r in blocking if r.invalid)
         raise QualityGateError(
             f"quality gate failed: suite {suite!r} on dataset {dataset!r}"
             f"{f' (pipeline {ctx.pipeline!r})' if ctx.pipeline else ''}: "
-            f"{len(blocking)} of {len(results)} expectations failed\n{result_failed.failure_summary()}",
-            hint=f"fix the data upstream, or edit {S.EXPECTATIONS_DIR}/{suite}.json if the expectation is "
+            f"{len(blocking)} of {len(results)} expectations failed"
+            f"{f' ({invalid} invalid: great-expectations refuses them)' if invalid else ''}"
+            f"\n{result_failed.failure_summary()}",
+            hint=(f"fix the invalid expectations in {S.EXPECTATIONS_DIR}/{suite}.json (each line above names "
+                  "the kwarg and great-expectations' reason); " if invalid else "")
+            + f"fix the data upstream, or edit {S.EXPECTATIONS_DIR}/{suite}.json if the expectation is "
             "wrong, or set `quality: warn` for this pipeline in nbpipe.yaml to record failures as warnings",
         )
     return result

@@ -10,6 +10,7 @@ exactly (other dtypes, odd kwargs) are returned as unsupported and go to GX itse
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -103,7 +104,10 @@ def compile_rule(df: pd.DataFrame, exp: dict[str, Any], lookup: Lookup | None) -
                 re.compile(regex)
             except re.error:
                 return None
-            cond = values.astype(str).str.contains(regex)
+            with warnings.catch_warnings():  # a pattern with groups is still just a pattern here
+                warnings.filterwarnings("ignore", "This pattern is interpreted as a regular expression",
+                                        UserWarning)
+                cond = values.astype(str).str.contains(regex)
         elif t == S.LENGTHS:
             if not _bounds_ok(kw) or not (_is_int(kw.get("min_value")) and _is_int(kw.get("max_value"))):
                 return None

@@ -8,6 +8,12 @@ with ``count(when(...))`` in one aggregation. Uniqueness rules are exact ``GROUP
 dataset's distinct keys. All partial aggregates are cross-joined into a single one-row
 result, so the data is scanned in one job. Examples (``partial_unexpected_list``) are
 fetched with small ``LIMIT`` queries only for expectations that failed.
+
+The kwargs compiled are the ones great-expectations built (:mod:`.gx_model`). Whatever Spark
+still refuses (a regex Java cannot compile, a literal outside Spark's types, a predicate that
+does not analyse) fails that expectation alone, as GX does: regexes are compiled on the JVM
+first, and if the one aggregation fails anyway each rule is evaluated on its own to find the
+culprits.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from nbpipe.quality.results import (
     map_result,
     row_count_result,
 )
+from nbpipe.quality.spark_errors import Refused, java_regex_error, spark_errors, spark_message
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import Column, DataFrame
@@ -185,6 +192,9 @@ def _compile(
     elif t == S.REGEX:
         if family != "string" or not isinstance(kw.get("regex"), str):
             return df, None
+        refused = java_regex_error(df, kw["regex"])
+        if refused:
+            raise Refused(f"Spark's (Java) regex engine cannot compile {kw['regex']!r}: {refused}")
         cond = col.rlike(kw["regex"])
     elif t == S.LENGTHS:
         if family != "string" or not _bounds(kw, integers=True):
@@ -261,6 +271,12 @@ def compile_suite(
         except (KeyError, TypeError, ValueError) as exc:
             plans.append(error_result(exp, f"{type(exc).__name__}: {exc}"))
             continue
+        except Refused as exc:
+            plans.append(error_result(exp, str(exc)))
+            continue
+        except spark_errors() as exc:
+            plans.append(error_result(exp, f"Spark refuses it: {spark_message(exc)}"))
+            continue
         plans.append(rule)
     return work, plans
 
@@ -273,8 +289,6 @@ def validate(
 
     Returns one result per expectation, None where great-expectations must validate it.
     """
-    from pyspark.sql import functions as F
-
     work, plans = compile_suite(df, expectations, lookup)
     maps = [p for p in plans if isinstance(p, _MapRule)]
     uniques = [p for p in plans if isinstance(p, _UniqueRule)]
@@ -282,22 +296,7 @@ def validate(
         isinstance(p, ExpectationResult) and p.expectation_type == S.ROW_COUNT for p in plans
     ):
         return [p if isinstance(p, ExpectationResult) else None for p in plans]
-    aggs = [F.count(F.lit(1)).alias("n")]
-    for rule in maps:
-        aggs.append(F.count(F.when(rule.unexpected, True)).alias(f"u{rule.index}"))
-        if rule.domain is not None:
-            aggs.append(F.count(F.when(rule.domain, True)).alias(f"d{rule.index}"))
-    combined = work.agg(*aggs)
-    for urule in uniques:
-        groups = _unique_groups(df, urule)
-        keep = _unique_keep(urule)
-        part = groups.agg(
-            F.coalesce(F.sum(F.when(keep & (F.col("_nbpipe_n") > 1), F.col("_nbpipe_n"))), F.lit(0))
-            .alias(f"u{urule.index}"),
-            F.coalesce(F.sum(F.when(keep, F.col("_nbpipe_n"))), F.lit(0)).alias(f"d{urule.index}"),
-        )
-        combined = combined.crossJoin(part)
-    row = combined.collect()[0].asDict()
+    row, broken = _aggregate_isolating(df, work, maps, uniques)
     total = int(row["n"])
     out: list[ExpectationResult | None] = []
     wanted: list[_MapRule] = []
@@ -307,6 +306,8 @@ def validate(
                 exp = expectations[len(out)]
                 plan = row_count_result(exp, total)
             out.append(plan)
+        elif isinstance(plan, (_MapRule, _UniqueRule)) and plan.index in broken:
+            out.append(error_result(plan.exp, f"Spark could not evaluate it: {broken[plan.index]}"))
         elif isinstance(plan, _MapRule):
             res = _map_result(plan, total, row)
             if examples and not res.success and res.unexpected_count:
@@ -317,7 +318,10 @@ def validate(
             considered = int(row[f"d{plan.index}"])
             res = map_result(plan.exp, total=total, considered=considered, unexpected=unexpected, examples=[])
             if examples and not res.success and unexpected:
-                res.partial_unexpected_list = _unique_examples(df, plan)
+                try:
+                    res.partial_unexpected_list = _unique_examples(df, plan)
+                except spark_errors():  # the counts stand; only the examples are missing
+                    pass
             out.append(res)
         else:
             out.append(None)
@@ -326,6 +330,57 @@ def validate(
         if found is not None:
             found.partial_unexpected_list = values
     return out
+
+
+def _aggregate(base: DataFrame, df: DataFrame, maps: list[_MapRule], uniques: list[_UniqueRule]) -> dict[str, Any]:
+    """Count rows, and per rule its unexpected and domain rows, in one Spark job."""
+    from pyspark.sql import functions as F
+
+    aggs = [F.count(F.lit(1)).alias("n")]
+    for rule in maps:
+        aggs.append(F.count(F.when(rule.unexpected, True)).alias(f"u{rule.index}"))
+        if rule.domain is not None:
+            aggs.append(F.count(F.when(rule.domain, True)).alias(f"d{rule.index}"))
+    combined = base.agg(*aggs)
+    for urule in uniques:
+        groups = _unique_groups(df, urule)
+        keep = _unique_keep(urule)
+        part = groups.agg(
+            F.coalesce(F.sum(F.when(keep & (F.col("_nbpipe_n") > 1), F.col("_nbpipe_n"))), F.lit(0))
+            .alias(f"u{urule.index}"),
+            F.coalesce(F.sum(F.when(keep, F.col("_nbpipe_n"))), F.lit(0)).alias(f"d{urule.index}"),
+        )
+        combined = combined.crossJoin(part)
+    return dict(combined.collect()[0].asDict())
+
+
+def _aggregate_isolating(
+    df: DataFrame, work: DataFrame, maps: list[_MapRule], uniques: list[_UniqueRule]
+) -> tuple[dict[str, Any], dict[int, str]]:
+    """:func:`_aggregate` over all rules; if Spark refuses that, each rule alone.
+
+    Returns the counts and, per rule Spark refused on its own, the reason. A frame that cannot
+    even be counted is not a rule's fault: that error propagates.
+    """
+    try:
+        return _aggregate(work, df, maps, uniques), {}
+    except spark_errors():
+        pass
+    row: dict[str, Any] = {"n": df.count()}
+    broken: dict[int, str] = {}
+    for rule in maps:
+        try:
+            # Only a foreign key needs the joined frame; the others run on the frame itself so a
+            # broken reference cannot take them down too.
+            row.update(_aggregate(work if rule.exp["type"] == S.FK_TYPE else df, df, [rule], []))
+        except spark_errors() as exc:
+            broken[rule.index] = spark_message(exc)
+    for urule in uniques:
+        try:
+            row.update(_aggregate(df, df, [], [urule]))
+        except spark_errors() as exc:
+            broken[urule.index] = spark_message(exc)
+    return row, broken
 
 
 def _map_result(rule: _MapRule, total: int, row: dict[str, Any]) -> ExpectationResult:
@@ -355,7 +410,11 @@ def _map_examples(work: DataFrame, rules: list[_MapRule]) -> dict[int, list[Any]
     def fetch(rule: _MapRule) -> list[Any]:
         shown = F.to_json(F.struct(*[c.alias(f"v{j}") for j, c in enumerate(rule.examples)])).alias("v")
         values: list[Any] = []
-        for r in work.where(rule.unexpected).select(shown).limit(MAX_EXAMPLES).collect():
+        try:
+            found_rows = work.where(rule.unexpected).select(shown).limit(MAX_EXAMPLES).collect()
+        except spark_errors():  # the counts stand; only the examples are missing
+            return []
+        for r in found_rows:
             record = json.loads(r["v"]) if r["v"] else {}
             found = [record.get(f"v{j}") for j in range(len(rule.examples))]
             values.append((found[0], found[1]) if rule.shape == "pair" else found[0])

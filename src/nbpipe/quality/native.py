@@ -11,7 +11,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from nbpipe.quality.results import ExpectationResult, error_result
+from nbpipe.quality import gx_model
+from nbpipe.quality.results import ExpectationResult, error_result, invalid_result
 
 _LOCK = threading.Lock()
 _STATE: dict[str, Any] = {}
@@ -94,12 +95,11 @@ def validate(df: Any, expectations: list[dict[str, Any]], *, suite_name: str = "
     """Validate ``expectations`` on a Spark or pandas DataFrame with great-expectations.
 
     Returns one result per expectation, in order. Expectations GX refuses to build are
-    returned as failed results carrying GX's message instead of being dropped.
+    returned as failed ``invalid`` results carrying GX's reason instead of being dropped.
     """
     if not expectations:
         return []
     import great_expectations as gx
-    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
     definition = _batch_definition("spark" if is_spark_frame(df) else "pandas")
     built: list[Any] = []
@@ -107,11 +107,9 @@ def validate(df: Any, expectations: list[dict[str, Any]], *, suite_name: str = "
     for i, exp in enumerate(expectations):
         meta = {**(exp.get("meta") or {}), _INDEX_KEY: i}
         try:
-            config = ExpectationConfiguration(type=exp["type"], kwargs=dict(exp["kwargs"]), meta=meta)
-            built.append(config.to_domain_obj())
+            built.append(gx_model.build_object(exp, meta))
         except Exception as exc:  # GX raises many types for bad configurations
-            out[i] = error_result(exp, f"great-expectations cannot build this expectation: {exc}",
-                                  engine="native")
+            out[i] = invalid_result(exp, gx_model.refusal(exp, exc), engine="native")
     if built:
         suite = gx.ExpectationSuite(name=suite_name, expectations=built)
         batch = definition.get_batch(batch_parameters={"dataframe": df})

@@ -76,6 +76,8 @@ class ExpectationResult:
     exception: str | None = None
     engine: str = "fast"
     meta: dict[str, Any] = field(default_factory=dict)
+    #: great-expectations refuses to build the expectation (``exception`` says why); it failed.
+    invalid: bool = False
 
     @property
     def label(self) -> str:
@@ -97,6 +99,7 @@ class ExpectationResult:
             "missing_count": self.missing_count,
             "exception": self.exception,
             "engine": self.engine,
+            "invalid": self.invalid,
         }
 
 
@@ -161,7 +164,9 @@ class CheckResult:
         """One line per failed expectation with its counts."""
         lines = []
         for r in self.failed:
-            if r.exception:
+            if r.invalid:
+                detail = f"invalid: {(r.exception or '').splitlines()[0][:400]}"
+            elif r.exception:
                 detail = f"error: {r.exception.splitlines()[0][:200]}"
             elif r.unexpected_count is not None:
                 pct = f" ({r.unexpected_percent:.4g}%)" if r.unexpected_percent is not None else ""
@@ -183,12 +188,12 @@ class CheckResult:
             head += f"; {self.rejected_rows} rows quarantined"
         rows = [f"  note: {n}" for n in self.notes]
         for r in self.results:
-            mark = "ok  " if r.success else "FAIL"
+            mark = "ok  " if r.success else ("BAD " if r.invalid else "FAIL")
             if r.unexpected_count is not None:
                 pct = f" {r.unexpected_percent:.4g}%" if r.unexpected_percent is not None else ""
                 detail = f"{r.unexpected_count} unexpected{pct}"
             elif r.exception:
-                detail = "error: " + r.exception.splitlines()[0][:100]
+                detail = ("invalid: " if r.invalid else "error: ") + r.exception.splitlines()[0][:300]
             else:
                 detail = f"observed {jsonable(r.observed_value, max_text=60)!r}"
             rows.append(f"  [{mark}] {r.label}: {detail}")
@@ -213,15 +218,16 @@ class CheckResult:
             count = "" if r.unexpected_count is None else str(r.unexpected_count)
             pct = "" if r.unexpected_percent is None else f"{r.unexpected_percent:.4g}%"
             if r.exception:
-                examples = esc(r.exception.splitlines()[0][:300])
+                examples = esc(r.exception.splitlines()[0][:400])
             elif r.partial_unexpected_list:
                 shown = r.partial_unexpected_list[:5]
                 examples = ", ".join(esc(repr(jsonable(v, max_text=60))) for v in shown)
             else:
                 examples = ""
             observed = "" if r.observed_value is None else esc(repr(jsonable(r.observed_value, max_text=60)))
+            mark = "✔" if r.success else ("✘ invalid" if r.invalid else "✘")
             body.append(
-                f"<tr><td style='color:{color}'>{'✔' if r.success else '✘'}</td>"
+                f"<tr><td style='color:{color}'>{mark}</td>"
                 f"<td><code>{esc(r.expectation_type)}</code></td>"
                 f"<td>{esc(_args(r.kwargs))}</td><td style='text-align:right'>{count}</td>"
                 f"<td style='text-align:right'>{pct}</td><td>{observed}</td><td>{examples}</td>"
@@ -320,3 +326,10 @@ def error_result(exp: dict[str, Any], message: str, engine: str = "fast") -> Exp
         expectation_type=exp["type"], kwargs=dict(exp["kwargs"]), success=False, exception=message,
         engine=engine, meta=dict(exp.get("meta") or {}),
     )
+
+
+def invalid_result(exp: dict[str, Any], message: str, engine: str = "fast") -> ExpectationResult:
+    """A failed result for an expectation great-expectations refuses to build (``message`` says why)."""
+    result = error_result(exp, message, engine)
+    result.invalid = True
+    return result

@@ -56,6 +56,10 @@ NEUTRAL_KWARGS = frozenset({"result_format", "catch_exceptions", "include_config
 
 _WHERE_RE = re.compile(r"^\s*select\s+\*\s+from\s+\{batch\}\s+where\s+(?P<cond>.+?)\s*;?\s*$",
                        re.IGNORECASE | re.DOTALL)
+# Anything beyond a plain predicate (sub-queries, grouping, limits, other tables), whatever
+# whitespace (a newline, a tab) surrounds the keyword.
+_NOT_A_PREDICATE = re.compile(r"\b(select|group\s+by|order\s+by|limit|offset|union|intersect|except|join|"
+                              r"having)\b|[{};]", re.IGNORECASE)
 
 
 def suite_path(root: Path, name: str) -> Path:
@@ -165,17 +169,21 @@ def where_condition(query: str) -> str | None:
     if not match:
         return None
     cond = match.group("cond")
-    lowered = cond.lower()
-    # Anything beyond a plain predicate (sub-queries, grouping, other tables) goes to GX.
-    if "{" in cond or any(w in lowered for w in (" select ", "(select", " group by ", " order by ",
-                                                  " limit ", " union ", " join ")):
-        return None
-    return cond
+    return None if _NOT_A_PREDICATE.search(cond) else cond
 
 
 def has_suite_parameters(kwargs: dict[str, Any]) -> bool:
     """True when a kwarg is a ``{"$PARAMETER": ...}`` reference (resolved only by GX)."""
     return any(isinstance(v, dict) and "$PARAMETER" in v for v in kwargs.values())
+
+
+def int_bounds(kwargs: dict[str, Any]) -> bool:
+    """True when ``min_value``/``max_value`` are absent or plain integers (a row count's fast form).
+
+    GX also accepts datetimes there (``"1.5"`` parses as one); those go to GX itself.
+    """
+    return all(v is None or (isinstance(v, int) and not isinstance(v, bool))
+               for v in (kwargs.get("min_value"), kwargs.get("max_value")))
 
 
 def fast_eligible(exp: dict[str, Any]) -> bool:
@@ -187,6 +195,11 @@ def fast_eligible(exp: dict[str, Any]) -> bool:
         return False
     if exp["type"] == UNEXPECTED_ROWS:
         return where_condition(str(kwargs.get("unexpected_rows_query", ""))) is not None
+    if exp["type"] == ROW_COUNT:
+        return int_bounds(kwargs)
+    if exp["type"] == COMPOUND_UNIQUE:  # a column named twice: GX's own handling decides
+        columns = kwargs.get("column_list")
+        return isinstance(columns, list) and len(set(map(str, columns))) == len(columns)
     return True
 
 
