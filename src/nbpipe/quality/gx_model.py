@@ -11,13 +11,27 @@ compile the kwargs GX produced (:attr:`Prepared.effective`), never the raw ones,
 exactly what GX accepts and compute on the same values; an expectation GX refuses becomes a
 failed result flagged ``invalid`` whose message names the expectation, the kwarg and GX's
 reason, never a check that silently does less.
+
+Building an expectation needs great-expectations imported (seconds in a fresh kernel). What GX
+made of an expectation depends only on the GX and nbpipe versions and the expectation itself, so
+each verdict is kept in a small cache (``$XDG_CACHE_HOME/nbpipe/gx-verdicts/``, default
+``~/.cache``; one JSON file per verdict, written atomically): a kernel whose suites did not change
+checks them without importing GX. A verdict whose kwargs do not survive JSON unchanged is not
+cached; an unreadable cache entry is ignored and rebuilt.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import tempfile
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from nbpipe.errors import did_you_mean
@@ -115,11 +129,80 @@ class Prepared:
 
 def effective(exp: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
     """``exp`` with the kwargs GX builds from it, or None and the reason GX refuses it."""
+    key = _verdict_key(exp)
+    cached = _cached_verdict(key)
+    if cached is not None:
+        kwargs, error = cached
+        if error is not None:
+            return None, error
+        return {"type": exp["type"], "kwargs": kwargs, "meta": dict(exp.get("meta") or {})}, None
     try:
         obj = build_object(exp)
     except Exception as exc:  # GX raises pydantic, registry and configuration errors
-        return None, refusal(exp, exc)
-    return {"type": exp["type"], "kwargs": dict(obj.configuration.kwargs), "meta": dict(exp.get("meta") or {})}, None
+        message = refusal(exp, exc)
+        _store_verdict(key, {"error": message})
+        return None, message
+    built = dict(obj.configuration.kwargs)
+    _store_verdict(key, {"kwargs": built})
+    return {"type": exp["type"], "kwargs": built, "meta": dict(exp.get("meta") or {})}, None
+
+
+@cache
+def _versions() -> str:
+    try:
+        gx = metadata.version("great_expectations")
+    except metadata.PackageNotFoundError:  # pragma: no cover - a dependency of nbpipe
+        gx = "?"
+    from nbpipe import __version__
+
+    return f"gx={gx};nbpipe={__version__}"
+
+
+def verdict_dir() -> Path:
+    """Where verdicts are cached: ``$XDG_CACHE_HOME/nbpipe/gx-verdicts`` (default ``~/.cache``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "nbpipe" / "gx-verdicts"
+
+
+def _verdict_key(exp: dict[str, Any]) -> str | None:
+    try:
+        text = json.dumps({"v": _versions(), "type": exp["type"], "kwargs": exp["kwargs"]}, sort_keys=True,
+                          allow_nan=False)
+    except (TypeError, ValueError):  # not JSON (e.g. NaN): build it every time
+        return None
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _cached_verdict(key: str | None) -> tuple[dict[str, Any], str | None] | None:
+    if key is None:
+        return None
+    try:
+        data = json.loads((verdict_dir() / f"{key}.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if isinstance(data, dict) and isinstance(data.get("error"), str):
+        return {}, data["error"]
+    if isinstance(data, dict) and isinstance(data.get("kwargs"), dict):
+        return data["kwargs"], None
+    return None
+
+
+def _store_verdict(key: str | None, verdict: dict[str, Any]) -> None:
+    """Keep ``verdict`` if it survives JSON unchanged; a cache that cannot be written is skipped."""
+    if key is None:
+        return
+    try:
+        text = json.dumps(verdict, sort_keys=True, allow_nan=False)
+        if json.loads(text) != verdict:
+            return
+        folder = verdict_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, folder / f"{key}.json")
+    except (OSError, TypeError, ValueError):
+        return
 
 
 def prepare(suite: dict[str, Any]) -> Prepared:
