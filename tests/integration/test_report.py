@@ -375,3 +375,20 @@ def test_sanitize_html_keeps_tables_and_data_images() -> None:
     )
     assert '<table class="dataframe">' in cleaned and 'style="color:red"' in cleaned
     assert 'src="data:image/png;base64,AAAA"' in cleaned and 'href="https://docs.example"' in cleaned
+
+
+def test_an_invalid_expectation_shows_why_great_expectations_refused_it(executed: Path, tmp_path: Path) -> None:
+    record = _record()
+    reason = ("invalid expectation expect_column_values_to_be_between(x): great-expectations refuses it: "
+              "unknown kwarg 'max_vlaue': extra fields not permitted (did you mean 'max_value'?)")
+    record["checks"][0]["results"].append({
+        "expectation_type": "expect_column_values_to_be_between", "kwargs": {"column": "x", "max_vlaue": 1},
+        "success": False, "invalid": True, "exception": reason, "unexpected_count": None,
+        "unexpected_percent": None, "partial_unexpected_list": [], "observed_value": None})
+    soup = BeautifulSoup(render_report(record, executed, tmp_path / "report.html").read_text(), "html.parser")
+    rows = soup.select("#nbpipe-checks tbody tr")
+    assert len(rows) == 3
+    invalid = " ".join(rows[2].get_text(" ").split())
+    assert invalid.startswith("✗ invalid expect_column_values_to_be_between")
+    assert "unknown kwarg 'max_vlaue': extra fields not permitted (did you mean 'max_value'?)" in invalid
+    assert "invalid" not in rows[1].get_text(), "an ordinary failure is not called invalid"
