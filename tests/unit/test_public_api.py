@@ -43,7 +43,7 @@ def test_importing_errors_does_not_load_the_kernel_side() -> None:
 SIGNATURES = {
     "read": "(self, name: 'str', *, paths: 'list[str] | None' = None, schema_override: 'Any' = None)"
             " -> 'DataFrame'",
-    "write": "(self, df: 'DataFrame', name: 'str', *, mode: 'WriteMode' = 'overwrite_partitions')"
+    "write": "(self, df: 'DataFrame', name: 'str', *, mode: 'WriteMode | None' = None)"
              " -> 'WriteResult'",
     "check": "(self, df: 'Any', suite: 'str', *, quarantine: 'bool' = False, dataset: 'str | None' = None,"
              " frames: 'Mapping[str, Any] | None' = None) -> 'CheckResult'",
@@ -148,8 +148,8 @@ def test_nbpipe_yaml_schema_keys() -> None:
                                                 "runs"]
     assert list(Profile.model_fields) == ["spark", "warehouse", "store", "runs_dir"]
     assert list(DatasetConfig.model_fields) == ["path", "format", "options", "partition_by", "contract",
-                                                "retention_days", "on_bad_rows", "primary_key", "write_mode", "encoding",
-                                                "follow_symlinks", "description"]
+                                                "retention_days", "on_bad_rows", "primary_key", "write_mode",
+                                                "encoding", "follow_symlinks", "description"]
     assert list(PipelineConfig.model_fields) == [
         "notebook", "params", "reads", "writes", "depends_on", "retries", "retry_delay_s", "timeout_s",
         "cell_timeout_s", "quality", "schedule", "kernel", "notify"]
