@@ -52,7 +52,8 @@ def with_pandas(root: Path) -> Table:
     import pandas as pd
 
     df = pd.read_parquet(root, dtype_backend="numpy_nullable").astype(object)  # nullable ints stay ints
-    return _table(list(df.columns), [tuple(None if pd.isna(v) else v for v in row) for row in df.itertuples(index=False)])
+    rows = [tuple(None if pd.isna(v) else v for v in row) for row in df.itertuples(index=False)]
+    return _table(list(df.columns), rows)
 
 
 def with_duckdb(root: Path) -> Table:
@@ -83,7 +84,8 @@ class Shop(ProjectForTest):
         }, pipelines={"ingest": {"notebook": "notebooks/ingest.ipynb"}})
 
     def orders(self) -> Any:
-        rows = [(1, dt.date(2024, 1, 1), "a", 10), (2, dt.date(2024, 1, 1), "b", None), (3, dt.date(2024, 1, 2), "c", 7)]
+        rows = [(1, dt.date(2024, 1, 1), "a", 10), (2, dt.date(2024, 1, 1), "b", None),
+                (3, dt.date(2024, 1, 2), "c", 7)]
         return self.spark.createDataFrame(rows, "order_id int, order_date date, customer string, qty bigint")
 
 

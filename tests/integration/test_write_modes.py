@@ -109,10 +109,10 @@ def test_two_writes_in_one_run_merge_with_what_the_run_staged(proj: Flights) -> 
 
 def test_merge_without_a_primary_key_is_a_config_error(proj: Flights) -> None:
     ctx = proj.scope("r1")
-    with pytest.raises(ConfigError, match="mode='merge'.* needs a primary key") as exc:
+    with pytest.raises(ConfigError, match=r"mode='merge'\) needs a primary key") as exc:
         write_dataset(ctx, proj.df(DAY1), "events", mode="merge")
     assert exc.value.exit_code == 2 and "datasets.events.primary_key" in (exc.value.hint or "")
-    with pytest.raises(ConfigError, match="datasets.merged_events.write_mode: merge needs a primary key"):
+    with pytest.raises(ConfigError, match=r"datasets\.merged_events\.write_mode: merge needs a primary key"):
         write_dataset(ctx, proj.df(DAY1), "merged_events")
     assert not ctx.staging_dir.exists() or not any(ctx.staging_dir.iterdir())
 
@@ -146,8 +146,8 @@ def test_append_with_a_key_rejects_rows_whose_key_is_already_stored(proj: Flight
     ctx = proj.run("r2", ("flights", [("2013-01-01", "AA", 1, 99), ("2013-01-01", "EV", 7, 1)], "append"))
     assert proj.rows("flights") == sorted([*DAY1, ("2013-01-01", "EV", 7, 1)]), "the stored row stays"
     (rejected,) = ctx.events(events.DATASET_REJECTED)
-    assert list(rejected["reasons"]) == [
-        "duplicate primary key (flight_date, carrier, flight): already stored with different values (write mode append)"]
+    assert list(rejected["reasons"]) == ["duplicate primary key (flight_date, carrier, flight): "
+                                         "already stored with different values (write mode append)"]
 
 
 def test_explore_writes_merge_into_the_sandbox(proj: Flights) -> None:

@@ -34,7 +34,7 @@ class _Reader:
     def __init__(self, buf: bytearray) -> None:
         self.buf = buf
         self.pos = 0
-        self.sorted_lists = 0
+        self.spans: list[tuple[int, int]] = []  # where each encodings list's elements are
 
     def byte(self) -> int:
         if self.pos >= len(self.buf):
@@ -95,7 +95,7 @@ class _Reader:
                 value = self.varint()
                 items.append((value, bytes(self.buf[begin:self.pos])))
             self.buf[start:self.pos] = b"".join(raw for _, raw in sorted(items))
-            self.sorted_lists += 1
+            self.spans.append((start, self.pos))
             return
         for _ in range(size):
             if kind in (_TRUE, _FALSE):
@@ -120,13 +120,17 @@ class _Reader:
             self.skip(kind, child if on_the_way else (-1,))  # (-1,) matches nothing below it
 
 
-def canonical_footer(footer: bytes) -> tuple[bytes, int]:
-    """The footer with every column chunk's ``encodings`` sorted, and how many lists it sorted."""
+def canonical_footer(footer: bytes) -> tuple[bytes, list[tuple[int, int]]]:
+    """The footer with every column chunk's ``encodings`` sorted, and where those lists are.
+
+    Raises:
+        FooterError: the bytes are not a Thrift-compact ``FileMetaData``.
+    """
     reader = _Reader(bytearray(footer))
     reader.struct(())
     if reader.pos != len(footer):
         raise FooterError("footer has trailing bytes")
-    return bytes(reader.buf), reader.sorted_lists
+    return bytes(reader.buf), reader.spans
 
 
 def canonicalize(path: Path) -> bool:
