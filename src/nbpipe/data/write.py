@@ -67,7 +67,12 @@ NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"  # Spark's directory name for a nu
 # --------------------------------------------------------------------------- staged writes
 @dataclass
 class WriteResult:
-    """What a ``write_dataset`` staged (prod) or wrote to the sandbox (explore)."""
+    """What a ``write_dataset`` staged (prod) or wrote to the sandbox (explore).
+
+    ``rows`` counts the rows of the staged units: with ``merge`` or ``append`` a touched partition's
+    whole content (its existing rows too), as the publish will make it. ``rejected_rows`` counts
+    the written rows that broke the primary key (quarantined to ``<dataset>__rejected``).
+    """
 
     dataset: str
     path: str
