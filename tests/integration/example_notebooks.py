@@ -170,6 +170,8 @@ Reads only the files no successful run has processed (`ctx.incremental`), parses
 strictly, rejects lines it cannot parse (with the reason) to `flights_rejected`, drops duplicate
 deliveries, checks the rest against `expectations/flights.json` (rows failing row-level checks,
 such as a missing carrier, are quarantined to `flights__rejected`) and stages the partitions.
+`flights` is merged by its primary key (`write_mode: merge` in `nbpipe.yaml`): a file that lands
+late for a day already ingested adds its flights to that day instead of replacing the day.
 """
     ),
     code('run_date = "2013-01-01"', "parameters"),
@@ -249,7 +251,7 @@ reasons.head(20)
         """
 result = ctx.check(flights, "flights", quarantine=True)   # a gate in prod; rich result in explore
 flights = result.passing if result.passing is not None else flights
-written = ctx.write(flights, "flights")         # contract-enforced, staged, published on success
+written = ctx.write(flights, "flights")         # contract-enforced, merged by key, published on success
 if n_rejected:
     ctx.write(rejected, "flights_rejected")
 ctx.metric("rows_landed", n_raw)

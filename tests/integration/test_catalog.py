@@ -85,13 +85,13 @@ def test_prod_read_quarantines_malformed_uncastable_and_null_rows(proj: MakeProj
         "malformed line",
         "malformed line",
     ]
-    assert {r["_nbpipe_run_id"] for r in rejected} == {"r1"}
+    assert {r["nbpipe_run_id"] for r in rejected} == {"r1"}
     raw_lines = {r["_nbpipe_raw"] for r in rejected if r["_nbpipe_reason"] == "malformed line"}
     assert raw_lines == {"2013-01-02,B6,4", '2013-01-03,"EV,7,2', "2013-01-04,WN,8,9,extra"}
     assert all(r["_nbpipe_source"].endswith("a.csv") for r in rejected)
     (rej_event,) = ctx.events(events.DATASET_REJECTED)
     assert rej_event["dataset"] == "raw__rejected" and rej_event["rows"] == 6
-    assert rej_event["partitions"] == ["_nbpipe_run_id=r1"]
+    assert rej_event["partitions"] == ["nbpipe_run_id=r1"]
     assert read["rejected_reasons"]["malformed line"] == 3
 
 
@@ -287,7 +287,7 @@ def test_one_pass_quarantine_of_several_files_stages_each_tasks_rows(proj: MakeP
     rejected = _rejected(p, ctx)
     assert len(rejected) == 6 and {r["_nbpipe_source"].rsplit("/", 1)[-1] for r in rejected} == \
         {"part-0.csv", "part-1.csv", "part-2.csv"}
-    unit = ctx.staging_dir / "raw__rejected" / "_nbpipe_run_id=r1"
+    unit = ctx.staging_dir / "raw__rejected" / "nbpipe_run_id=r1"
     (event,) = ctx.events(events.DATASET_REJECTED)
     files = sorted(unit.glob("part-*.parquet"))
     assert event["rows"] == 6 and event["bytes"] == sum(f.stat().st_size for f in files)
@@ -321,7 +321,7 @@ def test_paths_subset_keeps_partition_columns_and_enforcement(proj: MakeProject,
     assert [r["_nbpipe_reason"] for r in _rejected(p, ctx)] == ["column dep_delay: 'abc' is not int"]
     whole = read_dataset(ctx, "raw")
     assert whole.count() == 2
-    assert len(list((ctx.staging_dir / "raw__rejected" / "_nbpipe_run_id=r1").glob("part-*.parquet"))) == 2
+    assert len(list((ctx.staging_dir / "raw__rejected" / "nbpipe_run_id=r1").glob("part-*.parquet"))) == 2
 
 
 def test_explore_read_infers_counts_corrupt_and_diffs_the_contract(

@@ -87,8 +87,8 @@ def test_prod_write_stages_deterministic_files_and_reruns_are_byte_identical(pro
     assert result.rows == 4 and result.partitions == ["flight_date=2013-01-01", "flight_date=2013-01-02"]
     assert result.schema_version == "2.1" and not result.sandbox and result.path == str(staging)
     assert sorted(tree(staging)) == [
-        "flight_date=2013-01-01/_nbpipe_run.json", "flight_date=2013-01-01/part-00000.parquet",
-        "flight_date=2013-01-02/_nbpipe_run.json", "flight_date=2013-01-02/part-00000.parquet",
+        "flight_date=2013-01-01/_nbpipe_run.marker", "flight_date=2013-01-01/part-00000.parquet",
+        "flight_date=2013-01-02/_nbpipe_run.marker", "flight_date=2013-01-02/part-00000.parquet",
     ], "no _SUCCESS, no .crc, deterministic names"
     (event,) = events.of_kind(first.log.read(), events.DATASET_STAGED)
     assert event["staging_path"] == str(staging) and event["rows"] == 4 and event["format"] == "parquet"
@@ -166,7 +166,8 @@ def test_publish_replaces_only_staged_partitions_atomically_and_idempotently(pro
     inode_day1 = (live / "flight_date=2013-01-01").stat().st_ino
     # Run 2 rewrites day 2 and adds day 3; day 1 must stay untouched.
     r2 = proj.scope("r2")
-    write_dataset(r2, proj.df([("2013-01-02", "B6", 9, 1), ("2013-01-03", "EV", 7, 2)]), "flights")
+    write_dataset(r2, proj.df([("2013-01-02", "B6", 9, 1), ("2013-01-03", "EV", 7, 2)]), "flights",
+                  mode="overwrite_partitions")
     staged = staged_events(r2)
     second = publish(proj.project, r2.run_dir, staged)
     assert second[0]["partitions"] == ["flight_date=2013-01-02", "flight_date=2013-01-03"]
@@ -174,7 +175,7 @@ def test_publish_replaces_only_staged_partitions_atomically_and_idempotently(pro
     assert (live / "flight_date=2013-01-01").stat().st_ino == inode_day1
     got = sorted((str(r.flight_date), r.carrier) for r in proj.spark.read.parquet(str(live)).collect())
     assert got == [("2013-01-01", "AA"), ("2013-01-01", "UA"), ("2013-01-02", "B6"), ("2013-01-03", "EV")]
-    assert json.loads((live / "flight_date=2013-01-02" / "_nbpipe_run.json").read_text())["run_id"] == "r2"
+    assert json.loads((live / "flight_date=2013-01-02" / "_nbpipe_run.marker").read_text())["run_id"] == "r2"
     after = tree(live)
     # Crash recovery calls publish again with the same events: same result, same files.
     assert publish(proj.project, r2.run_dir, staged) == second
@@ -188,7 +189,8 @@ def test_interrupted_publish_rolls_forward(proj: Flights) -> None:
     publish(proj.project, r1.run_dir, staged_events(r1))
     live = proj.warehouse / "flights"
     r2 = proj.scope("r2")
-    write_dataset(r2, proj.df([("2013-01-01", "WN", 1, 1), ("2013-01-02", "US", 2, 2)]), "flights")
+    write_dataset(r2, proj.df([("2013-01-01", "WN", 1, 1), ("2013-01-02", "US", 2, 2)]), "flights",
+                  mode="overwrite_partitions")
     staged = staged_events(r2)
     expected = tree(r2.staging_dir / "flights")
     work = publish_work_dir(live, "r2")
@@ -226,12 +228,12 @@ def test_cross_device_staging_is_copied_then_swapped(proj: Flights) -> None:
 def test_unpartitioned_dataset_is_replaced_whole(proj: Flights) -> None:
     for run_id, codes in (("r1", ["AA", "UA", "DL"]), ("r2", ["B6"])):
         ctx = proj.scope(run_id)
-        result = write_dataset(ctx, proj.df([(c,) for c in codes], "code string"), "carriers")
+        result = write_dataset(ctx, proj.df([(c,) for c in codes], "code string"), "carriers", mode="overwrite")
         assert result.partitions == []
         publish(proj.project, ctx.run_dir, staged_events(ctx))
     live = proj.warehouse / "carriers"
     assert [r.code for r in proj.spark.read.parquet(str(live)).collect()] == ["B6"]
-    assert sorted(tree(live)) == ["_nbpipe_manifest.json", "_nbpipe_run.json", "part-00000.parquet"]
+    assert sorted(tree(live)) == ["_nbpipe_manifest.json", "_nbpipe_run.marker", "part-00000.parquet"]
     committed = json.loads((live / MANIFEST).read_text())
     assert (committed["version"], committed["run_id"], list(committed["units"])) == (2, "r2", [""])
 
@@ -270,15 +272,15 @@ def test_write_rejected_appends_and_publishes_per_run_partition(proj: Flights) -
     bad = proj.df(DAY1).withColumn("_nbpipe_reason", F.lit("expect_column_values_to_be_between dep_delay"))
     assert write_rejected(ctx, bad, "flights") == 2
     assert write_rejected(ctx, bad.limit(1), "flights") == 1
-    unit = ctx.staging_dir / "flights__rejected" / "_nbpipe_run_id=r1"
-    assert sorted(p.name for p in unit.iterdir()) == ["_nbpipe_run.json", "part-00000.parquet", "part-00001.parquet"]
+    unit = ctx.staging_dir / "flights__rejected" / "nbpipe_run_id=r1"
+    assert sorted(p.name for p in unit.iterdir()) == ["_nbpipe_run.marker", "part-00000.parquet", "part-00001.parquet"]
     result = publish(proj.project, ctx.run_dir, staged_events(ctx))
     assert result == [{"dataset": "flights__rejected", "path": str(proj.warehouse / "flights__rejected"),
-                       "partitions": ["_nbpipe_run_id=r1"], "rows": 3, "bytes": result[0]["bytes"],
+                       "partitions": ["nbpipe_run_id=r1"], "rows": 3, "bytes": result[0]["bytes"],
                        "schema_version": None, "format": "parquet", "run_id": "r1"}]
     back = proj.spark.read.parquet(str(proj.warehouse / "flights__rejected"))
     assert back.count() == 3 and dict(back.dtypes)["dep_delay"] == "string"
-    assert {r._nbpipe_run_id for r in back.collect()} == {"r1"}
+    assert {r.nbpipe_run_id for r in back.collect()} == {"r1"}
     with pytest.raises(DatasetError, match="need a _nbpipe_reason column"):
         write_rejected(ctx, proj.df(DAY1), "flights")
 

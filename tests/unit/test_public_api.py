@@ -43,7 +43,7 @@ def test_importing_errors_does_not_load_the_kernel_side() -> None:
 SIGNATURES = {
     "read": "(self, name: 'str', *, paths: 'list[str] | None' = None, schema_override: 'Any' = None)"
             " -> 'DataFrame'",
-    "write": "(self, df: 'DataFrame', name: 'str', *, mode: 'WriteMode' = 'overwrite_partitions')"
+    "write": "(self, df: 'DataFrame', name: 'str', *, mode: 'WriteMode | None' = None)"
              " -> 'WriteResult'",
     "check": "(self, df: 'Any', suite: 'str', *, quarantine: 'bool' = False, dataset: 'str | None' = None,"
              " frames: 'Mapping[str, Any] | None' = None) -> 'CheckResult'",
@@ -194,4 +194,4 @@ def test_published_dataset_file_names() -> None:
     from nbpipe.core import layout, manifest
 
     assert (layout.MARKER, manifest.MANIFEST, manifest.PREVIOUS, manifest.PREVIOUS_SUFFIX) == (
-        "_nbpipe_run.json", "_nbpipe_manifest.json", ".nbpipe_prev", ".prev")
+        "_nbpipe_run.marker", "_nbpipe_manifest.json", ".nbpipe_prev", ".prev")

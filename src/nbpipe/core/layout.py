@@ -22,10 +22,16 @@ from nbpipe.errors import DatasetError
 REJECTED_SUFFIX = "__rejected"  # <dataset>__rejected: the quarantine of <dataset>
 EXPLORE_DIR = "_explore"  # warehouse/_explore/<dataset>: explore writes; runs/_explore/<session>: explore logs
 PUBLISH_SUFFIX = ".publish"  # .<dataset>.publish/<run_id>/{incoming,trash}: a publish in flight
-MARKER = "_nbpipe_run.json"  # in every staged or published unit: which run and attempt wrote it
+# In every staged or published unit: which run and attempt wrote it. Hidden from Spark and pyarrow
+# (``_`` prefix) and named so that no data glob (``**/*.parquet``, ``*.csv``, ``*.json``) matches it.
+MARKER = "_nbpipe_run.marker"
+LEGACY_MARKER = "_nbpipe_run.json"  # older versions' name: DuckDB's ``read_json('…/**/*.json')`` matched it
 FILE_FORMATS = ("csv", "json", "parquet")
-# ---- internal columns (every name starts with ``_nbpipe_``; contracts refuse that prefix)
-RUN_ID_COLUMN = "_nbpipe_run_id"  # the quarantine's partition column
+# ---- internal columns (every name starts with ``_nbpipe_``; contracts refuse that prefix), except
+# the quarantine's partition column: it is also a directory name (``nbpipe_run_id=<run>``), and
+# pyarrow (so pandas) and other readers skip directories whose names start with ``_`` or ``.``.
+RUN_ID_COLUMN = "nbpipe_run_id"
+LEGACY_RUN_ID_COLUMN = "_nbpipe_run_id"  # older quarantines; renamed by :func:`migrate_layout`
 REASON = "_nbpipe_reason"  # why a row was rejected
 RAW = "_nbpipe_raw"  # the raw input line of a rejected row, when known
 SOURCE = "_nbpipe_source"  # the input file of a rejected row
@@ -137,11 +143,53 @@ def write_marker(unit_dir: Path, **info: Any) -> None:
 
 
 def read_marker(unit_dir: Path) -> dict[str, Any]:
-    """The marker of a unit directory, or ``{}``."""
-    try:
-        return dict(json.loads((unit_dir / MARKER).read_text(encoding="utf-8")))
-    except (OSError, ValueError):
-        return {}
+    """The marker of a unit directory (today's name, else the legacy one), or ``{}``."""
+    for name in (MARKER, LEGACY_MARKER):
+        try:
+            return dict(json.loads((unit_dir / name).read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            continue
+    return {}
+
+
+def migrate_layout(root: Path) -> list[str]:
+    """Rename what older versions wrote under the dataset root ``root`` to today's names.
+
+    Quarantine partitions ``_nbpipe_run_id=<run>`` become ``nbpipe_run_id=<run>`` (a directory
+    rename each; when both exist, the old one's data files move into the new one) and markers
+    ``_nbpipe_run.json`` become ``_nbpipe_run.marker``. Idempotent; the publish calls it for every
+    dataset it publishes, so existing warehouses become readable by pyarrow and DuckDB too.
+
+    Returns:
+        The paths (relative to ``root``) that were renamed.
+    """
+    renamed: list[str] = []
+    if not root.is_dir():
+        return renamed
+    legacy_prefix = f"{LEGACY_RUN_ID_COLUMN}="
+    for child in sorted(root.iterdir()):
+        if not (child.is_dir() and child.name.startswith(legacy_prefix)):
+            continue
+        target = root / f"{RUN_ID_COLUMN}={child.name[len(legacy_prefix):]}"
+        if not target.exists():
+            os.rename(child, target)
+        else:
+            for i, f in enumerate(sorted(p for p in child.iterdir() if p.is_file() and not hidden(p.name))):
+                os.rename(f, target / f"part-legacy-{i:05d}{f.suffix}")
+            for f in child.iterdir():
+                f.unlink()
+            child.rmdir()
+        renamed.append(child.name)
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]  # not a publish in flight
+        if LEGACY_MARKER in filenames:
+            here = Path(dirpath)
+            if MARKER in filenames:
+                (here / LEGACY_MARKER).unlink()
+            else:
+                os.rename(here / LEGACY_MARKER, here / MARKER)
+            renamed.append((here / LEGACY_MARKER).relative_to(root).as_posix())
+    return renamed
 
 
 def hidden(name: str) -> bool:

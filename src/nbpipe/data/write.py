@@ -1,24 +1,26 @@
 """The kernel side of outputs: contract-checked staged writes and quarantined rows.
 
-``write_dataset`` (prod) checks a frame against the dataset's contract, writes it sorted into
-deterministic files (``part-00000.parquet``, no ``_SUCCESS``/``.crc``) and stages it under
-``<run_dir>/staging/<dataset>/`` as *units*: one directory per partition (``flight_date=2013-01-02``)
-or the whole dataset when it is unpartitioned. Every unit carries a marker file
-(``_nbpipe_run.json``, ignored by Spark like every ``_``-prefixed name) naming the run and attempt
-that wrote it. Explore writes go to ``warehouse/_explore/<dataset>/`` and are never published.
-``write_rejected`` stages rows with a ``_nbpipe_reason`` into ``<dataset>__rejected``. The runner
-publishes staged units atomically (:mod:`nbpipe.run.publish`) once the run succeeded. Spark is
-imported lazily, only by the write functions.
+``write_dataset`` (prod) checks a frame against the dataset's contract and primary key, combines
+it with the rows already there per the write mode (:mod:`nbpipe.data.write_modes`), writes it
+sorted into deterministic files (``part-00000.parquet``, no ``_SUCCESS``/``.crc``, canonical Parquet
+footers: :mod:`nbpipe.data.parquet_footer`) and stages it under ``<run_dir>/staging/<dataset>/`` as
+*units*: one directory per partition (``flight_date=2013-01-02``) or the whole dataset when it is
+unpartitioned. Every unit carries a marker file (``_nbpipe_run.marker``, skipped by Spark, pyarrow
+and data globs) naming the run and attempt that wrote it. Explore writes go to
+``warehouse/_explore/<dataset>/`` and are never published. ``write_rejected`` stages rows with a
+``_nbpipe_reason`` into ``<dataset>__rejected`` (partitioned by ``nbpipe_run_id``: no leading
+underscore, so pyarrow, pandas and DuckDB read it as Spark does). The runner publishes staged units
+atomically (:mod:`nbpipe.run.publish`) once the run succeeded. Spark is imported lazily, only by
+the write functions.
 """
 
 from __future__ import annotations
 
 import shutil
-import typing
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from nbpipe.core import events
 from nbpipe.core.config import DatasetConfig, check_name, inside
@@ -33,12 +35,15 @@ from nbpipe.core.contracts import (
 )
 from nbpipe.core.layout import (
     FILE_FORMATS,
+    LEGACY_RUN_ID_COLUMN,
     RAW,
     REASON,
     RUN_ID_COLUMN,
     SOURCE,
+    dataset_root,
     explore_root,
     hidden,
+    migrate_layout,
     quarantine_name,
     quarantine_unit,
     read_marker,
@@ -46,22 +51,28 @@ from nbpipe.core.layout import (
 )
 from nbpipe.core.sqltext import sql_name
 from nbpipe.data import _display as display
-from nbpipe.errors import ContractViolationError, DatasetError, did_you_mean
+from nbpipe.data import write_modes as modes
+from nbpipe.data.parquet_footer import canonicalize
+from nbpipe.errors import BadRowsError, ContractViolationError, DatasetError
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import Column, DataFrame
 
     from nbpipe.core.protocol import RunScope
 
-WriteMode = Literal["overwrite_partitions", "overwrite"]
-WRITE_MODES: tuple[WriteMode, ...] = typing.get_args(WriteMode)
 _READER_ONLY = {"inferschema", "samplingratio", "mode", "columnnameofcorruptrecord", "enforceschema"}
 _EXT = {"parquet": ".parquet", "csv": ".csv", "json": ".json"}
+NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"  # Spark's directory name for a null partition value
 
 # --------------------------------------------------------------------------- staged writes
 @dataclass
 class WriteResult:
-    """What a ``write_dataset`` staged (prod) or wrote to the sandbox (explore)."""
+    """What a ``write_dataset`` staged (prod) or wrote to the sandbox (explore).
+
+    ``rows`` counts the rows of the staged units: with ``merge`` or ``append`` a touched partition's
+    whole content (its existing rows too), as the publish will make it. ``rejected_rows`` counts
+    the written rows that broke the primary key (quarantined to ``<dataset>__rejected``).
+    """
 
     dataset: str
     path: str
@@ -74,6 +85,8 @@ class WriteResult:
     schema: list[dict[str, Any]]
     sandbox: bool
     mode: str = "overwrite_partitions"
+    primary_key: list[str] = field(default_factory=list)
+    rejected_rows: int = 0  # rows that broke the primary key (quarantined, prod)
 
     def __repr__(self) -> str:
         where = "sandbox" if self.sandbox else "staged"
@@ -126,7 +139,10 @@ def _tidy(tmp: Path, fmt: str) -> list[str]:
             if p not in data:
                 p.unlink()
         for i, p in enumerate(data):
-            p.rename(directory / f"part-{i:05d}{_EXT[fmt]}")
+            target = directory / f"part-{i:05d}{_EXT[fmt]}"
+            p.rename(target)
+            if fmt == "parquet":
+                canonicalize(target)  # the same rows give the same bytes in every JVM
         if data:
             units.append(directory.relative_to(tmp).as_posix() if directory != tmp else "")
     return units
@@ -159,31 +175,34 @@ def _write_files(df: DataFrame, tmp: Path, fmt: str, partition_by: list[str], so
     return _tidy(tmp, fmt)
 
 
-def write_dataset(ctx: RunScope, df: DataFrame, name: str, *, mode: WriteMode = "overwrite_partitions") -> WriteResult:
+def write_dataset(ctx: RunScope, df: DataFrame, name: str, *, mode: str | None = None) -> WriteResult:
     """Write a dataset: contract-checked and staged in prod, to the sandbox in explore mode.
 
     Args:
         ctx: the run context.
         df: the frame to write.
         name: a dataset declared in ``nbpipe.yaml`` (csv, json or parquet).
-        mode: ``overwrite_partitions`` (replace only the partitions present) or ``overwrite``.
+        mode: ``merge``, ``append``, ``overwrite_partitions`` or ``overwrite`` (see
+            :mod:`nbpipe.data.write_modes`); None: ``datasets.<name>.write_mode``, else ``merge``
+            when the dataset has a primary key, else ``append``.
 
     Returns:
         The :class:`WriteResult` (also emitted as a ``dataset_staged`` event).
 
     Raises:
         ContractViolationError: missing/extra/retyped columns or nulls in non-null columns (prod).
+        BadRowsError: rows break the primary key and the dataset says ``on_bad_rows: fail`` (prod).
+        ConfigError: ``merge`` for a dataset without a primary key.
     """
 
     cfg = ctx.project.dataset(name)
-    if mode not in WRITE_MODES:
-        raise DatasetError(f"write mode {mode!r} is not supported{did_you_mean(mode, WRITE_MODES)}",
-                           hint=f"use one of: {', '.join(WRITE_MODES)}")
     if cfg.format not in FILE_FORMATS:
         raise DatasetError(f"dataset {name!r} has format {cfg.format!r}; nbpipe writes {', '.join(FILE_FORMATS)}",
                            hint=f"set datasets.{name}.format to parquet (or csv/json)")
     prod = ctx.mode == "prod"
     contract = find_contract(ctx.project, name)  # prod enforces it whenever one exists
+    keys = list(cfg.primary_key or (contract.primary_key if contract else ()))
+    chosen = modes.resolve_mode(name, cfg, keys, mode)
     fields = frame_fields(df)
     if prod and contract is not None:
         check = check_schema(contract, fields)
@@ -195,19 +214,31 @@ def write_dataset(ctx: RunScope, df: DataFrame, name: str, *, mode: WriteMode = 
         df = df.select(*contract_columns(contract, check))
         fields = contract.fields()
     partition_by = list(cfg.partition_by or (contract.partition_by if contract else ()))
-    missing = [c for c in partition_by if c not in df.columns]
+    missing = [c for c in [*partition_by, *keys] if c not in df.columns]
     if missing:
-        raise DatasetError(f"dataset {name!r}: partition column(s) {', '.join(missing)} not in the frame",
-                           hint=f"add them, or change datasets.{name}.partition_by")
-    keys = list(cfg.primary_key or (contract.primary_key if contract else ()))
-    sort_cols = keys or [c for c in df.columns if c not in partition_by]
+        raise DatasetError(f"dataset {name!r}: partition or primary key column(s) {', '.join(missing)} "
+                           f"not in the frame",
+                           hint=f"add them, or change datasets.{name}.partition_by / primary_key")
+    modes.need_comparable(name, df, chosen)
     base = ctx.staging_dir if prod else explore_root(ctx.project)
     out = inside(base, base / name, f"output of {name!r}")
+    rejected = 0
+    if prod and keys:
+        df, bad = modes.split_key_violations(df, keys)
+        rejected += _reject(ctx, cfg, name, bad, keys)
+    if chosen in ("merge", "append"):
+        live = dataset_root(ctx.project, name, cfg) if prod else None
+        existing = modes.existing_rows(ctx.spark, cfg, out, live, fields, partition_by, df)
+        df, clash = modes.combine(df, existing, chosen, keys)
+        if clash is not None and prod:
+            rejected += _reject(ctx, cfg, name, clash, keys)
+    sort_cols = keys or [c for c in df.columns if c not in partition_by]
     tmp = out.parent / f"tmp-{name}-{uuid.uuid4().hex[:8]}"  # not hidden: Spark ignores dot-paths
     try:
         units = _write_files(df, tmp, cfg.format, partition_by, sort_cols, cfg.options)
         rows = _verify_written(ctx, name, cfg, tmp, fields, contract if prod else None, partition_by)
-        if mode == "overwrite" or not partition_by or not out.exists():
+        _refuse_null_partitions(name, units)
+        if chosen == "overwrite" or not partition_by or not out.exists():
             shutil.rmtree(out, ignore_errors=True)
             out.parent.mkdir(parents=True, exist_ok=True)
             tmp.rename(out)
@@ -225,11 +256,25 @@ def write_dataset(ctx: RunScope, df: DataFrame, name: str, *, mode: WriteMode = 
     result = WriteResult(dataset=name, path=str(out), rows=rows, bytes=size,
                          partitions=[u for u in units if u], partition_by=partition_by, format=cfg.format,
                          schema_version=contract.version if contract else None, schema=fields,
-                         sandbox=not prod, mode=mode)
+                         sandbox=not prod, mode=chosen, primary_key=keys, rejected_rows=rejected)
     ctx.log.emit(events.DATASET_STAGED, staging_path=str(out), **asdict(result))
     if not prod:
         display.show_write(asdict(result))
     return result
+
+
+def _reject(ctx: RunScope, cfg: DatasetConfig, name: str, bad: DataFrame, keys: list[str]) -> int:
+    """Quarantine rows that break the primary key, or raise per ``on_bad_rows: fail``; return how many."""
+    if cfg.on_bad_rows == "fail":
+        examples = bad.select(*keys, REASON).limit(3).collect()
+        if not examples:
+            return 0
+        total = bad.count()
+        shown = "; ".join(f"{', '.join(f'{k}={r[k]!r}' for k in keys)}: {r[REASON]}" for r in examples)
+        raise BadRowsError(f"dataset {name!r}: {total} row(s) break the primary key ({', '.join(keys)}); e.g. {shown}",
+                           hint=f"de-duplicate the frame before ctx.write, or set datasets.{name}.on_bad_rows: "
+                                f"quarantine to keep them in {quarantine_name(name)}")
+    return stage_rejected(ctx, bad, name).rows
 
 
 def contract_columns(contract: Contract, check: SchemaCheck) -> list[Column]:
@@ -268,6 +313,20 @@ def _verify_written(ctx: RunScope, name: str, cfg: DatasetConfig, tmp: Path, fie
     return int(row[0])
 
 
+def _refuse_null_partitions(name: str, units: list[str]) -> None:
+    """Refuse null partition values: pyarrow (so pandas) cannot read Hive's null directory back."""
+    nulls = sorted({piece.split("=", 1)[0] for unit in units for piece in unit.split("/")
+                    if piece.endswith(f"={NULL_PARTITION}")})
+    if nulls:
+        column = nulls[0]
+        raise DatasetError(
+            f"dataset {name!r}: partition column(s) {', '.join(nulls)} have null values, stored as "
+            f"{column}={NULL_PARTITION}, which pandas/pyarrow cannot read ('Cannot yet unify dictionaries "
+            f"with nulls')",
+            hint=f"fill or drop them before ctx.write, e.g. df.fillna({{'{column}': 'unknown'}}) "
+                 f"or df.where(F.col('{column}').isNotNull())")
+
+
 def _refuse_nulls(name: str, contract: Contract | None, non_null: list[str], nulls: list[int]) -> None:
     bad = [f"column {c}: {n} null value(s) in non-null column" for c, n in zip(non_null, nulls, strict=True) if n]
     if bad:
@@ -299,7 +358,7 @@ def parquet_footer_counts(files: list[Path], base: Path, non_null: list[str],
         names = [meta.schema.column(i).path for i in range(meta.num_columns)]
         for k, column in enumerate(non_null):
             if column in partition_by:
-                nulls[k] += meta.num_rows if parts.get(column) == "__HIVE_DEFAULT_PARTITION__" else 0
+                nulls[k] += meta.num_rows if parts.get(column) == NULL_PARTITION else 0
                 continue
             if names.count(column) != 1:  # nested (a.b leaves) or missing: let Spark count
                 return None
@@ -317,7 +376,7 @@ def write_rejected(ctx: RunScope, df: DataFrame, dataset: str) -> int:
 
     Data columns are stored as strings (bad values often do not fit their type), plus
     ``_nbpipe_reason``, ``_nbpipe_raw`` (the raw line when known), ``_nbpipe_source`` (the input file)
-    and the partition column ``_nbpipe_run_id``. Repeated calls in a run add files. The
+    and the partition column ``nbpipe_run_id``. Repeated calls in a run add files. The
     ``dataset_rejected`` event carries the row count and the most frequent reasons.
     """
     return stage_rejected(ctx, df, dataset).rows
@@ -346,7 +405,7 @@ def stage_rejected(ctx: RunScope, df: DataFrame, dataset: str, *, in_place: bool
     if REASON not in columns:
         raise DatasetError(f"rows to reject from {dataset!r} need a {REASON} column",
                            hint=f"df.withColumn('{REASON}', F.lit('why'))")
-    internal = {REASON, RAW, SOURCE, CORRUPT_COLUMN, RUN_ID_COLUMN}
+    internal = {REASON, RAW, SOURCE, CORRUPT_COLUMN, RUN_ID_COLUMN, LEGACY_RUN_ID_COLUMN}
     data = [c for c in columns if c not in internal]
     raw = RAW if RAW in columns else CORRUPT_COLUMN if CORRUPT_COLUMN in columns else None
     source = SOURCE if SOURCE in columns else None
@@ -358,6 +417,8 @@ def stage_rejected(ctx: RunScope, df: DataFrame, dataset: str, *, in_place: bool
                              as_text(source, SOURCE))
     prod = ctx.mode == "prod"
     root = ctx.staging_dir if prod else explore_root(ctx.project)
+    if not prod:
+        migrate_layout(root / name)  # the sandbox is written in place: older partitions get today's names
     unit_dir = quarantine_unit(root, dataset, ctx.run_id)
     if unit_dir.is_dir() and read_marker(unit_dir).get("attempt") not in (None, ctx.attempt):
         shutil.rmtree(unit_dir)  # left by an earlier attempt of this run

@@ -26,7 +26,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from pyspark.sql import DataFrame, SparkSession
 
-    from nbpipe.data.write import WriteMode, WriteResult
+    from nbpipe.core.config import WriteMode
+    from nbpipe.data.write import WriteResult
     from nbpipe.quality.results import CheckResult
 
 __all__ = ["Mode", "RunContext", "context", "reset"]
@@ -105,13 +106,24 @@ class RunContext:
 
         return read_dataset(self, name, paths=paths, schema_override=schema_override)
 
-    def write(self, df: DataFrame, name: str, *, mode: WriteMode = "overwrite_partitions") -> WriteResult:
+    def write(self, df: DataFrame, name: str, *, mode: WriteMode | None = None) -> WriteResult:
         """Write a dataset: sandboxed in explore mode, staged for atomic publish in prod.
+
+        Each partition the frame touches (or the whole dataset, unpartitioned) is staged whole and
+        published atomically. In prod, rows breaking the primary key are quarantined (or fail the
+        write, per ``on_bad_rows``).
 
         Args:
             df: The frame to write.
             name: A dataset declared in ``nbpipe.yaml``.
-            mode: ``overwrite_partitions`` (the partitions in ``df``) or ``overwrite`` (the whole dataset).
+            mode: How the rows combine with those already stored; None uses
+                ``datasets.<name>.write_mode``, else ``merge`` when the dataset has a primary key,
+                else ``append``.
+
+                * ``merge``: upsert by primary key (stored rows whose key is written are replaced).
+                * ``append``: add rows not already stored (identical rows are kept once).
+                * ``overwrite_partitions``: replace the partitions present in ``df``.
+                * ``overwrite``: replace the whole dataset.
         """
         from nbpipe.data.write import write_dataset
 

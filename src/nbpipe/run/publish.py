@@ -44,6 +44,7 @@ from nbpipe.core.layout import (
     RunDir,
     dataset_config,
     dataset_root,
+    migrate_layout,
     publish_work_dir,
     read_marker,
 )
@@ -181,6 +182,7 @@ def publish(project: Project, run_dir: Path, staged_events: list[dict[str, Any]]
         root = dataset_root(project, name, cfg)
         stage = inside(staging_root, staging_root / name, f"staging of dataset {name!r}")
         work = publish_work_dir(root, run_id)
+        migrate_layout(root)  # older quarantine partitions and markers: today's names, readable by every tool
         try:
             _publish_dataset(name, root, stage, work, info["units"], run_id)
         except OSError as exc:

@@ -102,7 +102,7 @@ def test_warn_gate_returns_and_quarantine_splits_rows(root: Path) -> None:
     assert res.rejected_rows == 2
     (event,) = events.of_kind(ctx.log.read(), events.DATASET_REJECTED)
     assert event["dataset"] == "orders__rejected" and event["rows"] == 2
-    # same layout as nbpipe.data.catalog.write_rejected: <staging>/<name>/_nbpipe_run_id=<run>/part-*.parquet
+    # same layout as nbpipe.data.catalog.write_rejected: <staging>/<name>/nbpipe_run_id=<run>/part-*.parquet
     rejected = pd.read_parquet(Path(event["path"]) / event["partitions"][0])
     assert rejected["id"].tolist() == ["2", "2"]  # stored as text, like the catalog does
     rejected = rejected.set_index("status")["_nbpipe_reason"].to_dict()

@@ -302,7 +302,7 @@ def test_only_the_successful_attempt_is_published_then_state_committed(bench: Ca
     assert result.status == "succeeded"
     assert at_start == [(False, False), (False, False)], "attempt 1's staging was discarded, nothing published"
     assert (b.warehouse / "out" / "part.csv").read_text() == "id\nsecond\n"
-    assert json.loads((b.warehouse / "out" / "_nbpipe_run.json").read_text())["attempt"] == 2
+    assert json.loads((b.warehouse / "out" / "_nbpipe_run.marker").read_text())["attempt"] == 2
     assert not (result.run_dir / "staging").exists()
     assert b.state() == {"landing": POSITION}, "the successful attempt's proposal, not the failed one's"
     order = kinds(b.events(result))
