@@ -48,7 +48,7 @@ Files = dict[str, dict[str, int]]  # file name (in its unit) -> {"size", "mtime_
 
 
 def visible_dir(name: str) -> bool:
-    """Directories Spark lists: not ``.x``, not ``_x`` unless a partition (``_x=v``; quarantines were ``_nbpipe_run_id=r1``)."""
+    """Directories Spark lists: not ``.x``, not ``_x`` unless a partition directory (``_x=v``)."""
     return not (name.startswith(".") or (name.startswith("_") and "=" not in name))
 
 

@@ -149,13 +149,13 @@ def effective(exp: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
 
 @cache
 def _versions() -> str:
-    try:
-        gx = metadata.version("great_expectations")
-    except metadata.PackageNotFoundError:  # pragma: no cover - a dependency of nbpipe
-        gx = "?"
-    from nbpipe import __version__
-
-    return f"gx={gx};nbpipe={__version__}"
+    found = []
+    for package in ("great_expectations", "nbpipe"):
+        try:
+            found.append(f"{package}={metadata.version(package)}")
+        except metadata.PackageNotFoundError:  # pragma: no cover - both are installed with nbpipe
+            found.append(f"{package}=?")
+    return ";".join(found)
 
 
 def verdict_dir() -> Path:
