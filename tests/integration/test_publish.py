@@ -393,3 +393,20 @@ def test_read_refuses_a_committed_publish_whose_files_were_deleted(proj: Flights
     with pytest.raises(DatasetError, match=r"files of its last committed publish \(run r1, manifest v1 .*\) are "
                        r"missing from flight_date=2013-01-02: the folder was changed outside nbpipe's publish step"):
         read_dataset(proj.scope("reader"), "flights")
+
+
+def test_overwrite_of_a_partitioned_dataset_replaces_it_whole(proj: Flights) -> None:
+    """``mode="overwrite"`` drops the partitions the new frame does not hold (one unit: the dataset)."""
+    first = proj.scope("r1")
+    write_dataset(first, proj.df(DAY1 + DAY2), "flights", mode="overwrite_partitions")
+    publish(proj.project, first.run_dir, staged_events(first))
+    second = proj.scope("r2")
+    result = write_dataset(second, proj.df(DAY2), "flights", mode="overwrite")
+    assert result.mode == "overwrite" and result.partitions == ["flight_date=2013-01-02"]
+    published = publish(proj.project, second.run_dir, staged_events(second))
+    live = proj.warehouse / "flights"
+    assert published[0]["run_id"] == "r2"
+    assert sorted(p.name for p in live.iterdir() if p.is_dir()) == ["flight_date=2013-01-02"]
+    assert proj.spark.read.parquet(str(live)).count() == len(DAY2)
+    committed = json.loads((live / MANIFEST).read_text())
+    assert (committed["run_id"], list(committed["units"])) == ("r2", ["flight_date=2013-01-02"])

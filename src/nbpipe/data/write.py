@@ -249,8 +249,9 @@ def write_dataset(ctx: RunScope, df: DataFrame, name: str, *, mode: str | None =
                 (tmp / unit).rename(out / unit)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    if prod:
-        for unit in units if partition_by else [""]:
+    if prod:  # every publish unit carries its run; an overwrite publishes the dataset as one unit
+        marked = ([""] if chosen == "overwrite" or not partition_by else []) + (units if partition_by else [])
+        for unit in marked:
             write_marker(out / unit, run_id=ctx.run_id, attempt=ctx.attempt, dataset=name)
     size = sum(p.stat().st_size for u in units for p in (out / u).iterdir() if p.is_file() and not hidden(p.name))
     result = WriteResult(dataset=name, path=str(out), rows=rows, bytes=size,
