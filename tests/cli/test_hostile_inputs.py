@@ -32,6 +32,11 @@ SECRET = "s3cr3t-Value-42"
 PARAMS = 'label = "hello"\nlimit = 10\nratio = 0.5\nitems = ["a"]\nflag = False\nregion = "eu"\napi_token = ""'
 RAISES = "if label != 'hello':\n    raise ValueError(f'bad row {label}')\nprint('row', label)"
 WIDE = {"COLUMNS": "250"}  # tables are not cut at 80 columns
+# The ``reader`` pipeline: reads the CSV dataset ``landing`` in prod and prints what it got.
+READER = ("import nbpipe\nctx = nbpipe.context()\ndf = ctx.read('landing')\n"
+          "assert not expect or ','.join(df.columns) == expect, f'read columns {df.columns}, expected {expect}'\n"
+          "print('columns', df.columns, 'rows', df.count())")
+LANDING = {"landing": {"path": "landing", "format": "csv", "options": {"header": "true"}}}
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,8 @@ class Case:
         env: Extra environment variables.
         before: Commands run first (each must exit 0 or 10, as a run does).
         runs: Whether the command may create a run directory.
+        datasets: The ``datasets:`` section (the ``reader`` pipeline reads ``landing``).
+        links: Symbolic links to create (path relative to the project → target).
     """
 
     id: str
@@ -65,6 +72,8 @@ class Case:
     env: Mapping[str, str] = field(default_factory=dict)
     before: tuple[tuple[str, ...], ...] = ()
     runs: bool = False
+    datasets: Mapping[str, Any] = field(default_factory=dict)
+    links: Mapping[str, str] = field(default_factory=dict)
 
 
 CASES = [
@@ -153,13 +162,28 @@ CASES = [
          absent=(SECRET,)),
     Case("init-below-a-file", ("init", "hostile.ipynb/sub"), 1,
          stderr=("cannot create a project in hostile.ipynb/sub: Not a directory", "hint: pass a directory")),
+    # --- hostile landing files, read by the reader pipeline (a real Spark read in the kernel) ----------
+    Case("empty-csv-holds-no-rows", ("run", "reader"), 0, runs=True, datasets=LANDING,
+         files={"landing/a.csv": "", "landing/b.csv": "   \n"}, stdout=("succeeded",)),
+    Case("bom-in-a-csv-header-is-stripped", ("run", "reader", "-p", "expect=order_id,amount"), 0, runs=True, datasets=LANDING,
+         files={"landing/a.csv": "\ufefforder_id,amount\n1,2.5\n"}, stdout=("succeeded",)),
+    Case("latin-1-bytes-fail-a-utf-8-dataset", ("run", "reader"), 8, runs=True,
+         datasets={"landing": {**LANDING["landing"], "on_bad_rows": "fail"}},
+         files={"landing/a.csv": b"name,n\nJos\xe9,1\n"},
+         stderr=("not valid utf-8", "datasets.landing.encoding"), absent=("\ufffd",)),
+    Case("symlink-out-of-the-landing-zone", ("run", "reader"), 6, runs=True, datasets=LANDING,
+         files={"landing/a.csv": "id\n1\n"}, links={"landing/b.csv": "/etc/hostname"},
+         stderr=("is a symbolic link", "follow_symlinks"), absent=("Traceback",)),
     Case("retry-keeps-the-env-reference", ("run", "hostile", "-p", "label=env:NBP_LABEL"), 10, runs=True,
          env={"NBP_LABEL": SECRET}, stderr=("retry: nbpipe run hostile -p label=env:NBP_LABEL",), absent=(SECRET,)),
 ]
 
 
 def write_hostile_notebook(path: Path) -> None:
-    cells = [new_code_cell(PARAMS, metadata={"tags": ["parameters"]}), new_code_cell(RAISES)]
+    write_notebook(path, [new_code_cell(PARAMS, metadata={"tags": ["parameters"]}), new_code_cell(RAISES)])
+
+
+def write_notebook(path: Path, cells: list[Any]) -> None:
     book = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
                                                               "language": "python"}})
     for i, cell in enumerate(book.cells):
@@ -169,11 +193,18 @@ def write_hostile_notebook(path: Path) -> None:
 
 def make(root: Path, case: Case) -> Path:
     pipelines: dict[str, dict[str, Any]] = {"hostile": {"notebook": "hostile.ipynb", "retries": 0}, "ok": {}}
+    if case.datasets:
+        pipelines["reader"] = {"notebook": "reader.ipynb", "reads": ["landing"]}
     for name, overrides in case.pipelines.items():
         pipelines[name] = {**pipelines.get(name, {}), **overrides}
-    extra = {"profiles": dict(case.profiles)} if case.profiles is not None else {}
+    extra: dict[str, Any] = {"profiles": dict(case.profiles)} if case.profiles is not None else {}
+    if case.datasets:
+        extra["datasets"] = dict(case.datasets)
     build_project(root, pipelines=pipelines, **extra)
     write_hostile_notebook(root / "hostile.ipynb")
+    if case.datasets:
+        write_notebook(root / "reader.ipynb", [new_code_cell('expect = ""', metadata={"tags": ["parameters"]}),
+                                               new_code_cell(READER)])
     for rel, content in case.files.items():
         target = root / rel
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -181,6 +212,9 @@ def make(root: Path, case: Case) -> Path:
             target.write_bytes(content)
         else:
             target.write_text(content)
+    for rel, points_to in case.links.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).symlink_to(points_to)
     return root
 
 
