@@ -165,7 +165,8 @@ CASES = [
     # --- hostile landing files, read by the reader pipeline (a real Spark read in the kernel) ----------
     Case("empty-csv-holds-no-rows", ("run", "reader"), 0, runs=True, datasets=LANDING,
          files={"landing/a.csv": "", "landing/b.csv": "   \n"}, stdout=("succeeded",)),
-    Case("bom-in-a-csv-header-is-stripped", ("run", "reader", "-p", "expect=order_id,amount"), 0, runs=True, datasets=LANDING,
+    Case("bom-in-a-csv-header-is-stripped", ("run", "reader", "-p", "expect=order_id,amount"), 0, runs=True,
+         datasets=LANDING,
          files={"landing/a.csv": "\ufefforder_id,amount\n1,2.5\n"}, stdout=("succeeded",)),
     Case("latin-1-bytes-fail-a-utf-8-dataset", ("run", "reader"), 8, runs=True,
          datasets={"landing": {**LANDING["landing"], "on_bad_rows": "fail"}},
