@@ -132,7 +132,9 @@ def test_dashboard_figures_match_the_records_of_real_runs(make_project, runner_f
         assert row["started (UTC)"] == record["started_at"][:19]
     assert recent[0]["error"] == records[failed.run_id]["error"]["message"][:140]
     assert recent[1]["error"] == records[again.run_id]["skipped_reason"][:140]
-    assert recent[1]["error"].startswith("up to date: notebook code, parameters and inputs are unchanged")
+    assert recent[1]["error"].startswith(
+        "up to date: notebook code, parameters, configuration, contracts, suites, profile, project modules and "
+        "inputs are unchanged since run ")
     assert "ValueError: bad value in column dep_delay" in recent[0]["error"]
 
 

@@ -361,12 +361,13 @@ def test_reads_through_nbpipe_see_the_last_whole_publish_while_one_is_cut_mid_wa
     from nbpipe.data.read import read_dataset
 
     r1 = proj.scope("r1")
-    write_dataset(r1, proj.df(DAY1 + DAY2), "flights")
+    write_dataset(r1, proj.df(DAY1 + DAY2), "flights", mode="overwrite_partitions")
     publish(proj.project, r1.run_dir, staged_events(r1))
     live = proj.warehouse / "flights"
     old = [("2013-01-01", "AA"), ("2013-01-01", "UA"), ("2013-01-02", "AA"), ("2013-01-02", "DL")]
     r2 = proj.scope("r2")
-    write_dataset(r2, proj.df([("2013-01-01", "WN", 1, 1), ("2013-01-02", "US", 2, 2)]), "flights")
+    write_dataset(r2, proj.df([("2013-01-01", "WN", 1, 1), ("2013-01-02", "US", 2, 2)]), "flights",
+                  mode="overwrite_partitions")
     publish_killed_mid_publish(proj, r2)
 
     mixed = rows_of(proj.spark.read.parquet(str(live)))

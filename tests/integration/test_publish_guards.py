@@ -67,7 +67,7 @@ def root(tmp_path: Path, spark_connect_url: str) -> Path:
     """A project with pipeline ``daily`` (writes ``daily``, partitioned by day) and ``reader`` (reads it)."""
     root = write_config(
         tmp_path / "p", project="guards", profiles={"dev": {"spark": {"remote": spark_connect_url}}},
-        datasets={"daily": {"format": "parquet", "partition_by": ["day"]}},
+        datasets={"daily": {"format": "parquet", "partition_by": ["day"], "write_mode": "overwrite_partitions"}},
         pipelines={"daily": {"notebook": "daily.ipynb", "writes": ["daily"]},
                    "reader": {"notebook": "reader.ipynb"}},
     )

@@ -114,11 +114,27 @@ def test_unreachable_connect_server_fails_fast_with_the_start_command() -> None:
 @pytest.fixture(scope="module")
 def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     assert str(jdbc_jar()) == PG_JAR
+    from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
-    active = SparkSession.getActiveSession()
-    if active is not None:  # a session left by another module would ignore our static conf
+    # A session (or bare context) left by another module, active in this thread or not, would
+    # ignore our static conf (spark.jars): stop whatever JVM context is alive.
+    active = SparkSession.getActiveSession() or SparkSession._instantiatedSession
+    if active is not None:
         active.stop()
+    if SparkContext._active_spark_context is not None:
+        SparkContext._active_spark_context.stop()
+    # A JVM started by another module has the driver's classpath of its launch: only a new JVM puts
+    # spark.jars on it (what a notebook's kernel gets), so end the old one and let get_session launch.
+    gateway = SparkContext._gateway
+    if gateway is not None:
+        proc = getattr(gateway, "proc", None)
+        gateway.shutdown()
+        if proc is not None:
+            proc.stdin.close()
+            proc.wait(timeout=60)
+        SparkContext._gateway = None
+        SparkContext._jvm = None
     root = tmp_path_factory.mktemp("session")
     project = _project(
         root, {"master": "local[2]", "conf": {"spark.sql.shuffle.partitions": "3"}}, orders=JDBC

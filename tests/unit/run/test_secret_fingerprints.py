@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -133,7 +132,6 @@ def test_a_run_with_another_key_is_not_skipped_and_says_why(project: Path) -> No
         f"since run {first.run_id}"), "the JDBC password in its options is keyed as well"
 
 
-@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
 def test_a_key_readable_by_others_is_not_used_and_the_run_still_runs(project: Path) -> None:
     run(project, given={"api_token": SECRET})
     path = key_path(load_project(project_dir=project).runs_dir)
