@@ -54,6 +54,7 @@ from nbpipe.data import _display as display
 from nbpipe.data import write_modes as modes
 from nbpipe.data.parquet_footer import canonicalize
 from nbpipe.errors import BadRowsError, ContractViolationError, DatasetError
+from nbpipe.spark.driver import driver_guard
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import Column, DataFrame
@@ -176,6 +177,13 @@ def _write_files(df: DataFrame, tmp: Path, fmt: str, partition_by: list[str], so
 
 
 def write_dataset(ctx: RunScope, df: DataFrame, name: str, *, mode: str | None = None) -> WriteResult:
+    """Write a dataset (see :func:`_write`); a Spark driver lost meanwhile is a :class:`KernelDiedError`."""
+    with driver_guard(lambda: ctx.spark, ctx.project, ctx.run_dir if ctx.is_prod else None,
+                      f"writing dataset {name!r}"):
+        return _write(ctx, df, name, mode=mode)
+
+
+def _write(ctx: RunScope, df: DataFrame, name: str, *, mode: str | None = None) -> WriteResult:
     """Write a dataset: contract-checked and staged in prod, to the sandbox in explore mode.
 
     Args:
