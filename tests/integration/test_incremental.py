@@ -204,13 +204,7 @@ def test_explore_without_state_reads_everything_and_still_proposes(h: Harness) -
 def test_a_contracted_dataset_is_enforced_and_quarantined_in_prod(
     tmp_path: Path, spark: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    h = Harness(tmp_path, spark, monkeypatch, strict={"path": "landing/raw", "format": "csv",
-                                                      "options": {"header": "true"}})
-    contract = {"dataset": "strict", "version": "1.0", "columns": [
-        {"name": "id", "type": "bigint", "nullable": False}, {"name": "name", "type": "string"},
-        {"name": "date", "type": "date"}]}
-    (tmp_path / "contracts").mkdir()
-    (tmp_path / "contracts" / "strict.yaml").write_text(yaml.safe_dump(contract, sort_keys=False))
+    h = _contracted(tmp_path, spark, monkeypatch)
     h.csv("date=2013-01-01/a.csv", [(1, "x")])
     _, first, _ = h.read("strict", state={})
     path = h.root / "landing" / "raw" / "date=2013-01-02" / "b.csv"

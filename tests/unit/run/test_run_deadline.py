@@ -41,13 +41,18 @@ def runner_on(
     return runner_for(root, executor=executor, clock=clock, sleep=sleep, jitter=lambda: 0.0), executor
 
 
+def dies_after(clock: Clock, seconds: float) -> Outcome:
+    """An attempt whose kernel runs ``seconds`` on the injected clock, then dies (a retryable error)."""
+
+    def spend(_: Handoff) -> None:
+        clock.advance(seconds)
+
+    return Outcome(before=spend, error=KernelDiedError("the kernel died"))
+
+
 def test_each_attempt_gets_the_time_the_earlier_ones_left(make_project, runner_for):
     clock, slept = Clock(), []
-
-    def forty_seconds_then_die(_: Handoff) -> None:
-        clock.advance(40)
-
-    outcome = Outcome(before=forty_seconds_then_die, error=KernelDiedError("the kernel died"))
+    outcome = dies_after(clock, 40)
     runner, executor = runner_on(make_project, runner_for, outcome, clock, slept,
                                  timeout_s=100, retries=10, retry_delay_s=0)
     result = runner.run("ok")
@@ -64,11 +69,7 @@ def test_each_attempt_gets_the_time_the_earlier_ones_left(make_project, runner_f
 
 def test_no_retry_is_started_when_the_backoff_would_outlast_the_timeout(make_project, runner_for):
     clock, slept = Clock(), []
-
-    def forty_seconds_then_die(_: Handoff) -> None:
-        clock.advance(40)
-
-    outcome = Outcome(before=forty_seconds_then_die, error=KernelDiedError("the kernel died"))
+    outcome = dies_after(clock, 40)
     runner, executor = runner_on(make_project, runner_for, outcome, clock, slept,
                                  timeout_s=100, retries=5, retry_delay_s=70)
     result = runner.run("ok")
