@@ -397,7 +397,7 @@ class Runner:
             log.emit(
                 ev.ATTEMPT_FINISHED,
                 status=attempt.status,
-                error=None if error is None else run.masker.text(error.message),
+                error=None if error is None else error.message,  # masked above (and by the event log)
             )
             if error is None:
                 return None
@@ -515,7 +515,7 @@ class Runner:
             ev.RUN_FINISHED,
             status=status,
             exit_code=exit_code,
-            error=None if error is None else run.masker.text(error.message),
+            error=None if error is None else error.message,  # masked above (and by the event log)
         )
         record, all_events = write_record(
             self.project, run, status=status, exit_code=exit_code, ended=ended, error=error
