@@ -152,7 +152,7 @@ def test_nbpipe_yaml_schema_keys() -> None:
                                                 "encoding", "follow_symlinks", "description"]
     assert list(PipelineConfig.model_fields) == [
         "notebook", "params", "reads", "writes", "depends_on", "retries", "retry_delay_s", "timeout_s",
-        "cell_timeout_s", "quality", "schedule", "kernel", "notify"]
+        "cell_timeout_s", "quality", "schedule", "freshness", "kernel", "notify"]
 
 
 SHIMS = [

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from nbpipe.core.paramtypes import check_declaration
 from nbpipe.core.protocol import ENV_PROFILE
+from nbpipe.core.schedule import Freshness, cron_of, default_freshness, parse_duration
 from nbpipe.errors import ConfigError, DatasetError, did_you_mean
 
 CONFIG_FILE = "nbpipe.yaml"
@@ -145,6 +146,25 @@ class NotifyRule(_Model):
     email: str | None = None
 
 
+class FreshnessConfig(_Model):
+    """How long after a scheduled run is due the pipeline counts as late (warn) and failing (error)."""
+
+    warn_after: str
+    error_after: str | None = None
+
+    @model_validator(mode="after")
+    def _durations(self) -> FreshnessConfig:
+        warn = parse_duration(self.warn_after)
+        if self.error_after is not None and parse_duration(self.error_after) < warn:
+            raise ValueError(f"error_after {self.error_after!r} is shorter than warn_after {self.warn_after!r}")
+        return self
+
+    def window(self) -> Freshness:
+        warn = parse_duration(self.warn_after)
+        error = parse_duration(self.error_after) if self.error_after is not None else 2 * warn
+        return Freshness(warn_after=warn, error_after=error)
+
+
 class PipelineConfig(_Model):
     """A notebook promoted to a pipeline."""
 
@@ -159,8 +179,28 @@ class PipelineConfig(_Model):
     cell_timeout_s: float | None = Field(default=None, gt=0)
     quality: Literal["fail", "warn"] = "fail"
     schedule: str | None = None
+    freshness: FreshnessConfig | None = None
     kernel: str = "python3"
     notify: list[NotifyRule] = Field(default_factory=list)
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            cron_of(value)  # ValueError names the value and an example
+        return value
+
+    @model_validator(mode="after")
+    def _freshness_needs_schedule(self) -> PipelineConfig:
+        if self.freshness is not None and self.schedule is None:
+            raise ValueError("'freshness' needs a 'schedule' (lateness is measured from when a run was due)")
+        return self
+
+    def freshness_window(self) -> Freshness | None:
+        """The configured window, or the one derived from the schedule; ``None`` when unscheduled."""
+        if self.schedule is None:
+            return None
+        return self.freshness.window() if self.freshness is not None else default_freshness(self.schedule)
 
 
 class CostConfig(_Model):
