@@ -17,6 +17,10 @@ versions), so re-running a merge with corrected data at the same date corrects i
 the same snapshot twice changes nothing. Merges must go forward in time: a current table holding
 versions that start after the effective date is refused.
 
+``scd2_merge_snapshots`` (from :mod:`nbpipe._scd2`) gives the result of merging many snapshots one
+after another in one plan of fixed size: use it instead of a loop of ``scd2_merge`` calls, whose
+plan grows with every merge until Spark's analyzer gives up.
+
 Surrogate keys are ``xxhash64`` of the business key (and ``valid_from`` for SCD2 versions), each
 column cast to string with a null marker, so the same input always gives the same key, with no
 dependence on partitioning, ordering or run. Only the DataFrame API is used, so everything here
@@ -29,10 +33,13 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from nbpipe._scd2 import scd2_merge_snapshots
 from nbpipe.errors import DatasetError, did_you_mean
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import Column, DataFrame
+
+__all__ = ["as_of", "current_versions", "scd2_merge", "scd2_merge_snapshots", "surrogate_key"]
 
 NULL_MARKER = "\u0000"
 _PREFIX_CURRENT = "__c_"

@@ -345,8 +345,9 @@ DIM_PLANE = [
 
 Each snapshot under `data/landing/planes/snapshot=YYYY-MM-DD/` is the whole register on that
 day. Snapshots after the dimension's latest `valid_from`, up to `run_date`, are merged in date
-order with `nbpipe.warehouse.scd2_merge`: new planes are inserted, planes whose seats or engine
-changed get a new version, retired planes are closed. Re-running a day changes nothing.
+order with `nbpipe.warehouse.scd2_merge_snapshots` (one plan however many snapshots are pending):
+new planes are inserted, planes whose seats or engine changed get a new version, retired planes
+are closed. Re-running a day changes nothing.
 """
     ),
     code('run_date = "2013-01-01"', "parameters"),
@@ -368,30 +369,31 @@ import datetime as dt
 
 from pyspark.sql import functions as F
 
-from nbpipe.warehouse import scd2_merge
+from nbpipe.warehouse import scd2_merge_snapshots
 
 TRACKED = ["year", "type", "manufacturer", "model", "engines", "seats", "speed", "engine"]
 
 
-def clean_planes(snapshot):
-    return snapshot.select(
+def clean_planes(snapshots):
+    return snapshots.select(
+        F.col("snapshot").cast("date").alias("snapshot"),
         F.upper(F.trim("tailnum")).alias("tailnum"), F.col("year").cast("int").alias("year"), "type",
         "manufacturer", "model", F.col("engines").cast("int").alias("engines"),
         F.col("seats").cast("int").alias("seats"), F.col("speed").cast("int").alias("speed"), "engine",
-    ).dropDuplicates(["tailnum"])
+    ).dropDuplicates(["snapshot", "tailnum"])
 
 
 def build_dim_plane(current, snapshots, run_date):
-    \"\"\"Merge the snapshots not yet applied, up to run_date, in date order.\"\"\"
+    \"\"\"Merge the snapshots not yet applied, up to run_date, in date order, in one plan.\"\"\"
     as_of = dt.date.fromisoformat(str(run_date))
     applied = current.agg(F.max("valid_from")).first()[0] if current is not None else None
     dates = sorted({r[0] for r in snapshots.select(F.col("snapshot").cast("date")).distinct().collect()})
     todo = [d for d in dates if d <= as_of and (applied is None or d > applied)]
-    dim = current
-    for day in todo:
-        snap = clean_planes(snapshots.filter(F.col("snapshot").cast("date") == F.lit(day)))
-        dim = scd2_merge(dim, snap, key=["tailnum"], tracked=TRACKED, effective_date=day,
-                         surrogate_key="plane_sk", close_missing=True)
+    if not todo:
+        return current, todo
+    pending = clean_planes(snapshots).filter(F.col("snapshot").between(todo[0], todo[-1]))
+    dim = scd2_merge_snapshots(current, pending, key=["tailnum"], tracked=TRACKED, snapshot_date="snapshot",
+                               surrogate_key="plane_sk", close_missing=True)
     return dim, todo
 
 

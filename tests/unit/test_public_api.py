@@ -91,7 +91,7 @@ def test_notebook_helpers() -> None:
     import nbpipe.notebook
     import nbpipe.warehouse
 
-    for name in ("surrogate_key", "scd2_merge", "current_versions", "as_of"):
+    for name in ("surrogate_key", "scd2_merge", "scd2_merge_snapshots", "current_versions", "as_of"):
         assert callable(getattr(nbpipe.warehouse, name))
     assert list(inspect.signature(nbpipe.notebook.run_tagged_cells).parameters) == ["path", "inputs", "tags"]
 
