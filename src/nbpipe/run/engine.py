@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import signal
 import threading
 import time
@@ -51,6 +52,20 @@ PARAMETERS_TAG = "parameters"
 INJECTED_TAG = "injected-parameters"
 # Exceptions (``ename``) a cell raises when its code cannot run as written: a retry cannot help.
 CODE_ERRORS = frozenset({"SyntaxError", "IndentationError", "TabError", "NameError", "UnboundLocalError"})
+# Spark refusing a query's plan (analysis, parsing, the analyzer's iteration limit) is deterministic too.
+PLAN_ERRORS = frozenset({"AnalysisException", "ParseException"})
+_PLAN_LIMIT = re.compile(r"Max iterations \(\d+\) reached for batch")
+
+
+def is_code_error(ename: str, evalue: str | None) -> bool:
+    """Whether a cell's error says its code cannot run as written, so that a retry cannot help.
+
+    A missing input path is an ``AnalysisException`` too, but one that a later attempt may not meet.
+    """
+    text = evalue or ""
+    if ename in CODE_ERRORS or _PLAN_LIMIT.search(text):
+        return True
+    return ename in PLAN_ERRORS and "PATH_NOT_FOUND" not in text and "Path does not exist" not in text
 
 
 def read_notebook(path: Path) -> nbformat.NotebookNode:
@@ -435,7 +450,7 @@ def execute(
     if failed.clean_exit:
         return ExecutionOutcome(stopped_at=failed.cell_index, label=cell_label(nb, failed.cell_index))
     index, ename, evalue = failed.cell_index, failed.ename, failed.evalue
-    raise (CellCodeError if ename in CODE_ERRORS else CellExecutionError)(
+    raise (CellCodeError if is_code_error(ename, evalue) else CellExecutionError)(
         masker.text(f"{cell_label(nb, index)} raised {ename}" + (f": {evalue}" if evalue else "")),
         hint="see the traceback in report.html or output.ipynb, fix the notebook or its input, then rerun",
         cell_index=index,
