@@ -23,6 +23,9 @@ def backfill(
     day_param: Annotated[str, typer.Option("--param", help="The parameter that gets each day.")] = "run_date",
     parallel: Annotated[int, typer.Option("--parallel", min=1, help="Days run at the same time.")] = 1,
     param: Annotated[list[str] | None, typer.Option("-p", help="NAME=VALUE common to every day (repeatable).")] = None,
+    local_spark: Annotated[
+        bool, typer.Option("--local-spark", help="Let every day's notebook start its own Spark instead of sharing one.")
+    ] = False,
     project: ProjectOpt = None,
     profile: ProfileOpt = None,
 ) -> None:
@@ -46,6 +49,8 @@ def backfill(
         given=dict(pairs),
         from_cli=frozenset(pairs),
         on_day=on_day,
+        local_spark=local_spark,
+        on_spark_server=lambda server: say(f"shared Spark Connect server: {server.url}", to=err),
     )
     title = plain(f"backfill {pipeline} ({result.backfill_id})")
     table = Table("day", "status", "run id", "duration", "error", title=title)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from nbpipe.cli._common import ProfileOpt, ProjectOpt, console, load, plain
+from nbpipe.cli._common import ProfileOpt, ProjectOpt, console, err, load, plain, say
 from nbpipe.cli.progress import Progress
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -29,6 +29,9 @@ def dag_run(
     ] = None,
     parallel: Annotated[int, typer.Option("--parallel", min=1, help="Pipelines run at once.")] = 1,
     force: Annotated[bool, typer.Option("--force", help="Run even when up to date.")] = False,
+    local_spark: Annotated[
+        bool, typer.Option("--local-spark", help="Let every notebook start its own Spark instead of sharing one.")
+    ] = False,
     project: ProjectOpt = None,
     profile: ProfileOpt = None,
 ) -> None:
@@ -41,7 +44,9 @@ def dag_run(
     per_pipeline = {name: declared_params(proj, name, pairs) for name in proj.config.pipelines}
     with Progress("dag") as progress:
         outcomes = run_dag(
-            proj, only=pipelines or None, params=per_pipeline, parallel=parallel, force=force, on_progress=progress
+            proj, only=pipelines or None, params=per_pipeline, parallel=parallel, force=force, on_progress=progress,
+            local_spark=local_spark, on_spark_server=lambda server: say(f"shared Spark Connect server: {server.url}",
+                                                                        to=err),
         )
     raise typer.Exit(print_outcomes(outcomes))
 

@@ -18,7 +18,7 @@ import contextlib
 import datetime as dt
 import importlib.util
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +29,7 @@ from nbpipe.core.events import ProgressFn
 from nbpipe.core.protocol import ENV_SPARK_REMOTE
 from nbpipe.errors import ConfigError
 from nbpipe.examples.flights import FIRST_DAY, INSTALL_HINT, land
+from nbpipe.ops.shared_spark import environ
 
 if TYPE_CHECKING:  # pragma: no cover
     from nbpipe.ops._execute import Outcome
@@ -124,14 +125,16 @@ def run_demo(
                 from nbpipe.spark.server import running
 
                 server = stack.enter_context(running(project, "connect"))
-                stack.enter_context(_environ(ENV_SPARK_REMOTE, server.url))
+                stack.enter_context(environ(ENV_SPARK_REMOTE, server.url))
                 if on_spark_server is not None:
                     on_spark_server(server)
             landed.append(pending.result())
             if on_landed is not None:
                 on_landed(landed[0])
 
-        outcomes = run_dag(project, params=params, parallel=parallel, on_progress=on_progress, prepare=prepare)
+        outcomes = run_dag(
+            project, params=params, parallel=parallel, on_progress=on_progress, prepare=prepare, local_spark=local_spark
+        )
 
     from nbpipe.report.dashboard import render
     from nbpipe.run.store import RunStore
@@ -146,17 +149,3 @@ def _installed(name: str) -> bool:
         return importlib.util.find_spec(name) is not None
     except (ImportError, ValueError):  # a broken install, or a module without a spec
         return False
-
-
-@contextlib.contextmanager
-def _environ(name: str, value: str) -> Iterator[None]:
-    """Set ``$name`` for the block (kernels and ``nbpipe run`` subprocesses inherit it), then restore it."""
-    old = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = old

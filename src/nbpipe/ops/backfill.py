@@ -37,6 +37,7 @@ from nbpipe.core import records
 from nbpipe.core.config import Project, check_name
 from nbpipe.errors import ParameterError, did_you_mean
 from nbpipe.ops._execute import InProcess, Job, Outcome, ProcessPool, schedule
+from nbpipe.ops.shared_spark import ServerFn, shared_spark, spark_runs
 from nbpipe.run.locks import PipelineLock
 from nbpipe.run.runner import BackfillSlot, Runner
 
@@ -117,6 +118,8 @@ def backfill(
     given: dict[str, Any] | None = None,
     from_cli: frozenset[str] = frozenset(),
     on_day: DayFn | None = None,
+    local_spark: bool = False,
+    on_spark_server: ServerFn | None = None,
 ) -> BackfillResult:
     """Run ``pipeline`` once per day from ``start`` to ``end`` (inclusive).
 
@@ -130,6 +133,10 @@ def backfill(
         given: Parameters common to every day (``-p k=v``); must not contain ``param``.
         from_cli: Names in ``given`` whose values are command-line strings.
         on_day: Called with each day's outcome as soon as it is known.
+        local_spark: Let every day's notebook start its own Spark. Otherwise, on a local profile,
+            the days of a notebook using Spark (two or more) share one Spark Connect server started
+            for the backfill and stopped at its end (``nbpipe.ops.shared_spark``).
+        on_spark_server: Called once the shared Spark server is up.
 
     Returns:
         The outcome of every day, in day order.
@@ -159,7 +166,11 @@ def backfill(
                     backfill=BackfillSlot(backfill_id, day=day.isoformat()))
                 for day in days
             ]
-            result.days = _run_days(runner, project, jobs, parallel, result.warnings, on_day)
+            share = not local_spark and spark_runs(project, [pipeline] * len(days)) > 1
+            if share:
+                runner.prestart(pipeline)  # the first day's kernel boots while the server starts
+            with shared_spark(project, enabled=share, on_server=on_spark_server):
+                result.days = _run_days(runner, project, jobs, parallel, result.warnings, on_day)
     return result
 
 

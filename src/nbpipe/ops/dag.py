@@ -9,6 +9,7 @@ and outcomes are those of every multi-run service (``nbpipe.ops._execute``).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +18,7 @@ from nbpipe.core import events as ev
 from nbpipe.core.config import Project
 from nbpipe.core.events import ProgressFn
 from nbpipe.ops._execute import InProcess, Job, Outcome, ProcessPool, schedule
+from nbpipe.ops.shared_spark import ServerFn, shared_spark, spark_runs
 from nbpipe.run.runner import Runner
 
 
@@ -29,6 +31,8 @@ def run_dag(
     force: bool = False,
     on_progress: ProgressFn | None = None,
     prepare: Callable[[], None] | None = None,
+    local_spark: bool = False,
+    on_spark_server: ServerFn | None = None,
 ) -> list[Outcome]:
     """Run the selected pipelines (and everything upstream) in order; return one outcome each.
 
@@ -43,6 +47,10 @@ def run_dag(
         prepare: Work to do before the first pipeline runs (e.g. start a shared Spark server). In a
             sequential run of several pipelines it overlaps the first kernel's boot; worker
             processes start after it, with the environment it leaves.
+        local_spark: Let every notebook start its own Spark. Otherwise, on a local profile, two or
+            more pipelines using Spark share one Spark Connect server started for the command (after
+            ``prepare``, which may have set up one already; see ``nbpipe.ops.shared_spark``).
+        on_spark_server: Called once the shared Spark server is up.
 
     Returns:
         One outcome per pipeline, in run order.
@@ -66,19 +74,25 @@ def run_dag(
             on_progress({"event": ev.PROGRESS_PIPELINE_FINISHED, "pipeline": job.pipeline,
                          "status": outcome.status, "run_id": outcome.run_id})
 
-    if parallel > 1 and len(jobs) > 1:
-        if prepare is not None:
-            prepare()
-        with ProcessPool(project, min(parallel, len(jobs))) as pool:
-            outcomes = schedule(jobs, pool, on_start=started, on_done=finished)
-    else:
-        with Runner(project, on_progress=on_progress, prestart_kernels=len(jobs) > 1) as runner:
-            executor = InProcess(runner)
-            if jobs:
-                executor.warm(jobs[0])
+    with contextlib.ExitStack() as stack:
+
+        def prepare_all() -> None:
             if prepare is not None:
                 prepare()
-            outcomes = schedule(jobs, executor, on_start=started, on_done=finished)
+            share = not local_spark and spark_runs(project, todo) > 1
+            stack.enter_context(shared_spark(project, enabled=share, on_server=on_spark_server))
+
+        if parallel > 1 and len(jobs) > 1:
+            prepare_all()
+            with ProcessPool(project, min(parallel, len(jobs))) as pool:
+                outcomes = schedule(jobs, pool, on_start=started, on_done=finished)
+        else:
+            with Runner(project, on_progress=on_progress, prestart_kernels=len(jobs) > 1) as runner:
+                executor = InProcess(runner)
+                if jobs:
+                    executor.warm(jobs[0])
+                prepare_all()
+                outcomes = schedule(jobs, executor, on_start=started, on_done=finished)
     return [outcomes[name] for name in todo]
 
 
