@@ -450,19 +450,18 @@ from nbpipe.warehouse import as_of
 WEATHER = ("temp", "wind_speed", "precip", "visib")
 
 
-def weather_by_hour(weather, day):
-    \"\"\"Each origin's weather for every hour of ``day``: the latest observation of the previous 48 hours.\"\"\"
+def weather_by_hour(weather, flights, day):
+    \"\"\"Weather at each origin and scheduled hour of ``flights``: the latest observation of the 48 h before.\"\"\"
     obs = (weather.filter(F.col("date").cast("date").between(F.date_sub(day, 2), day))
-           .select("origin", F.try_to_timestamp(F.col("time_hour").cast("string")).alias("obs_hour"),
+           .select(F.col("origin").alias("at"), F.try_to_timestamp(F.col("time_hour").cast("string")).alias("obs_hour"),
                    *[F.col(c).try_cast("double").alias(c) for c in WEATHER])
-           .dropDuplicates(["origin", "obs_hour"]))
-    start = day.cast("timestamp")
-    hours = F.sequence(start, start + F.expr("INTERVAL 23 HOURS"), F.expr("INTERVAL 1 HOUR"))
-    grid = obs.select("origin").distinct().select(F.col("origin").alias("at"), F.explode(hours).alias("time_hour"))
-    seen = (obs.obs_hour <= grid.time_hour) & (obs.obs_hour > grid.time_hour - F.expr("INTERVAL 48 HOURS"))
-    latest = F.max_by(F.struct(*WEATHER), "obs_hour")
-    return (grid.join(obs, (grid.at == obs.origin) & seen, "left").groupBy(F.col("at").alias("origin"), "time_hour")
-            .agg(latest.alias("w")).select("origin", "time_hour", *[F.col("w." + c).alias(c) for c in WEATHER]))
+           .dropDuplicates(["at", "obs_hour"]))
+    hours = flights.select("origin", "time_hour").distinct()
+    seen = ((obs.at == hours.origin) & (obs.obs_hour <= hours.time_hour)
+            & (obs.obs_hour > hours.time_hour - F.expr("INTERVAL 48 HOURS")))
+    latest = F.max_by(F.struct(*WEATHER), "obs_hour").alias("w")
+    return (hours.join(obs, seen, "left").groupBy("origin", "time_hour").agg(latest)
+            .select("origin", "time_hour", *[F.col("w." + c).alias(c) for c in WEATHER]))
 
 
 def build_fact(flights, carriers, airports, planes, weather, run_date):
@@ -471,7 +470,7 @@ def build_fact(flights, carriers, airports, planes, weather, run_date):
     origin = airports.select(F.col("faa").alias("origin"), F.col("airport_sk").alias("origin_sk"))
     dest = airports.select(F.col("faa").alias("dest"), F.col("airport_sk").alias("dest_sk"))
     p = planes.select(F.col("tailnum").alias("plane_tailnum"), "plane_sk", "valid_from", "valid_to", "seats")
-    w = weather_by_hour(weather, day)
+    w = weather_by_hour(weather, f, day)
     fact = (
         f.join(F.broadcast(carriers.select("carrier", "carrier_sk")), "carrier", "left")
         .join(F.broadcast(origin), "origin", "left")

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import threading
 from pathlib import Path
 
+import psutil
 import pyarrow.parquet as pq
 import pytest
 import yaml
 
 from nbpipe.core.config import load_project
 from nbpipe.run.store import RunStore
-from tests.support.cli import run_cli
+from tests.support.cli import start_cli
 from tests.support.projects import copy_notebook, write_config
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.cluster]
@@ -49,6 +52,24 @@ def make_project(root: Path) -> Path:
     )
 
 
+def backfill_counting_jvms(root: Path, *flags: str) -> tuple[subprocess.CompletedProcess[str], int]:
+    """Run a two-day backfill in ``root``; return it and how many JVMs ran with their files in ``root``."""
+    proc = start_cli(root, "backfill", "ingest", "--from", "2024-05-01", "--to", "2024-05-02", *flags,
+                     env={"COLUMNS": "200"})
+    out: list[str] = []
+    reader = threading.Thread(target=lambda: out.extend(proc.communicate(timeout=900)))
+    reader.start()
+    jvms: set[int] = set()
+    while reader.is_alive():  # a JVM lives for seconds: polling every 0.1 s sees each one
+        for p in psutil.process_iter(["name", "cwd", "cmdline"]):
+            launcher = "org.apache.spark.launcher.Main" in (p.info["cmdline"] or [])  # spark-submit's helper
+            if p.info["name"] == "java" and str(p.info["cwd"] or "").startswith(str(root)) and not launcher:
+                jvms.add(p.pid)
+        reader.join(0.1)
+    assert proc.returncode is not None
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out[0], out[1]), len(jvms)
+
+
 def published(root: Path) -> tuple[list[tuple], dict[str, float]]:
     """The published rows (sorted) and each day's rows_in metric."""
     project = load_project(project_dir=root)
@@ -70,16 +91,16 @@ def test_a_backfill_shares_one_spark_and_publishes_what_per_kernel_spark_does(tm
     base = make_project(tmp_path / "base")
     shared = tmp_path / "shared"
     shutil.copytree(base, shared)
-    env = {"NBPIPE_SPARK_REMOTE": "", "NBPIPE_SPARK_MASTER": "", "COLUMNS": "200"}
 
-    before = run_cli(base, "backfill", "ingest", "--from", "2024-05-01", "--to", "2024-05-02", "--local-spark",
-                     env=env)
+    before, jvms_before = backfill_counting_jvms(base, "--local-spark")
     assert before.returncode == 0, before.stdout + before.stderr
     assert SERVER_LINE not in before.stderr and not (base / "runs" / ".spark" / "connect.log").exists()
+    assert jvms_before == 2, "one JVM per day's kernel"
 
-    after = run_cli(shared, "backfill", "ingest", "--from", "2024-05-01", "--to", "2024-05-02", env=env)
+    after, jvms_after = backfill_counting_jvms(shared)
     assert after.returncode == 0, after.stdout + after.stderr
     assert after.stderr.count(SERVER_LINE) == 1, after.stderr
+    assert jvms_after == 1, "one JVM, the shared server, for the whole backfill"
     state = shared / "runs" / ".spark"
     assert (state / "connect.log").is_file(), "the days ran on the server nbpipe started"
     assert not (state / "connect.json").exists(), "the server was stopped when the backfill ended"
