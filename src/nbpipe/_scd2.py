@@ -102,13 +102,12 @@ def scd2_merge_snapshots(
     history = None
     if current is not None:
         live = F.coalesce(F.col(is_current), F.lit(False))
-        versions = current.filter(live).select(
-            *[F.col(c).cast(types[c]).alias(c) for c in order], F.col(valid_from), F.lit(0).alias(_SLOT)
-        )
+        have = set(current.columns)
+        # Columns new in the snapshots are null in the dimension's older versions, as scd2_merge makes them.
+        as_before = [(F.col(c) if c in have else F.lit(None)).cast(types[c]).alias(c) for c in order]
+        versions = current.filter(live).select(*as_before, F.col(valid_from), F.lit(0).alias(_SLOT))
         events = versions.unionByName(events)
-        history = current.filter(~live).select(
-            *[F.col(c).cast(types[c]).alias(c) for c in order], *scd_cols
-        )
+        history = current.filter(~live).select(*as_before, *scd_cols)
     by_key = Window.partitionBy(*key).orderBy(_SLOT)
     state = F.struct(*[F.col(t) for t in tracked])
     prev_state = F.lag(state).over(by_key)

@@ -110,3 +110,20 @@ def test_refuses_repeated_keys_and_snapshots_before_the_dimension(spark: Any) ->
     with pytest.raises(DatasetError, match="no column 'snapshot_day'"):
         scd2_merge_snapshots(None, later, snapshot_date="snapshot_day", **KW)
     assert scd2_merge_snapshots(dim, later.limit(0), **KW) is dim
+
+
+def test_columns_new_in_the_snapshots_or_only_in_the_dimension_match_the_loop(spark: Any) -> None:
+    from pyspark.sql import functions as F
+
+    old = spark.createDataFrame([("N1", 100, "fan", "hangar 1"), ("N2", 50, "jet", "hangar 2")],
+                                "tailnum string, seats int, engine string, hangar string")
+    current = scd2_merge(None, old, effective_date=DAY0, close_missing=True, **KW)
+    days = [DAY0 + dt.timedelta(days=7), DAY0 + dt.timedelta(days=14)]
+    snaps = spark.createDataFrame([("N1", 120, "fan", "A", days[0]), ("N3", 10, "prop", "C", days[0]),
+                                   ("N1", 120, "fan", "B", days[1])], SCHEMA)
+    expected = fold(current, snaps, days, close_missing=True)
+    got = scd2_merge_snapshots(current, snaps, close_missing=True, **KW)
+    assert got.columns == expected.columns == ["plane_sk", "tailnum", "seats", "engine", "model", "hangar",
+                                               "valid_from", "valid_to", "is_current"]
+    assert rows(got) == rows(expected)
+    assert got.filter(F.col("tailnum") == "N1").count() == 2
