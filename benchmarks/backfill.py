@@ -54,10 +54,11 @@ def fact_rows(root: Path) -> int:
     import pyarrow.dataset as ds
 
     from nbpipe.core.config import load_project
+    from nbpipe.core.layout import dataset_root
 
-    project = load_project(project_dir=root)
-    return int(ds.dataset(str(project.path(project.dataset("fact_flights").path or "")), format="parquet",
-                          partitioning="hive").count_rows())
+    folder = dataset_root(load_project(project_dir=root), "fact_flights")
+    files = [str(p) for p in folder.rglob("*.parquet")]
+    return int(ds.dataset(files, format="parquet").count_rows())
 
 
 def main() -> None:
