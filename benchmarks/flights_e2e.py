@@ -1,4 +1,4 @@
-"""The worked example, 7 days of NYC flights: nbpipe vs the same transformations as one pyspark script.
+"""The worked example over N days of NYC flights: nbpipe vs one pyspark script vs papermill per notebook.
 
 Candidate: ``nbpipe demo --days 7`` on a fresh project (six notebooks run by papermill in
 dependency order, each a production run with contracts, quality gates, staged atomic publish,
