@@ -31,6 +31,10 @@ def run(
         str | None,
         typer.Option("--resume", help="Repeat a failed run (RUN_ID) with its parameters and exact input snapshot."),
     ] = None,
+    retries: Annotated[
+        int | None,
+        typer.Option("--retries", min=0, max=20, help="Override the pipeline's retries (0 when a scheduler retries)."),
+    ] = None,
     project: ProjectOpt = None,
     profile: ProfileOpt = None,
 ) -> None:
@@ -44,6 +48,7 @@ def run(
         given.update(load_params_file(read_params_file(params_file), str(params_file)))
     cli_pairs = parse_cli_pairs(param or [])
     given.update(cli_pairs)
+    config = None if retries is None else proj.pipeline(pipeline).model_copy(update={"retries": retries})
     with Progress(pipeline) as progress, Runner(proj, on_progress=progress) as runner:
         result = runner.run(
             pipeline,
@@ -52,6 +57,7 @@ def run(
             mode="explore" if explore else "prod",
             force=force,
             resume=resume,
+            config=config,
         )
     if result.status == "skipped":
         say(("–", "dim"), f" {pipeline}: ", str(result.record.get("skipped_reason")), " (use --force to run anyway)")

@@ -179,6 +179,7 @@ class PipelineConfig(_Model):
     cell_timeout_s: float | None = Field(default=None, gt=0)
     quality: Literal["fail", "warn"] = "fail"
     schedule: str | None = None
+    schedule_param: str | None = None  # the parameter a scheduler fills with the run's date
     freshness: FreshnessConfig | None = None
     kernel: str = "python3"
     notify: list[NotifyRule] = Field(default_factory=list)
@@ -194,6 +195,8 @@ class PipelineConfig(_Model):
     def _freshness_needs_schedule(self) -> PipelineConfig:
         if self.freshness is not None and self.schedule is None:
             raise ValueError("'freshness' needs a 'schedule' (lateness is measured from when a run was due)")
+        if self.schedule_param is not None and self.schedule is None:
+            raise ValueError("'schedule_param' needs a 'schedule' (it names the parameter a scheduled run fills)")
         return self
 
     def freshness_window(self) -> Freshness | None:
