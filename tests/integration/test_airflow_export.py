@@ -161,8 +161,8 @@ def test_airflow_runs_the_exported_dag_retrying_only_what_a_retry_can_fix(
         pipelines={
             "succeeds": {"notebook": "ok.ipynb", "params": {"run_date": {"type": "date"}},
                          "retries": 2, "retry_delay_s": 1, "schedule": "@daily"},
-            "flaky": {"notebook": "fail_once.ipynb", "params": {"run_date": {"type": "date"}}, "depends_on": ["succeeds"],
-                      "retries": 1, "retry_delay_s": 1, "schedule": "@daily"},
+            "flaky": {"notebook": "fail_once.ipynb", "params": {"run_date": {"type": "date"}},
+                      "depends_on": ["succeeds"], "retries": 1, "retry_delay_s": 1, "schedule": "@daily"},
             "bad_params": {"notebook": "ok.ipynb", "params": {"run_date": {"type": "date"},
                                                              "limit": {"type": "int", "required": True}},
                            "retries": 2, "retry_delay_s": 1, "schedule": "@daily"},
@@ -188,7 +188,8 @@ def test_airflow_runs_the_exported_dag_retrying_only_what_a_retry_can_fix(
     assert (root / "fail_once.marker").read_text() == LOGICAL_DATE
 
     # Airflow retried flaky once; nbpipe ran each try with its own retries off (one attempt each).
-    records = {p: [read_record(f) for f in sorted((root / "runs" / p).glob("*/run.json"))] for p in ("succeeds", "flaky")}
+    records = {p: [read_record(f) for f in sorted((root / "runs" / p).glob("*/run.json"))]
+               for p in ("succeeds", "flaky")}
     assert [r["status"] for r in records["succeeds"]] == ["succeeded"]
     assert [r["status"] for r in records["flaky"]] == ["failed", "succeeded"]
     assert all(len(r["attempts"]) == 1 for r in records["flaky"])

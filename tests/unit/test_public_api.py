@@ -114,7 +114,7 @@ def test_console_script_and_module_entry_point() -> None:
     out = subprocess.run([sys.executable, "-m", "nbpipe.cli", "--help"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     for command in ("run", "backfill", "runs", "show", "promote", "contracts", "dag", "report", "init", "demo",
-                    "spark"):
+                    "spark", "airflow"):
         assert command in out.stdout
 
 
@@ -152,7 +152,7 @@ def test_nbpipe_yaml_schema_keys() -> None:
                                                 "encoding", "follow_symlinks", "description"]
     assert list(PipelineConfig.model_fields) == [
         "notebook", "params", "reads", "writes", "depends_on", "retries", "retry_delay_s", "timeout_s",
-        "cell_timeout_s", "quality", "schedule", "freshness", "kernel", "notify"]
+        "cell_timeout_s", "quality", "schedule", "schedule_param", "freshness", "kernel", "notify"]
 
 
 SHIMS = [
