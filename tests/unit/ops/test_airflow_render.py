@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -77,6 +78,18 @@ def test_the_file_imports_only_airflow_and_holds_every_value_as_a_literal(tmp_pa
     command = values["OPENLINEAGE_ENV"] + ast.literal_eval(kwargs["bash_command"].right)
     assert shlex.split(airflow_render(command, ds="2026-01-05")) == [
         binary, "run", "ingest", "--project", str(root), "--retries", "0", "-p", "run_date=2026-01-05"]
+
+
+def test_a_hostile_project_name_stays_a_literal(tmp_path: Path) -> None:
+    name = 'x"""\nimport os; os.system("touch pwned")\n"""\\'
+    build_project(tmp_path, project=name, notebooks=["ok"],
+                  pipelines={"p": {"notebook": "ok.ipynb", "params": DATE, "schedule": "@daily"}})
+    [dag] = plan.build(load_project(project_dir=tmp_path), nbpipe_bin=sys.executable)
+    tree = ast.parse(render.render(dag))
+    assert not [n for n in ast.walk(tree) if isinstance(n, ast.Import) and n.names[0].name == "os"]
+    assert re.fullmatch(r"x_+import_os__os\.system__touch_pwned_+daily", dag.dag_id)
+    dag_call = next(n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "DAG")
+    assert ast.literal_eval({k.arg: k.value for k in dag_call.keywords}["tags"]) == ["nbpipe", name]
 
 
 def test_openlineage_parent_ids_are_passed_only_when_the_provider_is_there() -> None:
