@@ -70,7 +70,6 @@ def airflow_env(home: Path, dags: Path) -> dict[str, str]:
         AIRFLOW_HOME=str(home),
         AIRFLOW__CORE__DAGS_FOLDER=str(dags),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
-        AIRFLOW__CORE__UNIT_TEST_MODE="False",
         PATH=f"{AIRFLOW_PYTHON.parent}{os.pathsep}{os.environ.get('PATH', '')}",
     )
     return env
