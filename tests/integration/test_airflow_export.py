@@ -24,6 +24,7 @@ from nbpipe.core import dag as nbdag
 from nbpipe.core.config import load_project
 from nbpipe.core.layout import dataset_root
 from nbpipe.core.records import read_record
+from nbpipe.ops.airflow.plan import TIMEOUT_GRACE_S
 from tests.support.cli import run_cli
 from tests.support.env import unavailable
 from tests.support.projects import build_project
@@ -125,7 +126,7 @@ def test_the_example_exports_dags_airflow_imports_with_tasks_as_in_nbpipe_yaml(
         assert task["retries"] == cfg.retries
         assert task["retry_delay_s"] == cfg.retry_delay_s
         assert task["backoff"] == 2.0
-        assert task["timeout_s"] == cfg.timeout_s
+        assert task["timeout_s"] == (None if cfg.timeout_s is None else cfg.timeout_s + TIMEOUT_GRACE_S)
         assert task["skip_on_exit_code"] == []  # exit 99 is a failure, not a silent skip
         assert task["outlets"] == sorted(
             [f"flights.{d}", dataset_root(project, d).as_uri()] for d in cfg.writes
@@ -136,7 +137,7 @@ def test_the_example_exports_dags_airflow_imports_with_tasks_as_in_nbpipe_yaml(
         command = task["bash_command"]
         assert f" run {name} --project {REPO} --retries 0 -p run_date={{{{ ds }}}}" in command
         assert command.startswith("{% if macros.OpenLineageProviderPlugin is defined %}OPENLINEAGE_PARENT_ID=")
-    assert pipelines["ingest_flights"].timeout_s == 3600 and dag["tasks"]["ingest_flights"]["timeout_s"] == 3600
+    assert pipelines["ingest_flights"].timeout_s == 3600 and dag["tasks"]["ingest_flights"]["timeout_s"] == 3660
 
 
 def nbpipe_wrapper(path: Path, log: Path) -> Path:

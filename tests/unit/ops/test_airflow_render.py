@@ -66,7 +66,7 @@ def test_the_file_imports_only_airflow_and_holds_every_value_as_a_literal(tmp_pa
     assert ast.literal_eval(kwargs["skip_on_exit_code"]) is None
     assert ast.literal_eval(kwargs["retries"]) == 2
     assert ast.unparse(kwargs["retry_delay"]) == "datetime.timedelta(seconds=5.0)"
-    assert ast.unparse(kwargs["execution_timeout"]) == "datetime.timedelta(seconds=90.0)"
+    assert ast.unparse(kwargs["execution_timeout"]) == f"datetime.timedelta(seconds={90 + plan.TIMEOUT_GRACE_S})"
     assert ast.literal_eval(kwargs["retry_exponential_backoff"]) == 2.0
     orders = (root / "warehouse" / "orders").as_uri()
     assert ast.unparse(kwargs["outlets"]) == f"[Asset(name='shop.orders', uri={orders!r})]"

@@ -12,7 +12,9 @@ DAGs can be scheduled on those assets; each side keeps its own schedule. Pipelin
 Every task runs ``nbpipe run PIPELINE -p PARAM={{ ds }} --retries 0``: Airflow owns the retries
 (the pipeline's ``retries``, ``retry_delay_s`` and nbpipe's doubling backoff), so nbpipe's own
 never multiply with them. Exit codes whose every error class is not retryable
-(:attr:`nbpipe.errors.NbpipeError.retryable`) fail the task at once.
+(:attr:`nbpipe.errors.NbpipeError.retryable`) fail the task at once. A try's ``execution_timeout``
+is the pipeline's ``timeout_s`` plus :data:`TIMEOUT_GRACE_S`: nbpipe stops the run at ``timeout_s``
+itself and records it (exit 12, retried); Airflow's kill is only the backstop.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from nbpipe.core.layout import dataset_config, dataset_root
 from nbpipe.core.schedule import PRESETS, cron_of
 from nbpipe.errors import ConfigError, NbpipeError, did_you_mean
 
+#: Seconds Airflow waits beyond ``timeout_s`` before it kills a try (nbpipe's start and record).
+TIMEOUT_GRACE_S = 60.0
 #: Dataset formats without a file location of their own (their Asset URI names the project).
 _NOT_FILES = frozenset({"jdbc", "kafka"})
 _CRON_CHARS = str.maketrans({"*": "x", "/": "-", ",": ".", "?": "q", "#": "h", "@": ""})
@@ -53,7 +57,7 @@ class TaskPlan:
     command: list[str]  # the argv before ``-p PARAM={{ ds }}``
     retries: int
     retry_delay_s: float
-    timeout_s: float | None
+    timeout_s: float | None  # Airflow's execution_timeout: the pipeline's timeout_s + TIMEOUT_GRACE_S
     inlets: list[AssetRef]
     outlets: list[AssetRef]
     upstream: list[str]  # tasks of the same DAG
@@ -197,7 +201,7 @@ def build(
                     command=[*argv, name, *suffix, "--retries", "0"],
                     retries=cfg.retries,
                     retry_delay_s=cfg.retry_delay_s,
-                    timeout_s=cfg.timeout_s,
+                    timeout_s=None if cfg.timeout_s is None else cfg.timeout_s + TIMEOUT_GRACE_S,
                     inlets=[asset(project, d) for d in cfg.reads],
                     outlets=[asset(project, d) for d in cfg.writes],
                     upstream=sorted(d for d in deps[name] if d in members),
