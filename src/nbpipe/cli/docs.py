@@ -25,6 +25,8 @@ def docs(
     with RunStore(proj.store_url) as store:
         result = build_docs(proj, store, out)
     say(f"catalog: {rel(result.index)} ({result.datasets} datasets, {result.pipelines} pipelines)")
+    for problem in result.problems:
+        say(("warning:", "yellow"), " ", problem)
     if result.undeclared:
         say((f"{result.undeclared} read(s)/write(s) runs made are not declared in nbpipe.yaml; "
              "see `nbpipe lineage`", "yellow"))

@@ -18,8 +18,7 @@ from typing import Any
 from nbpipe.core.config import Project
 from nbpipe.core.events import utcnow
 from nbpipe.errors import ConfigError
-
-CATALOG_DIR = "_catalog"
+from nbpipe.report.catalog.site import CATALOG_DIR
 
 __all__ = ["CATALOG_DIR", "DocsResult", "build_docs", "default_out"]
 
@@ -32,6 +31,7 @@ class DocsResult:
     datasets: int
     pipelines: int
     undeclared: int
+    problems: tuple[str, ...] = ()  # e.g. a contract that does not load; shown on its page too
 
 
 def default_out(project: Project) -> Path:
@@ -68,4 +68,5 @@ def build_docs(project: Project, store: Any, out: Path | None = None, *, now: dt
                         graphs=graphs, runs_dir=project.runs_dir, now=now)
     _stale(out / DATASETS_DIR, {page_name(d.name) for d in datasets})
     _stale(out / PIPELINES_DIR, {page_name(p.name) for p in pipelines})
-    return DocsResult(index, len(datasets), len(pipelines), len(graph.undeclared))
+    problems = tuple(f"dataset {d.name!r}: {d.contract_error}" for d in datasets if d.contract_error)
+    return DocsResult(index, len(datasets), len(pipelines), len(graph.undeclared), problems)
