@@ -46,6 +46,8 @@ _ALIASES = {
 _DECIMAL_RE = re.compile(r"^decimal\(\s*(\d+)\s*,\s*(\d+)\s*\)$")
 _COMPLEX_RE = re.compile(r"^(array|map|struct)<.+>$")
 _INT_RANK = {"tinyint": 1, "smallint": 2, "int": 3, "bigint": 4}
+# libyaml's safe loader when PyYAML has it (about 10x faster; `nbpipe docs` loads every contract).
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def normalize_type(value: str) -> str:
@@ -244,7 +246,7 @@ def load_contract(path: Path) -> Contract:
             hint="explore the notebook, then run `nbpipe promote <notebook>` to write it",
         )
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"contract {path} is not valid YAML: {exc}") from None
     if not isinstance(raw, dict):

@@ -216,11 +216,12 @@ def collect(project: Project, store: Any, graph: Any, *, now: dt.datetime) -> tu
                 facts.suite = [describe(e) for e in load_suite(project.root, name)["expectations"]]
         except NbpipeError as exc:
             facts.suite = [f"(suite unreadable: {exc.message})"]
-        facts.freshness = [f for f in (_freshness(project, p, last_success.get(p), now) for p in facts.writers) if f]
         _disk(project, facts)
     for name, p in pipelines.items():
         p.runs = store.list_runs(name, limit=RECENT_RUNS)
         p.freshness = _freshness(project, name, last_success.get(name), now)
+    for facts in datasets.values():
+        facts.freshness = [f for f in (pipelines[p].freshness for p in facts.writers) if f]
     return sorted(datasets.values(), key=lambda d: d.name), sorted(pipelines.values(), key=lambda p: p.name)
 
 
