@@ -75,6 +75,7 @@ class LineageGraph:
 
     nodes: dict[str, Node] = field(default_factory=dict)
     edges: dict[tuple[str, str], Edge] = field(default_factory=dict)
+    _adjacent: dict[str, dict[str, list[str]]] = field(default_factory=dict, repr=False)  # per direction
 
     def add(self, kind: Kind, name: str, *, declared: bool) -> str:
         node = Node(kind, name, declared)
@@ -84,16 +85,19 @@ class LineageGraph:
         return node.id
 
     def link(self, source: str, target: str, *, declared: bool = False, observed: bool = False) -> None:
+        self._adjacent.clear()
         edge = self.edges.setdefault((source, target), Edge(source, target))
         edge.declared |= declared
         edge.observed |= observed
 
     def reachable(self, start: Iterable[str], direction: Literal["upstream", "downstream"]) -> set[str]:
         """Every node reachable from ``start`` against (upstream) or along (downstream) the edges."""
-        nxt: dict[str, list[str]] = {}
-        for s, t in self.edges:
-            a, b = (t, s) if direction == "upstream" else (s, t)
-            nxt.setdefault(a, []).append(b)
+        nxt = self._adjacent.get(direction)
+        if nxt is None:
+            nxt = self._adjacent[direction] = {}
+            for s, t in self.edges:
+                a, b = (t, s) if direction == "upstream" else (s, t)
+                nxt.setdefault(a, []).append(b)
         seen = set(start)
         queue = deque(seen)
         while queue:

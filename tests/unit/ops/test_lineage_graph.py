@@ -68,4 +68,4 @@ def test_layers_follow_the_flow_and_survive_a_cycle() -> None:
     assert layer == {"dataset:a": 0, "pipeline:p": 1, "dataset:b": 2, "pipeline:q": 3}
     nodes = [{"id": i, "kind": i.split(":")[0], "name": i.split(":")[1] + "<x>"} for i in layer]
     svg = lineage_svg(nodes, [{"from": s, "to": t} for s, t in edges], lambda n: f"{n['name']}.html")
-    assert svg.count("<path") == 4 and "&lt;x&gt;" in svg and "<x>" not in svg
+    assert svg.count('<path class="edge') == 4 and "&lt;x&gt;" in svg and "<x>" not in svg

@@ -18,7 +18,8 @@ from typing import Any
 from nbpipe.core.config import DatasetConfig, Project
 from nbpipe.core.contracts import Contract, contract_path, load_contract
 from nbpipe.core.layout import REJECTED_SUFFIX, dataset_root
-from nbpipe.errors import NbpipeError, StoreError
+from nbpipe.errors import NbpipeError
+from nbpipe.ops.catalog import store_facts
 
 TREND_RUNS = 30  # row counts shown in a dataset's trend
 PASS_RATE_RUNS = 20  # runs the "recent pass rate" counts
@@ -78,33 +79,11 @@ class PipelineFacts:
     freshness: dict[str, Any] | None = None
 
 
+_WINDOWS: dict[Any, Any] = {}  # (schedule, freshness config) -> window: computing one walks croniter
+
+
 def _iso(value: Any) -> dt.datetime | None:
     return dt.datetime.fromisoformat(str(value)) if value else None
-
-
-def check_tallies(store: Any) -> dict[str, list[tuple[str, int, int]]]:
-    """Per dataset, ``(started_at, expectations, passed)`` of each run that checked it, oldest first."""
-    import sqlalchemy as sa
-
-    from nbpipe.run.store_schema import checks, runs
-
-    passed = sa.func.sum(sa.case((checks.c.success.is_(True), 1), else_=0))
-    query = (
-        sa.select(checks.c.dataset, runs.c.run_id, runs.c.started_at, sa.func.count(), passed)
-        .join(runs, runs.c.run_id == checks.c.run_id)
-        .group_by(checks.c.dataset, runs.c.run_id, runs.c.started_at)
-        .order_by(runs.c.started_at, runs.c.run_id)
-    )
-    out: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
-    try:
-        with store.engine.connect() as conn:
-            for dataset, _run, started, total, ok in conn.execute(query):
-                if dataset:
-                    out[str(dataset)].append((str(started), int(total), int(ok or 0)))
-    except sa.exc.SQLAlchemyError as exc:
-        raise StoreError(f"run store {store.safe_url}: could not read the check history: {type(exc).__name__}",
-                         hint="check the `store:` of the profile in nbpipe.yaml") from exc
-    return out
 
 
 def storage_of(root: Path, partition_by: list[str] | tuple[str, ...]) -> dict[str, Any]:
@@ -156,8 +135,13 @@ def _freshness(project: Project, pipeline: str, last_success: str | None, now: d
     from nbpipe.core.schedule import lateness
 
     cfg = project.config.pipelines.get(pipeline)
-    window = cfg.freshness_window() if cfg else None
-    if cfg is None or window is None or cfg.schedule is None:
+    if cfg is None or cfg.schedule is None:
+        return None
+    key = (cfg.schedule, cfg.freshness)
+    window = _WINDOWS.get(key)
+    if window is None:
+        window = _WINDOWS[key] = cfg.freshness_window()
+    if window is None:
         return None
     verdict = lateness(cfg.schedule, window, _iso(last_success), now)
     return {"pipeline": pipeline, "status": verdict.status, "due": verdict.due.isoformat(timespec="minutes"),
@@ -189,12 +173,10 @@ def collect(project: Project, store: Any, graph: Any, *, now: dt.datetime) -> tu
         d = datasets[edge.dataset]
         (d.readers if edge.role == "reads" else d.writers).append(edge.pipeline)
     versions: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
-    last_success: dict[str, str] = {}
-    for row in store.dataset_history():  # oldest run first
+    last_success = store_facts.last_successes(store)
+    for row in store_facts.outputs(store):  # oldest run first
         name = str(row.get("dataset") or "")
-        if row["status"] == "succeeded":
-            last_success[row["pipeline"]] = str(row["started_at"])
-        if name not in datasets or row["direction"] != "out" or row["status"] != "succeeded":
+        if name not in datasets:
             continue
         facts = datasets[name]
         facts.rows_trend.append((str(row["started_at"]), int(row.get("rows") or 0)))
@@ -202,7 +184,7 @@ def collect(project: Project, store: Any, graph: Any, *, now: dt.datetime) -> tu
         if version:
             seen = versions[name].setdefault(version, {"version": version, "first": row["started_at"], "runs": 0})
             seen.update(last=row["started_at"], runs=seen["runs"] + 1)
-    tallies = check_tallies(store)
+    tallies = store_facts.check_tallies(store)
     for name, facts in datasets.items():
         _contract(project, facts)
         facts.rows_trend = facts.rows_trend[-TREND_RUNS:]

@@ -86,7 +86,9 @@ def lineage_svg(nodes: Sequence[dict[str, Any]], edges: Sequence[dict[str, Any]]
     width = PAD * 2 + (max(columns) + 1) * (NODE_W + GAP_X) - GAP_X
     height = PAD * 2 + max(len(c) for c in columns.values()) * (NODE_H + GAP_Y) - GAP_Y
     parts = [f'<svg class="lineage" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" role="img" aria-label="lineage graph">']
+             f'viewBox="0 0 {width} {height}" role="img" aria-label="lineage graph">',
+             '<defs><marker id="lineage-arrow" viewBox="0 0 8 8" refX="8" refY="4" markerWidth="7" markerHeight="7" '
+             'orient="auto"><path d="M0,0 L8,4 L0,8 z" fill="#8c959f"/></marker></defs>']
     for e in edges:
         if e["from"] not in pos or e["to"] not in pos:
             continue
@@ -98,7 +100,7 @@ def lineage_svg(nodes: Sequence[dict[str, Any]], edges: Sequence[dict[str, Any]]
             mid = (x1 + x2) / 2
             d = f"M{x1:.0f},{y1:.0f} C{mid:.0f},{y1:.0f} {mid:.0f},{y2:.0f} {x2:.0f},{y2:.0f}"
         cls = "edge undeclared" if e.get("undeclared") else "edge"
-        parts.append(f'<path class="{cls}" d="{d}"/>')
+        parts.append(f'<path class="{cls}" d="{d}" marker-end="url(#lineage-arrow)"/>')
     for node in nodes:
         x, y = pos[node["id"]]
         label = node["name"] if len(node["name"]) <= 20 else node["name"][:19] + "…"
