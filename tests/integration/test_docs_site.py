@@ -111,3 +111,34 @@ def test_a_broken_contract_is_shown_and_reported_and_stale_pages_go(tmp_path: Pa
     assert "unknown key 'ownr' (did you mean 'owner'?)" in problem
     assert "unknown key &#39;ownr&#39;" in (result.index.parent / "datasets" / "passengers.html").read_text()
     assert not (result.index.parent / "datasets" / "gone.html").exists()
+
+
+def test_the_run_report_lineage_section_links_into_the_catalog(site: tuple[Project, Path]) -> None:
+    """Rendered where the runner writes it, each link of the report's lineage section opens a catalog page."""
+    from nbpipe.report.run_report import render_report
+
+    project, _ = site
+    run_dir = project.runs_dir / "daily_stats" / "20130102T060000Z-dail"
+    record = {"run_id": run_dir.name, "pipeline": "daily_stats", "status": "succeeded",
+              "datasets": {"inputs": [{"dataset": "flights"}, {"dataset": "airports"}],
+                           "outputs": [{"dataset": "daily_stats"}]}}
+    html = render_report(record, run_dir / "output.ipynb", run_dir / "report.html").read_text()
+    section = html[html.index('id="nbpipe-lineage"'):html.index("</section>", html.index('id="nbpipe-lineage"'))]
+    links = re.findall(r'href="([^"]+)">(?:<strong>)?(\w+)', section)
+    assert [name for _, name in links] == ["flights", "airports", "daily_stats", "daily_stats"]
+    for href, name in links:
+        page = (run_dir / href).resolve()
+        assert page.is_file(), href
+        assert f"{name}</h1>" in page.read_text()
+
+
+def test_explore_runs_do_not_count_as_history(tmp_path: Path) -> None:
+    project = catalog_project(tmp_path / "proj")
+    with RunStore(project.store_url) as store:
+        store.save_run({"run_id": "20130105T060000Z-expl", "pipeline": "ingest_flights", "status": "succeeded",
+                        "mode": "explore", "started_at": "2013-01-05T06:00:00+00:00",
+                        "datasets": {"inputs": [], "outputs": [{"dataset": "flights", "rows": 5,
+                                                                "schema_version": "9.0"}]}}, [])
+        result = build_docs(project, store, now=NOW)
+    page = (result.index.parent / "datasets" / "flights.html").read_text()
+    assert page.count("<circle") == 4 and "9.0" not in page

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from nbpipe.core.config import ProjectConfig
+from nbpipe.core.config import NAME_RE, ProjectConfig
 from nbpipe.core.layout import REJECTED_SUFFIX
 from nbpipe.errors import ParameterError, StoreError, did_you_mean
 
@@ -182,8 +182,8 @@ def build_graph(config: ProjectConfig, observed: Iterable[tuple[str, str, str]] 
         for ds in pipe.writes:
             graph.link(p, graph.add("dataset", ds, declared=ds in config.datasets), declared=True)
     for pipeline, dataset, direction in observed:
-        if not dataset or dataset.endswith(REJECTED_SUFFIX):
-            continue
+        if dataset.endswith(REJECTED_SUFFIX) or not (NAME_RE.match(dataset) and NAME_RE.match(pipeline)):
+            continue  # a quarantine, or a name no dataset/pipeline can have (never a page path)
         p = graph.add("pipeline", pipeline, declared=pipeline in config.pipelines)
         d = graph.add("dataset", dataset, declared=dataset in config.datasets)
         graph.link(*((d, p) if direction == "in" else (p, d)), observed=True)

@@ -14,7 +14,7 @@ from tests.support.projects import load
 OBSERVED = [
     ("ingest", "raw", "in"), ("ingest", "flights", "out"), ("ingest", "flights__rejected", "out"),
     ("stats", "flights", "in"), ("stats", "airports", "in"), ("stats", "daily", "out"),
-    ("adhoc", "daily", "in"),
+    ("adhoc", "daily", "in"), ("adhoc", "../../etc/passwd", "in"), ("../x", "daily", "out"),
 ]  # fmt: skip
 
 
@@ -36,6 +36,7 @@ def test_undeclared_reads_are_flagged_with_the_key_to_add(graph) -> None:  # typ
          "fix": "add daily to pipelines.adhoc.reads in nbpipe.yaml"},
     ]  # fmt: skip
     assert "dataset:flights__rejected" not in graph.nodes  # nbpipe's quarantine is part of its dataset
+    assert not [n for n in graph.nodes if "/" in n]  # never a page path outside the site
     assert not graph.nodes["dataset:airports"].declared and not graph.nodes["pipeline:adhoc"].declared
     edge = graph.edges[("dataset:raw", "pipeline:unused")]
     assert edge.declared and not edge.observed and not edge.undeclared

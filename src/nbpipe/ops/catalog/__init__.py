@@ -5,7 +5,7 @@
 The site's default home is ``<runs dir>/_catalog/`` (:data:`CATALOG_DIR`): beside the run
 directories, so a run report links to ``../../_catalog/datasets/<dataset>.html`` and a pipeline page
 to ``../../<pipeline>/<run_id>/report.html`` whatever the runs directory is (no pipeline can be
-called ``_catalog``: names start with a letter). Publish the runs directory and both work.
+called ``_catalog``: :func:`default_out` refuses one). Publish the runs directory and both work.
 """
 
 from __future__ import annotations
@@ -35,7 +35,14 @@ class DocsResult:
 
 
 def default_out(project: Project) -> Path:
-    """``<runs dir>/_catalog``: where the run reports' lineage sections link to."""
+    """``<runs dir>/_catalog``: where the run reports' lineage sections link to.
+
+    Raises:
+        ConfigError: a pipeline is called ``_catalog`` (its run directories would live there).
+    """
+    if CATALOG_DIR in project.config.pipelines:
+        raise ConfigError(f"pipeline {CATALOG_DIR!r} has its run directories where the catalog goes",
+                          hint="rename the pipeline in nbpipe.yaml, or pass --out DIR to `nbpipe docs`")
     return project.runs_dir / CATALOG_DIR
 
 

@@ -29,7 +29,7 @@ from nbpipe.report.catalog.svg import lineage_svg, trend_svg
 from nbpipe.report.sanitize import scrub
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "catalog"
-#: The catalog's default home under the runs directory (no pipeline can take this name), and the
+#: The catalog's default home under the runs directory (``nbpipe docs`` refuses a pipeline of this name), and the
 #: link to it from a run report at ``<runs dir>/<pipeline>/<run_id>/report.html``.
 CATALOG_DIR = "_catalog"
 FROM_RUN_REPORT = f"../../{CATALOG_DIR}"
