@@ -34,6 +34,10 @@ def test_the_site_lives_beside_the_run_directories(site: tuple[Project, Path]) -
     assert out == project.runs_dir / "_catalog"
     assert sorted(p.name for p in (out / "datasets").iterdir()) == [
         "airports.html", "daily_stats.html", "flights.html", "passengers.html", "raw_flights.html"]
+    overview = _page(site, "index.html").split('id="lineage"')[1]
+    assert overview.count('<g class="node dataset"><a href="datasets/') == 5
+    assert overview.count('<g class="node pipeline"><a href="pipelines/') == 3
+    assert overview.count('class="edge undeclared"') == 1  # daily_stats reading airports
 
 
 def test_a_dataset_page_shows_governance_schema_quality_and_history(site: tuple[Project, Path]) -> None:

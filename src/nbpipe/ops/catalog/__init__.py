@@ -72,7 +72,7 @@ def build_docs(project: Project, store: Any, out: Path | None = None, *, now: dt
     datasets, pipelines = collect(project, store, graph, now=now)
     graphs = {node: graph.around_ids([node]).to_dict() for node in graph.nodes}
     index = render_site(out, project=project.config.project, datasets=datasets, pipelines=pipelines,
-                        graphs=graphs, runs_dir=project.runs_dir, now=now)
+                        graphs=graphs, runs_dir=project.runs_dir, now=now, overview=graph.to_dict())
     _stale(out / DATASETS_DIR, {page_name(d.name) for d in datasets})
     _stale(out / PIPELINES_DIR, {page_name(p.name) for p in pipelines})
     problems = tuple(f"dataset {d.name!r}: {d.contract_error}" for d in datasets if d.contract_error)

@@ -105,6 +105,7 @@ def render_site(
     graphs: dict[str, dict[str, Any]],
     runs_dir: Path,
     now: dt.datetime,
+    overview: dict[str, Any] | None = None,
 ) -> Path:
     """Write the site into ``out`` and return its ``index.html``.
 
@@ -117,6 +118,7 @@ def render_site(
             :meth:`nbpipe.ops.lineage_graph.LineageGraph.to_dict` returns it.
         runs_dir: Where run directories live (``<runs_dir>/<pipeline>/<run_id>/report.html``).
         now: The build time.
+        overview: The whole graph (same form as ``graphs``), drawn on the index.
     """
     env = _env()
     datasets, pipelines = list(datasets), list(pipelines)
@@ -149,5 +151,7 @@ def render_site(
     index = out / "index.html"
     _write(index, env.get_template("index.html.j2").render(
         **{**common, "csp": script_csp(SEARCH_SCRIPT)}, index="index.html", datasets=datasets, pipelines=pipelines,
-        script=SEARCH_SCRIPT, link=lambda kind, name: catalog_link(out, out, kind, name)))
+        script=SEARCH_SCRIPT, link=lambda kind, name: catalog_link(out, out, kind, name),
+        graph=lineage_svg(overview["nodes"], overview["edges"],
+                          lambda n: catalog_link(out, out, n["kind"], n["name"])) if overview else ""))
     return index
