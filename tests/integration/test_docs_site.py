@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -146,3 +147,21 @@ def test_explore_runs_do_not_count_as_history(tmp_path: Path) -> None:
         result = build_docs(project, store, now=NOW)
     page = (result.index.parent / "datasets" / "flights.html").read_text()
     assert page.count("<circle") == 4 and "9.0" not in page
+
+
+@pytest.mark.postgres
+def test_the_same_facts_from_a_postgresql_store(tmp_path: Path, pg_database: Callable[[], str]) -> None:
+    from nbpipe.ops.catalog import store_facts
+    from nbpipe.ops.lineage_graph import observed_edges
+
+    project = catalog_project(tmp_path / "proj", store=pg_database())
+    with RunStore(project.store_url) as store:
+        assert ("daily_stats", "airports", "in") in observed_edges(store)
+        assert store_facts.last_successes(store) == {"ingest_flights": "2013-01-04T06:00:30+00:00",
+                                                     "daily_stats": "2013-01-04T06:00:30+00:00"}
+        assert [(at[:10], total, ok) for at, total, ok in store_facts.check_tallies(store)["flights"]] == [
+            ("2013-01-01", 1, 1), ("2013-01-02", 1, 1), ("2013-01-03", 1, 0), ("2013-01-04", 1, 1)]
+        result = build_docs(project, store, now=NOW)
+    page = (result.index.parent / "datasets" / "flights.html").read_text()
+    assert "recent pass rate <strong>75%</strong>" in page
+    assert re.findall(r"<tr><td>(1\.\d)</td>", page) == ["1.1", "1.0"]

@@ -45,11 +45,11 @@ def _parquet(root: Path) -> None:
     pq.write_table(table, unit / "part-0000.parquet")
 
 
-def catalog_project(root: Path) -> Project:
-    """Write the project into ``root`` and fill its run store; return it loaded."""
+def catalog_project(root: Path, store: str = "sqlite:///runs/nbpipe.db") -> Project:
+    """Write the project into ``root`` and fill its run store (``store``: a URL); return it loaded."""
     write_config(
         root, project="catalogtest",
-        profiles={"dev": {"store": "sqlite:///runs/nbpipe.db"}},
+        profiles={"dev": {"store": store}},
         datasets={
             "raw_flights": {"path": "data/landing/flights", "format": "csv", "owner": "landing team",
                             "tags": ["source"], "description": "Daily CSV drops"},
