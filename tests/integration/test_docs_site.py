@@ -76,7 +76,9 @@ def test_a_pipeline_page_lists_params_io_and_runs_linking_to_reports(site: tuple
     assert links == [("../../ingest_flights/20130104T060000Z-inge/report.html", "20130104T060000Z-inge")]
     assert (out / "pipelines" / links[0][0]).resolve() == (
         project.runs_dir / "ingest_flights" / "20130104T060000Z-inge" / "report.html").resolve()
+    assert re.search(r'<span class="(ok|warn|error)">\w+</span> · last success 2013-01-04 06:00:30', page)
     stats = _page(site, "pipelines/daily_stats.html")
+    assert "<dt>Freshness</dt><dd>— (no schedule)</dd>" in stats
     assert ('<a href="../datasets/airports.html">airports</a></td>\n      <td><span class="bad">undeclared</span>'
             in stats)
 
