@@ -121,13 +121,12 @@ def example_rows(root: Path, dataset: str, limit: int = EXAMPLE_ROWS) -> dict[st
     for path in files:
         if path.suffix != ".parquet":
             continue
-        table = pq.ParquetFile(path).read_row_group(0) if pq.ParquetFile(path).num_row_groups else None
-        if table is None or not table.num_rows:
+        parquet = pq.ParquetFile(path)
+        columns = [c for c in parquet.schema_arrow.names if not c.startswith("_nbpipe_")]
+        batch = next(parquet.iter_batches(batch_size=limit, columns=columns), None)  # reads one batch only
+        if batch is None or not batch.num_rows:
             continue
-        table = table.slice(0, limit)
-        columns = [c for c in table.column_names if not c.startswith("_nbpipe_")]
-        rows = [[row.get(c) for c in columns] for row in table.select(columns).to_pylist()]
-        return {"columns": columns, "rows": rows}
+        return {"columns": columns, "rows": [[row.get(c) for c in columns] for row in batch.to_pylist()]}
     return None
 
 
