@@ -149,7 +149,8 @@ def test_nbpipe_yaml_schema_keys() -> None:
     assert list(Profile.model_fields) == ["spark", "warehouse", "store", "runs_dir"]
     assert list(DatasetConfig.model_fields) == ["path", "format", "options", "partition_by", "contract",
                                                 "retention_days", "on_bad_rows", "primary_key", "write_mode",
-                                                "encoding", "follow_symlinks", "description"]
+                                                "encoding", "follow_symlinks", "description", "owner", "tags",
+                                                "pii"]
     assert list(PipelineConfig.model_fields) == [
         "notebook", "params", "reads", "writes", "depends_on", "retries", "retry_delay_s", "timeout_s",
         "cell_timeout_s", "quality", "schedule", "schedule_param", "freshness", "kernel", "notify"]
@@ -187,6 +188,18 @@ def test_shims_refuse_unknown_names() -> None:
 
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         nbpipe.config.nope  # noqa: B018
+
+
+def test_contract_keys_and_catalog_layout() -> None:
+    """Contract keys (governance included) and the catalog site's paths, which run reports link to."""
+    from nbpipe.core.contracts import Column, Contract
+    from nbpipe.report.catalog import site
+
+    assert list(Contract.model_fields) == ["dataset", "version", "description", "owner", "tags", "columns",
+                                           "partition_by", "primary_key"]
+    assert list(Column.model_fields) == ["name", "type", "nullable", "description", "tags", "pii"]
+    assert (site.CATALOG_DIR, site.DATASETS_DIR, site.PIPELINES_DIR, site.FROM_RUN_REPORT) == (
+        "_catalog", "datasets", "pipelines", "../../_catalog")
 
 
 def test_published_dataset_file_names() -> None:

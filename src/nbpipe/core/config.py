@@ -99,6 +99,9 @@ class DatasetConfig(_Model):
     encoding: str = "utf-8"
     follow_symlinks: bool = False
     description: str = ""
+    owner: str = ""  # governance (shown in the `nbpipe docs` catalog)
+    tags: list[str] = Field(default_factory=list)
+    pii: bool = False
 
     @field_validator("options", mode="before")
     @classmethod

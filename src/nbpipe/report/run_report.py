@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from nbconvert import HTMLExporter
     from nbformat import NotebookNode
 from nbpipe.report._format import as_dict, as_list, badge, fmt, fmt_bytes, fmt_duration, fmt_time, fmt_usd
+from nbpipe.report.catalog.site import FROM_RUN_REPORT as CATALOG_FROM_REPORT
 from nbpipe.report.sanitize import REPORT_CSP, clean_value, sanitize_html, scrub
 
 __all__ = [
@@ -325,6 +326,7 @@ def _summary_view(record: dict[str, Any], nb: NotebookNode, budget: _Budget) -> 
     present = {
         "failure": failure, "params": record["params"], "attempts": record["attempts"],
         "checks": record["checks"], "datasets": record["datasets"]["inputs"] or record["datasets"]["outputs"],
+        "lineage": record["datasets"]["inputs"] or record["datasets"]["outputs"],
         "metrics": record["metrics"], "state": record["state"], "cells": cells,
         "environment": record["versions"] or record["git"] or record.get("host"), "notebook": True,
     }  # fmt: skip
@@ -336,6 +338,7 @@ def _summary_view(record: dict[str, Any], nb: NotebookNode, budget: _Budget) -> 
         "failure": failure,
         "stopped": stopped,
         "cells": cells,
+        "catalog": CATALOG_FROM_REPORT,
         "nav": [
             (f"nbpipe-{key}", _NAV_LABELS.get(key, key.capitalize()))
             for key, value in present.items()
