@@ -5,7 +5,7 @@ Exit codes: 0 success (or skipped, up to date); 1 unexpected error; 2 config; 3 
 raised; 11 kernel died; 12 timeout; 13 quality gate; 14 store; 130 interrupted.
 
 One module per command group (``run``, ``backfill``, ``history``, ``promote``, ``dag``, ``spark``,
-``demo``, ``init``; the live progress view in ``progress``). This module assembles them: the
+``demo``, ``init``, ``monitor``, ``notify``; the live progress view in ``progress``). This module assembles them: the
 registrations below are the whole command surface, in ``nbpipe --help`` order. It also owns the one
 translation of :class:`~nbpipe.errors.NbpipeError` into ``error: …`` / ``hint: …`` on stderr and
 the error's exit code, so commands simply let nbpipe errors propagate. Any other exception is a bug:
@@ -20,7 +20,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from nbpipe.cli import backfill, dag, demo, history, init, promote, run, spark
+from nbpipe.cli import backfill, dag, demo, history, init, monitor, notify, promote, run, spark
 from nbpipe.cli._common import err, print_error
 from nbpipe.cli._crash import is_click_flow, write_crash_log
 from nbpipe.errors import NbpipeError
@@ -67,6 +67,8 @@ app.command()(demo.demo)
 app.add_typer(promote.contracts_app, name="contracts")
 app.add_typer(dag.dag_app, name="dag")
 app.add_typer(spark.spark_app, name="spark")
+app.command()(monitor.monitor)
+app.add_typer(notify.notify_app, name="notify")
 
 
 def main() -> None:

@@ -36,6 +36,7 @@ def run(
 ) -> None:
     """Run a pipeline's notebook in production mode and write its run record."""
     from nbpipe.core.params import load_params_file, parse_cli_pairs
+    from nbpipe.ops.notify.service import run_observer
     from nbpipe.run.runner import Runner
 
     proj = load(project, profile)
@@ -44,7 +45,7 @@ def run(
         given.update(load_params_file(read_params_file(params_file), str(params_file)))
     cli_pairs = parse_cli_pairs(param or [])
     given.update(cli_pairs)
-    with Progress(pipeline) as progress, Runner(proj, on_progress=progress) as runner:
+    with Progress(pipeline) as progress, Runner(proj, on_progress=progress, on_finished=run_observer(proj)) as runner:
         result = runner.run(
             pipeline,
             given,
