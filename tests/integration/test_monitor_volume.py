@@ -38,9 +38,10 @@ def test_outputs_are_judged_against_history_and_expect_rows(tmp_path: Path) -> N
         run_dir = tmp_path / "run"
         events = staged(run_dir, flights=3000, carriers=25, noisy=5000)
         log = ev.EventLog.in_run_dir(run_dir, source="runner")
-        warnings = volume_findings(project, store, "this-run", NOW, events, 1, log)
-        normal = volume_findings(project, store, "next-run", NOW, staged(tmp_path / "r2", flights=10020, carriers=15),
-                                 1, ev.EventLog.in_run_dir(tmp_path / "r2", source="runner"))
+        warnings = volume_findings(project, store, "ingest", "this-run", NOW, events, 1, log)
+        events2 = staged(tmp_path / "r2", flights=10020, carriers=15)
+        normal = volume_findings(project, store, "ingest", "next-run", NOW, events2, 1,
+                                 ev.EventLog.in_run_dir(tmp_path / "r2", source="runner"))
     assert warnings[0] == "volume anomaly: 25 rows written to 'carriers', above expect_rows max 20"
     assert warnings[1].startswith("volume anomaly: flights: 3,000 rows is 70% below the recent median 10,")
     assert len(warnings) == 2

@@ -41,22 +41,36 @@ def output_rows(events: list[dict[str, Any]], attempt: int | None) -> dict[str, 
     return rows
 
 
-def judge(project: Project, store: RunStore, dataset: str, rows: int, at: dt.datetime,
-          exclude_run: str | None) -> dict[str, Any] | None:
-    """A finding for ``rows`` written to ``dataset`` at ``at``, or None when they look normal."""
-    from nbpipe.run.alert_store import AlertStore
+def rule_of(project: Project, dataset: str) -> VolumeRule | None:
+    """The volume rule of ``dataset`` (its own, or the default); None when switched off."""
+    cfg = project.config.datasets.get(dataset)
+    volume = cfg.volume if cfg is not None else None
+    if volume is not None and not volume.enabled:
+        return None
+    return volume.rule() if volume is not None else VolumeRule()
 
+
+def writers_of(project: Project, dataset: str, also: str | None = None) -> list[str]:
+    """The pipelines that declare they write ``dataset`` (and ``also``)."""
+    found = [name for name, cfg in project.config.pipelines.items() if dataset in cfg.writes]
+    return [*found, also] if also is not None and also not in found else found
+
+
+def judge(project: Project, dataset: str, rows: int, at: dt.datetime,
+          history: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """A finding for ``rows`` written to ``dataset`` at ``at`` against ``history`` (the run left out), or None.
+
+    ``history`` holds earlier runs' ``started_at`` and ``rows`` (``AlertStore.output_history``).
+    """
     cfg = project.config.datasets.get(dataset)
     expect = cfg.expect_rows if cfg is not None else None
     if expect is not None and expect.min is not None and rows < expect.min:
         return _finding(dataset, rows, f"{rows:,} rows written to {dataset!r}, below expect_rows min {expect.min:,}")
     if expect is not None and expect.max is not None and rows > expect.max:
         return _finding(dataset, rows, f"{rows:,} rows written to {dataset!r}, above expect_rows max {expect.max:,}")
-    volume = cfg.volume if cfg is not None else None
-    if volume is not None and not volume.enabled:
+    rule = rule_of(project, dataset)
+    if rule is None:
         return None
-    rule = volume.rule() if volume is not None else VolumeRule()
-    history = AlertStore(store).output_history(dataset, rule.window, exclude_run=exclude_run)
     points = [(dt.datetime.fromisoformat(h["started_at"]), float(h["rows"])) for h in history if h["rows"] is not None]
     verdict = volume_verdict(points, float(rows), at, rule)
     if not verdict.anomalous:
@@ -68,16 +82,21 @@ def _finding(dataset: str, rows: int, message: str, baseline: float | None = Non
     return {"dataset": dataset, "rows": rows, "baseline": baseline, "message": message}
 
 
-def volume_findings(project: Project, store: RunStore, run_id: str, started_at: dt.datetime,
+def volume_findings(project: Project, store: RunStore, pipeline: str, run_id: str, started_at: dt.datetime,
                     events: list[dict[str, Any]], attempt: int | None, log: ev.EventLog) -> list[str]:
     """Judge every output of the run; write a ``volume_anomaly`` event per finding; return the warnings."""
+    from nbpipe.run.alert_store import AlertStore
+
+    history_of = AlertStore(store).output_history
     warnings = []
     for dataset, rows in sorted(output_rows(events, attempt).items()):
+        window = (rule_of(project, dataset) or VolumeRule()).window
         try:
-            finding = judge(project, store, dataset, rows, started_at, run_id)
+            history = history_of(dataset, window, writers=writers_of(project, dataset, pipeline), exclude_run=run_id)
         except NbpipeError as exc:  # the check is advice: a store problem must not fail the run
             warnings.append(f"the volume of {dataset!r} could not be checked: {exc.message}")
             continue
+        finding = judge(project, dataset, rows, started_at, history)
         if finding is not None:
             log.emit(ev.VOLUME_ANOMALY, **finding)
             warnings.append(f"volume anomaly: {finding['message']}")

@@ -515,8 +515,9 @@ class Runner:
             run.warnings.append(skipped)
         if status == "succeeded" and run.mode == "prod":
             last = run.attempts[-1].attempt if run.attempts else None
-            run.warnings.extend(observe.volume_findings(self.project, self.store, run.run_id, run.started_at,
-                                                        list(ev.read_events(run.files.events)), last, log))
+            events = list(ev.read_events(run.files.events))
+            run.warnings.extend(observe.volume_findings(self.project, self.store, run.pipeline, run.run_id,
+                                                        run.started_at, events, last, log))
         log.attempt = None
         log.emit(
             ev.RUN_FINISHED,

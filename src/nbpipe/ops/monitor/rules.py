@@ -7,9 +7,10 @@ that the alerts of judged pairs that no longer fire can be resolved:
   window (``nbpipe.core.schedule.lateness``).
 * ``missing_data``: a scheduled incremental pipeline whose run for the latest due tick found no
   new input (skipped as up to date, or read zero rows).
-* ``volume_anomaly``: the rows the latest successful run wrote to a dataset, against its
-  ``expect_rows`` and the leave-one-out volume rule (``nbpipe.run.observe.judge``).
-* ``rejected_spike``: the rows rejected (quarantined) by the latest run, far above their baseline.
+* ``volume_anomaly`` (in :func:`outputs`): the rows the latest successful run wrote to a dataset,
+  against its ``expect_rows`` and the leave-one-out volume rule (``nbpipe.run.observe.judge``).
+* ``rejected_spike`` (in :func:`outputs`): the rows rejected (quarantined) by the latest run, far
+  above their baseline by the same rule.
 * ``check:<suite>/<expectation>[/<column>]``: a quality check that passed in the previous run
   and fails in the latest one (it stays open while it keeps failing).
 """
@@ -24,7 +25,7 @@ from nbpipe.core.anomaly import VolumeRule, volume_verdict
 from nbpipe.core.config import Project
 from nbpipe.core.schedule import lateness, previous_tick
 from nbpipe.run.alert_store import AlertStore
-from nbpipe.run.observe import judge
+from nbpipe.run.observe import judge, rule_of
 
 DONE = ("succeeded", "skipped")
 Key = tuple[str, str]
@@ -48,22 +49,27 @@ def _ts(value: str | None) -> dt.datetime | None:
 
 def late(project: Project, store: AlertStore, now: dt.datetime) -> tuple[list[Finding], set[Key]]:
     found, judged = [], set()
-    for name, cfg in project.config.pipelines.items():
-        window = cfg.freshness_window()
+    scheduled = {n: c for n, c in project.config.pipelines.items() if c.schedule is not None}
+    last_done = store.latest_runs_of(list(scheduled), 1, DONE)
+    windows: dict[tuple[str, Any], Any] = {}  # the window of a schedule is computed once per pass
+    for name, cfg in scheduled.items():
+        key = (str(cfg.schedule), cfg.freshness)
+        window = windows[key] if key in windows else windows.setdefault(key, cfg.freshness_window())
         if cfg.schedule is None or window is None:
             continue
         judged.add((name, "late"))
-        last = store.latest_runs(name, 1, DONE)
+        last = last_done[name]
         last_at = _ts(last[0]["ended_at"] or last[0]["started_at"]) if last else None
-        verdict = lateness(cfg.schedule, window, last_at, now, since=_ts(store.first_run_at(name)))
+        since = None if last else _ts(store.first_run_at(name))
+        verdict = lateness(cfg.schedule, window, last_at, now, since=since)
         if verdict.status == "ok":
             continue
-        since = f"since {last_at.isoformat(timespec='minutes')}" if last_at else "ever"
+        when = f"since {last_at.isoformat(timespec='minutes')}" if last_at else "ever"
         after = window.warn_after if verdict.status == "warn" else window.error_after
         due = verdict.due.isoformat(timespec="minutes")
         found.append(Finding(
             name, "late", "late", "error" if verdict.status == "error" else "warning",
-            f"{name} has not succeeded {since} (schedule {cfg.schedule}, due {due}; {verdict.status} after "
+            f"{name} has not succeeded {when} (schedule {cfg.schedule}, due {due}; {verdict.status} after "
             f"{_hours(after)})", pipeline=name, run_id=last[0]["run_id"] if last else None))
     return found, judged
 
@@ -75,11 +81,12 @@ def _hours(delta: dt.timedelta) -> str:
 def missing_data(project: Project, store: AlertStore, now: dt.datetime) -> tuple[list[Finding], set[Key]]:
     found, judged = [], set()
     incremental = store.incremental_pipelines()
-    for name, cfg in project.config.pipelines.items():
-        if cfg.schedule is None or name not in incremental:
-            continue
+    watched = {n: c for n, c in project.config.pipelines.items() if c.schedule is not None and n in incremental}
+    latest = store.latest_runs_of(list(watched), 1)
+    for name, cfg in watched.items():
+        assert cfg.schedule is not None
         due = previous_tick(cfg.schedule, now)
-        last = store.latest_runs(name, 1)
+        last = latest[name]
         if not last or (_ts(last[0]["started_at"]) or due) < due:
             continue  # the run for this tick has not happened: `late` covers that
         judged.add((name, "missing_data"))
@@ -96,43 +103,59 @@ def missing_data(project: Project, store: AlertStore, now: dt.datetime) -> tuple
     return found, judged
 
 
-def _writers(project: Project) -> dict[str, str]:
-    return {ds: name for name, cfg in project.config.pipelines.items() for ds in cfg.writes}
+def _writers(project: Project) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for name, cfg in project.config.pipelines.items():
+        for dataset in cfg.writes:
+            found.setdefault(dataset, []).append(name)
+    return found
 
 
-def volume(project: Project, store: AlertStore, now: dt.datetime) -> tuple[list[Finding], set[Key]]:
+def outputs(project: Project, store: AlertStore, now: dt.datetime) -> tuple[list[Finding], set[Key]]:
+    """``volume_anomaly`` and ``rejected_spike`` of every dataset a pipeline writes (one history read each)."""
     found, judged = [], set()
-    for dataset, pipeline in sorted(_writers(project).items()):
-        latest = store.output_history(dataset, 1)
-        if not latest or latest[0]["rows"] is None:
-            continue
-        judged.add((dataset, "volume_anomaly"))
-        run = latest[0]
-        finding = judge(project, store.store, dataset, int(run["rows"]), _ts(run["started_at"]) or now, run["run_id"])
-        if finding is not None:
-            found.append(Finding(dataset, "volume_anomaly", "volume_anomaly", "warning", str(finding["message"]),
-                                 pipeline=pipeline, dataset=dataset, run_id=run["run_id"]))
-    return found, judged
-
-
-def rejected_spike(project: Project, store: AlertStore, now: dt.datetime) -> tuple[list[Finding], set[Key]]:
-    found, judged = [], set()
-    for dataset, pipeline in sorted(_writers(project).items()):
-        cfg = project.config.datasets.get(dataset)
-        rule = cfg.volume.rule() if cfg is not None and cfg.volume is not None else VolumeRule()
-        history = [h for h in store.output_history(dataset, rule.window + 1, rejected=True) if h["rows"] is not None]
+    writers_of = _writers(project)
+    rules = {dataset: rule_of(project, dataset) or VolumeRule() for dataset in writers_of}
+    depth = max((r.window for r in rules.values()), default=0) + 1
+    runs = store.latest_runs_of(sorted({w for ws in writers_of.values() for w in ws}), depth, ("succeeded",))
+    written = store.outputs_of([r["run_id"] for rs in runs.values() for r in rs])
+    for dataset, writers in sorted(writers_of.items()):
+        rule = rules[dataset]
+        candidates = sorted((r for w in writers for r in runs[w]), key=lambda r: r["started_at"], reverse=True)
+        history = [{**r, **written[(r["run_id"], dataset)]} for r in candidates
+                   if (r["run_id"], dataset) in written][: rule.window + 1]
         if not history:
             continue
-        judged.add((dataset, "rejected_spike"))
         latest, earlier = history[0], history[1:]
-        points = [(_ts(h["started_at"]) or now, float(h["rows"])) for h in earlier]
-        verdict = volume_verdict(points, float(latest["rows"]), _ts(latest["started_at"]) or now, rule)
-        if verdict.anomalous and verdict.baseline is not None and latest["rows"] > verdict.baseline:
-            found.append(Finding(dataset, "rejected_spike", "quality_warning", "warning",
-                                 f"{dataset}: {latest['rows']:,} rejected rows, against a median of "
-                                 f"{verdict.baseline:,.0f} ({verdict.basis}, {verdict.history} runs)",
-                                 pipeline=pipeline, dataset=dataset, run_id=latest["run_id"]))
+        at = _ts(latest["started_at"]) or now
+        if latest["rows"] is not None:
+            judged.add((dataset, "volume_anomaly"))
+            finding = judge(project, dataset, int(latest["rows"]), at, earlier)
+            if finding is not None:
+                found.append(Finding(dataset, "volume_anomaly", "volume_anomaly", "warning", str(finding["message"]),
+                                     pipeline=writers[0], dataset=dataset, run_id=latest["run_id"]))
+        spike = _rejected_spike(dataset, latest, earlier, rule, at)
+        if spike is not None:
+            judged.add((dataset, "rejected_spike"))
+            if spike:
+                found.append(Finding(dataset, "rejected_spike", "quality_warning", "warning", spike,
+                                     pipeline=writers[0], dataset=dataset, run_id=latest["run_id"]))
     return found, judged
+
+
+def _rejected_spike(dataset: str, latest: dict[str, Any], earlier: list[dict[str, Any]], rule: VolumeRule,
+                    at: dt.datetime) -> str | None:
+    """The spike's message, "" when the rejected rows look normal, None when they were not counted."""
+    if latest["rejected_rows"] is None:
+        return None
+    points = [(_ts(h["started_at"]) or at, float(h["rejected_rows"]))
+              for h in earlier if h["rejected_rows"] is not None]
+    value = int(latest["rejected_rows"])
+    verdict = volume_verdict(points, float(value), at, rule)
+    if not (verdict.anomalous and verdict.baseline is not None and value > verdict.baseline):
+        return ""
+    return (f"{dataset}: {value:,} rejected rows, against a median of {verdict.baseline:,.0f} "
+            f"({verdict.basis}, {verdict.history} runs)")
 
 
 def _check_key(row: dict[str, Any]) -> str:
@@ -145,13 +168,16 @@ def _check_key(row: dict[str, Any]) -> str:
 def failing_checks(project: Project, store: AlertStore, now: dt.datetime,
                    open_keys: set[Key]) -> tuple[list[Finding], set[Key]]:
     found, judged = [], set()
+    latest_two = store.latest_runs_of(list(project.config.pipelines), 2, ("succeeded", "failed"))
+    all_results = store.check_results([r["run_id"] for rs in latest_two.values() for r in rs])
     for name in project.config.pipelines:
-        last = store.latest_runs(name, 2, ("succeeded", "failed"))
+        last = latest_two[name]
         if not last:
             continue
-        latest = store.check_results(last[0]["run_id"])
-        previous = store.check_results(last[1]["run_id"]) if len(last) > 1 else []
-        before = {_check_key(r) for r in previous if r["success"]}
+        ids = {r["run_id"] for r in last}
+        results = [r for r in all_results if r["run_id"] in ids]
+        latest = [r for r in results if r["run_id"] == last[0]["run_id"]]
+        before = {_check_key(r) for r in results if r["run_id"] != last[0]["run_id"] and r["success"]}
         for row in latest:
             key = _check_key(row)
             judged.add((name, key))

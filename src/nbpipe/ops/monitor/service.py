@@ -20,6 +20,7 @@ from nbpipe.ops.alerts import Decision
 from nbpipe.ops.monitor import rules
 from nbpipe.ops.monitor.rules import Finding
 from nbpipe.ops.notify.channels import channels
+from nbpipe.ops.notify.message import Notification
 from nbpipe.ops.notify.service import Notifier
 from nbpipe.run.store import RunStore
 
@@ -58,37 +59,39 @@ class Monitor:
         result = MonitorPass(now)
         open_alerts = [a for a in store.open_alerts() if _ours(a["rule"])]
         judged: set[rules.Key] = set()
-        for rule in (rules.late, rules.missing_data, rules.volume, rules.rejected_spike):
-            found, seen = rule(self.project, store, now)
+        with store.reading():  # one snapshot of the history for every rule
+            for rule in (rules.late, rules.missing_data, rules.outputs):
+                found, seen = rule(self.project, store, now)
+                result.findings += found
+                judged |= seen
+            open_keys = {(a["subject"], a["rule"]) for a in open_alerts}
+            found, seen = rules.failing_checks(self.project, store, now, open_keys)
             result.findings += found
             judged |= seen
-        found, seen = rules.failing_checks(self.project, store, now, {(a["subject"], a["rule"]) for a in open_alerts})
-        result.findings += found
-        judged |= seen
-        for finding in result.findings:
-            decision = alerts.fire(finding.subject, finding.rule, event=finding.event, severity=finding.severity,
-                                   message=finding.message, pipeline=finding.pipeline, dataset=finding.dataset,
-                                   run_id=finding.run_id)
-            if decision.send:
-                result.opened.append(finding)
-            title = _TITLES.get(finding.rule, "{}: check newly failing").format(finding.subject)
-            note = self.notifier.note(finding.event, decision.state, finding.severity, title, finding.message,
-                                      pipeline=finding.pipeline, dataset=finding.dataset, rule=finding.rule,
-                                      run_id=finding.run_id, alert=decision.summary())
-            result.problems += self.notifier.send_decision(decision, note)
         firing = {(f.subject, f.rule) for f in result.findings}
-        for alert in open_alerts:
-            key = (alert["subject"], alert["rule"])
-            if key in firing or key not in judged:
-                continue
-            resolved = alerts.resolve(*key)
-            if resolved is None:
-                continue
-            result.resolved.append(resolved)
-            note = self.notifier.note(str(alert["event"]), "resolved", "info", f"{key[0]}: {key[1]} resolved",
-                                      resolved.message, pipeline=alert["pipeline"], dataset=alert["dataset"],
-                                      rule=key[1], alert=resolved.summary())
-            result.problems += self.notifier.send_decision(resolved, note)
+        outbox: list[tuple[Decision, Notification]] = []
+        with store.batch():  # every alert change of the pass in one transaction; messages go after it
+            for finding in result.findings:
+                decision = alerts.fire(finding.subject, finding.rule, event=finding.event, severity=finding.severity,
+                                       message=finding.message, pipeline=finding.pipeline, dataset=finding.dataset,
+                                       run_id=finding.run_id)
+                if decision.send:
+                    result.opened.append(finding)
+                title = _TITLES.get(finding.rule, "{}: check newly failing").format(finding.subject)
+                outbox.append((decision, self.notifier.note(
+                    finding.event, decision.state, finding.severity, title, finding.message, pipeline=finding.pipeline,
+                    dataset=finding.dataset, rule=finding.rule, run_id=finding.run_id, alert=decision.summary())))
+            for alert in open_alerts:
+                key = (alert["subject"], alert["rule"])
+                resolved = None if key in firing or key not in judged else alerts.resolve(*key)
+                if resolved is None:
+                    continue
+                result.resolved.append(resolved)
+                outbox.append((resolved, self.notifier.note(
+                    str(alert["event"]), "resolved", "info", f"{key[0]}: {key[1]} resolved", resolved.message,
+                    pipeline=alert["pipeline"], dataset=alert["dataset"], rule=key[1], alert=resolved.summary())))
+        for decision, note in outbox:
+            result.problems += self.notifier.send_decision(decision, note)
         self._digest(result)
         return result
 
