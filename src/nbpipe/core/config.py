@@ -160,6 +160,14 @@ class NotifyRule(_Model):
     timeout_s: float = Field(default=10.0, gt=0, le=120)
     retries: int = Field(default=2, ge=0, le=10)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_on(cls, data: Any) -> Any:
+        # YAML 1.1 reads an unquoted `on:` key as the boolean true.
+        if isinstance(data, dict) and True in data:
+            return {("on" if key is True else key): value for key, value in data.items()}
+        return data
+
     @field_validator("on")
     @classmethod
     def _events(cls, value: list[str]) -> list[str]:

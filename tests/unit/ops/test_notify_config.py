@@ -62,3 +62,14 @@ def test_valid_notify_config_loads(tmp_path: Path) -> None:
     assert project.config.notify[1].email is not None and project.config.notify[1].email.to == ["oncall@x.io"]
     assert project.config.datasets["flights"].volume is not None
     assert project.config.datasets["flights"].volume.rule().min_history == 5
+
+
+def test_unquoted_on_key_as_users_write_it(tmp_path: Path) -> None:
+    """YAML 1.1 reads a bare ``on:`` as ``true``; it still means the events."""
+    from nbpipe.core.config import load_project
+
+    (tmp_path / "nbpipe.yaml").write_text("project: t\nnotify:\n  - on: [late, recovered]\n    slack: env:SLACK\n")
+    assert load_project(project_dir=tmp_path).config.notify[0].on == ["late", "recovered"]
+    (tmp_path / "nbpipe.yaml").write_text("project: t\nnotify:\n  - {on: [lat], slack: env:SLACK}\n")
+    with pytest.raises(ConfigError, match=r"notify\.0\.on: unknown event 'lat' in 'on' \(did you mean 'late'\?\)"):
+        load_project(project_dir=tmp_path)
