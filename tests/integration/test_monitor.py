@@ -13,6 +13,7 @@ from typing import Any
 
 from nbpipe.core.config import load_project
 from nbpipe.ops.monitor.service import Monitor
+from nbpipe.run.alert_store import AlertStore
 from nbpipe.run.store import RunStore
 from tests.support.cli import run_cli
 from tests.support.notify_servers import HttpReceiver
@@ -129,3 +130,26 @@ def test_monitor_cli_once_exit_codes_and_dedupe(tmp_path: Path) -> None:
         assert "Traceback" not in bad.stderr
         bodies = http.bodies("/hook")
     assert [(b["event"], b["state"], b["pipeline"]) for b in bodies] == [("late", "opened", "ingest")]
+
+
+def test_rate_limit_per_channel_and_one_digest_a_day(tmp_path: Path) -> None:
+    with HttpReceiver() as http:
+        root = build_project(
+            tmp_path / "p", pipelines={"a": {"schedule": "@daily"}, "b": {"schedule": "@daily"}},
+            notify=[{"name": "ops", "on": ["late"], "webhook": http.url("/hook")}],
+            alerts={"rate_limit_per_hour": 1, "digest_at": "05:30"})
+        proj = load_project(project_dir=root)
+        with RunStore(proj.store_url) as store:
+            for pipeline in ("a", "b"):
+                save(store, pipeline, SATURDAY - dt.timedelta(days=4))
+            first = Monitor(proj, store, clock=lambda: SATURDAY).once()
+            second = Monitor(proj, store, clock=lambda: SATURDAY + dt.timedelta(minutes=5)).once()
+            deliveries = [(d["event"], d["status"]) for d in reversed(AlertStore(store).deliveries())]
+        bodies = http.bodies("/hook")
+    assert [f.subject for f in first.findings] == ["a", "b"]
+    assert [p["error"] for p in first.problems] == ["rate limit of 1 messages per hour reached"]
+    assert first.digest_sent and not second.digest_sent  # once a day
+    assert deliveries == [("late", "sent"), ("late", "rate_limited"), ("digest", "sent")]
+    assert [(b["event"], b["pipeline"]) for b in bodies] == [("late", "a"), ("digest", None)]
+    assert [(i["subject"], i["rule"], i["count"]) for i in bodies[1]["items"]] == [("a", "late", 1), ("b", "late", 1)]
+    assert bodies[1]["title"] == "2 open alert(s)"
