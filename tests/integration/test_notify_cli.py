@@ -61,3 +61,15 @@ def test_config_errors_exit_2_naming_the_key(tmp_path):
     assert "pipelines.toggle.schedule: schedule '0 25 * * *' is not a valid cron expression" in bad_cron.stderr
     assert "Traceback" not in bad_cron.stderr + sent.stderr
     assert not (root / "runs").exists()  # nothing half-done
+
+
+@pytest.mark.slow
+def test_nbpipe_run_prints_an_undelivered_failure_notification_and_keeps_its_exit_code(tmp_path):
+    port = free_port()
+    root = project_with(tmp_path, [{"on": ["failure"], "webhook": f"http://127.0.0.1:{port}/x?token={TOKEN}",
+                                    "retries": 0}])
+    proc = run_cli(root, "run", "toggle", "-p", "flag=true")
+    assert proc.returncode == 10, proc.stderr
+    assert (f"warning: the failure notification to channel 'webhook1' (http://127.0.0.1:{port}) was not "
+            "delivered: ConnectError") in proc.stderr
+    assert TOKEN not in proc.stdout + proc.stderr

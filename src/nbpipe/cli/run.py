@@ -71,6 +71,8 @@ def run(
         print_error(str(message), hint and str(hint), title=f"✗ {pipeline} run {result.run_id} failed:")
         retry = str(result.record["retry_command"])  # keeps each -p name=env:VAR as given
         say("retry: ", (retry, "bold"), to=err)
+        for w in result.record.get("warnings") or []:  # e.g. a notification that was not delivered
+            say(("warning:", "yellow"), " ", str(w), to=err)
     say(f"  record: {rel(result.run_dir)}/report.html")
     raise typer.Exit(result.exit_code)
 
