@@ -115,4 +115,7 @@ def after_record(result: RunResult, observer: RunObserver, log: ev.EventLog, sto
         log.emit(ev.NOTIFICATION_FAILED, **problem)
         result.record.setdefault("warnings", []).append(str(problem["message"]))
     records.write_json(result.run_dir / RunDir.RECORD, result.record)
-    store.save_run(result.record, list(ev.read_events(log.path)))
+    try:
+        store.save_run(result.record, list(ev.read_events(log.path)))
+    except NbpipeError:  # run.json holds the warnings; the run's own row was saved before
+        pass
