@@ -114,7 +114,7 @@ def test_console_script_and_module_entry_point() -> None:
     out = subprocess.run([sys.executable, "-m", "nbpipe.cli", "--help"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     for command in ("run", "backfill", "runs", "show", "promote", "contracts", "dag", "report", "init", "demo",
-                    "spark", "airflow"):
+                    "spark", "monitor", "notify", "airflow", "lineage", "docs"):
         assert command in out.stdout
 
 
@@ -133,6 +133,7 @@ def test_event_kinds() -> None:
         "RUN_STARTED": "run_started", "ATTEMPT_STARTED": "attempt_started", "CELL_STARTED": "cell_started",
         "CELL_FINISHED": "cell_finished", "ATTEMPT_FINISHED": "attempt_finished", "PUBLISHED": "published",
         "STATE_COMMITTED": "state_committed", "RUN_FINISHED": "run_finished",
+        "VOLUME_ANOMALY": "volume_anomaly", "NOTIFICATION_FAILED": "notification_failed",
     }
 
 
@@ -145,12 +146,12 @@ def test_documented_environment_variables() -> None:
 
 def test_nbpipe_yaml_schema_keys() -> None:
     assert list(ProjectConfig.model_fields) == ["project", "profiles", "datasets", "pipelines", "cost", "secrets",
-                                                "runs"]
+                                                "runs", "notify", "alerts"]
     assert list(Profile.model_fields) == ["spark", "warehouse", "store", "runs_dir"]
     assert list(DatasetConfig.model_fields) == ["path", "format", "options", "partition_by", "contract",
                                                 "retention_days", "on_bad_rows", "primary_key", "write_mode",
                                                 "encoding", "follow_symlinks", "description", "owner", "tags",
-                                                "pii"]
+                                                "pii", "expect_rows", "volume"]
     assert list(PipelineConfig.model_fields) == [
         "notebook", "params", "reads", "writes", "depends_on", "retries", "retry_delay_s", "timeout_s",
         "cell_timeout_s", "quality", "schedule", "schedule_param", "freshness", "kernel", "notify"]
@@ -208,3 +209,15 @@ def test_published_dataset_file_names() -> None:
 
     assert (layout.MARKER, manifest.MANIFEST, manifest.PREVIOUS, manifest.PREVIOUS_SUFFIX) == (
         "_nbpipe_run.marker", "_nbpipe_manifest.json", ".nbpipe_prev", ".prev")
+
+
+def test_notification_schema_and_config_keys() -> None:
+    from nbpipe.core.config import NotifyRule
+    from nbpipe.core.notify import EVENTS, AlertsConfig, EmailChannel
+    from nbpipe.ops.notify import SCHEMA
+
+    assert SCHEMA == "nbpipe.notification/1"
+    assert EVENTS == ("failure", "quality_warning", "recovered", "late", "missing_data", "volume_anomaly", "success")
+    assert list(NotifyRule.model_fields) == ["name", "on", "webhook", "slack", "email", "timeout_s", "retries"]
+    assert list(EmailChannel.model_fields) == ["host", "port", "security", "from_", "to", "username", "password"]
+    assert list(AlertsConfig.model_fields) == ["remind_after", "rate_limit_per_hour", "digest_at"]

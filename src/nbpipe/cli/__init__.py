@@ -5,11 +5,12 @@ Exit codes: 0 success (or skipped, up to date); 1 unexpected error; 2 config; 3 
 raised; 11 kernel died; 12 timeout; 13 quality gate; 14 store; 130 interrupted.
 
 One module per command group (``run``, ``backfill``, ``history``, ``promote``, ``dag``, ``spark``,
-``demo``, ``init``, ``lineage``, ``docs``; the live progress view in ``progress``). This module assembles them: the
-registrations below are the whole command surface, in ``nbpipe --help`` order. It also owns the one
-translation of :class:`~nbpipe.errors.NbpipeError` into ``error: …`` / ``hint: …`` on stderr and
-the error's exit code, so commands simply let nbpipe errors propagate. Any other exception is a bug:
-it prints one ``error:`` line naming it and the crash log that holds its traceback, and exits 1.
+``demo``, ``init``, ``lineage``, ``docs``, ``monitor``, ``notify``, ``airflow``; the live progress view in
+``progress``). This module assembles them: the registrations below are the whole command surface,
+in ``nbpipe --help`` order. It also owns the one translation of :class:`~nbpipe.errors.NbpipeError`
+into ``error: …`` / ``hint: …`` on stderr and the error's exit code, so commands simply let nbpipe
+errors propagate. Any other exception is a bug: it prints one ``error:`` line naming it and the crash
+log that holds its traceback, and exits 1.
 No command prints a Python traceback.
 """
 
@@ -20,7 +21,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from nbpipe.cli import airflow, backfill, dag, demo, docs, history, init, lineage, promote, run, spark
+from nbpipe.cli import airflow, backfill, dag, demo, docs, history, init, lineage, monitor, notify, promote, run, spark
 from nbpipe.cli._common import err, print_error
 from nbpipe.cli._crash import is_click_flow, write_crash_log
 from nbpipe.errors import NbpipeError
@@ -68,6 +69,8 @@ app.command()(docs.docs)
 app.add_typer(promote.contracts_app, name="contracts")
 app.add_typer(dag.dag_app, name="dag")
 app.add_typer(spark.spark_app, name="spark")
+app.command()(monitor.monitor)
+app.add_typer(notify.notify_app, name="notify")
 app.add_typer(airflow.airflow_app, name="airflow")
 app.add_typer(lineage.lineage_app, name="lineage")
 

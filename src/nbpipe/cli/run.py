@@ -40,6 +40,7 @@ def run(
 ) -> None:
     """Run a pipeline's notebook in production mode and write its run record."""
     from nbpipe.core.params import load_params_file, parse_cli_pairs
+    from nbpipe.ops.notify.service import run_observer
     from nbpipe.run.runner import Runner
 
     proj = load(project, profile)
@@ -49,7 +50,8 @@ def run(
     cli_pairs = parse_cli_pairs(param or [])
     given.update(cli_pairs)
     config = None if retries is None else proj.pipeline(pipeline).model_copy(update={"retries": retries})
-    with Progress(pipeline) as progress, Runner(proj, on_progress=progress) as runner:
+    observer = run_observer(proj)
+    with Progress(pipeline) as progress, Runner(proj, on_progress=progress, on_finished=observer) as runner:
         result = runner.run(
             pipeline,
             given,
@@ -76,6 +78,8 @@ def run(
         print_error(str(message), hint and str(hint), title=f"✗ {pipeline} run {result.run_id} failed:")
         retry = str(result.record["retry_command"])  # keeps each -p name=env:VAR as given
         say("retry: ", (retry, "bold"), to=err)
+        for w in result.record.get("warnings") or []:  # e.g. a notification that was not delivered
+            say(("warning:", "yellow"), " ", str(w), to=err)
     say(f"  record: {rel(result.run_dir)}/report.html")
     raise typer.Exit(result.exit_code)
 

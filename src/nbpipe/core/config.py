@@ -14,6 +14,7 @@ from typing import Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from nbpipe.core.notify import AlertsConfig, EmailChannel, VolumeConfig, check_channel, check_events
 from nbpipe.core.paramtypes import check_declaration
 from nbpipe.core.protocol import ENV_PROFILE
 from nbpipe.core.schedule import Freshness, cron_of, default_freshness, parse_duration
@@ -84,6 +85,19 @@ class Profile(_Model):
         return value
 
 
+class ExpectRows(_Model):
+    """Bounds on the rows one run writes to a dataset (``expect_rows: {min: 1000, max: 50000}``)."""
+
+    min: int | None = Field(default=None, ge=0)
+    max: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ExpectRows:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"expect_rows min {self.min} is above max {self.max}; swap them or drop one")
+        return self
+
+
 class DatasetConfig(_Model):
     """A dataset the notebooks read or write."""
 
@@ -102,6 +116,8 @@ class DatasetConfig(_Model):
     owner: str = ""  # governance (shown in the `nbpipe docs` catalog)
     tags: list[str] = Field(default_factory=list)
     pii: bool = False
+    expect_rows: ExpectRows | None = None
+    volume: VolumeConfig | None = None
 
     @field_validator("options", mode="before")
     @classmethod
@@ -137,16 +153,32 @@ class ParamSpec(_Model):
 
 
 class NotifyRule(_Model):
-    """Where to send a message, and on which outcomes."""
+    """Where to send a message (webhook, slack or email), and on which events (see ``nbpipe.core.notify``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    on: list[Literal["success", "failure", "quality_warning", "skipped"]] = Field(
-        default_factory=lambda: ["failure"]  # type: ignore[arg-type]
-    )
+    name: str | None = None
+    on: list[str] = Field(default_factory=lambda: ["failure"])
     webhook: str | None = None
     slack: str | None = None
-    email: str | None = None
+    email: EmailChannel | None = None
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+    retries: int = Field(default=2, ge=0, le=10)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_on(cls, data: Any) -> Any:
+        # YAML 1.1 reads an unquoted `on:` key as the boolean true.
+        if isinstance(data, dict) and True in data:
+            return {("on" if key is True else key): value for key, value in data.items()}
+        return data
+
+    @field_validator("on")
+    @classmethod
+    def _events(cls, value: list[str]) -> list[str]:
+        return check_events(value)
+
+    @model_validator(mode="after")
+    def _one_channel(self) -> NotifyRule:
+        return check_channel(self)
 
 
 class FreshnessConfig(_Model):
@@ -233,6 +265,8 @@ class ProjectConfig(_Model):
     cost: CostConfig = Field(default_factory=CostConfig)
     secrets: SecretsConfig = Field(default_factory=SecretsConfig)
     runs: RunsPolicy = Field(default_factory=RunsPolicy)
+    notify: list[NotifyRule] = Field(default_factory=list)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
 
     @field_validator("datasets", "pipelines")
     @classmethod

@@ -38,6 +38,8 @@ ATTEMPT_FINISHED = "attempt_finished"
 PUBLISHED = "published"
 STATE_COMMITTED = "state_committed"
 RUN_FINISHED = "run_finished"
+VOLUME_ANOMALY = "volume_anomaly"  # dataset, rows, message: an output's rows against its history or expect_rows
+NOTIFICATION_FAILED = "notification_failed"  # channel (scheme and host only), event, error
 
 # Progress: what a runner, the executor and a DAG tell whoever watches (the CLI's live view), in
 # memory only. Each progress event is a dict whose "event" key is one of these.

@@ -41,8 +41,9 @@ from nbpipe.errors import (
     RunFailedError,
     StateError,
 )
-from nbpipe.run import failpoints, recovery, uptodate
+from nbpipe.run import failpoints, observe, recovery, uptodate
 from nbpipe.run.locks import PipelineLock
+from nbpipe.run.observe import RunObserver
 from nbpipe.run.record import (
     Attempt,
     RunFacts,
@@ -105,8 +106,10 @@ class Runner:
         on_progress: ProgressFn | None = None,
         prestart_kernels: bool = False,
         executor: Executor | None = None,
+        on_finished: RunObserver | None = None,
     ) -> None:
         self.project = project
+        self.on_finished = on_finished  # called once per run with the final result (nbpipe.run.observe)
         self.clock = clock
         self.run_id_factory = run_id_factory
         self.sleep = sleep
@@ -510,6 +513,11 @@ class Runner:
         exit_code = 0 if error is None else error.exit_code
         if skipped:
             run.warnings.append(skipped)
+        if status == "succeeded" and run.mode == "prod":
+            last = run.attempts[-1].attempt if run.attempts else None
+            events = list(ev.read_events(run.files.events))
+            run.warnings.extend(observe.volume_findings(self.project, self.store, run.pipeline, run.run_id,
+                                                        run.started_at, events, last, log))
         log.attempt = None
         log.emit(
             ev.RUN_FINISHED,
@@ -522,8 +530,11 @@ class Runner:
         )
         failpoints.hit("after_record")
         self.store.save_run(record, all_events)
+        result = RunResult(run.run_id, run.pipeline, status, exit_code, run.run_dir, record, error)
+        if self.on_finished is not None:
+            observe.after_record(result, self.on_finished, log, self.store)
         self._progress({"event": ev.PROGRESS_FINISHED, "status": status, "run_id": run.run_id})
-        return RunResult(run.run_id, run.pipeline, status, exit_code, run.run_dir, record, error)
+        return result
 
     def _progress(self, event: dict[str, Any]) -> None:
         if self.on_progress:

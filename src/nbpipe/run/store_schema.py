@@ -1,6 +1,6 @@
 """The run store's tables (SQLAlchemy Core) and how run records map to their rows.
 
-Tables: runs and their children, incremental state, the publish journal.
+Tables: runs and their children, incremental state, the publish journal, alerts and deliveries.
 
 Timestamps are stored as ISO-8601 UTC strings whatever the backend (:class:`UtcDateTime`).
 """
@@ -114,6 +114,27 @@ publish_journal = sa.Table(
     Col("status", _SHORT, nullable=False), Col("created_at", _TS, nullable=False), Col("finished_at", _TS),
     sa.CheckConstraint("status IN ('pending', 'done')", name="ck_publish_journal_status"),
     sa.Index("ix_publish_journal_status", "status", "pipeline"),
+)
+alerts = sa.Table(  # one row per episode of (subject, rule): open → resolved (nbpipe.ops.alerts)
+    "alerts", metadata,
+    Col("id", sa.Integer, sa.Identity(), primary_key=True),
+    Col("subject", _NAME, nullable=False), Col("rule", _NAME, nullable=False), Col("event", sa.String(32)),
+    Col("pipeline", _NAME), Col("dataset", _NAME), Col("status", _SHORT, nullable=False),
+    Col("severity", _SHORT), Col("message", _TEXT), Col("run_id", _ID), Col("count", sa.Integer, nullable=False),
+    Col("suppressed", sa.Integer, nullable=False), Col("reminders", sa.Integer, nullable=False),
+    Col("opened_at", _TS, nullable=False), Col("last_seen_at", _TS, nullable=False),
+    Col("notified_at", _TS), Col("resolved_at", _TS),
+    sa.CheckConstraint("status IN ('open', 'resolved')", name="ck_alerts_status"),
+    sa.Index("ix_alerts_key", "subject", "rule", "status"),
+    sa.Index("ix_alerts_status", "status"),
+)
+deliveries = sa.Table(  # every message sent, refused by the rate limit, or that could not be delivered
+    "deliveries", metadata,
+    Col("id", sa.Integer, sa.Identity(), primary_key=True), Col("ts", _TS, nullable=False),
+    Col("channel", _NAME, nullable=False), Col("target", _NAME), Col("event", sa.String(32), nullable=False),
+    Col("alert_id", sa.Integer), Col("pipeline", _NAME), Col("run_id", _ID),
+    Col("status", _SHORT, nullable=False), Col("attempts", sa.Integer), Col("error", _TEXT),
+    sa.Index("ix_deliveries_channel_ts", "channel", "ts"),
 )
 RUN_CHILDREN = (attempts, events, datasets, checks, metrics)
 SUMMARY_COLUMNS = [c for c in runs.c if c.name not in ("record_json", "params_json")]
