@@ -27,6 +27,7 @@ from nbpipe.core.records import read_record
 from nbpipe.ops.airflow.plan import TIMEOUT_GRACE_S
 from tests.support.cli import run_cli
 from tests.support.env import unavailable
+from tests.support.notify_servers import HttpReceiver
 from tests.support.projects import build_project
 
 pytestmark = pytest.mark.slow
@@ -155,6 +156,11 @@ def nbpipe_wrapper(path: Path, log: Path) -> Path:
 def test_airflow_runs_the_exported_dag_retrying_only_what_a_retry_can_fix(
     airflow_home: Path, tmp_path: Path
 ) -> None:
+    with HttpReceiver() as hook:
+        _run_small_dag(airflow_home, tmp_path, hook)
+
+
+def _run_small_dag(airflow_home: Path, tmp_path: Path, hook: HttpReceiver) -> None:
     root = build_project(
         tmp_path / "project",
         project="small",
@@ -167,6 +173,7 @@ def test_airflow_runs_the_exported_dag_retrying_only_what_a_retry_can_fix(
                                                              "limit": {"type": "int", "required": True}},
                            "retries": 2, "retry_delay_s": 1, "schedule": "@daily"},
         },
+        notify=[{"on": ["failure", "recovered"], "webhook": hook.url("/hook")}],
     )
     calls = tmp_path / "nbpipe-calls.log"
     wrapper = nbpipe_wrapper(tmp_path / "nbpipe", calls)
@@ -205,3 +212,9 @@ def test_airflow_runs_the_exported_dag_retrying_only_what_a_retry_can_fix(
     notify = [x for x in lines if x.startswith("notify ")]
     assert notify == ["notify send failure --pipeline bad_params --detail nbpipe run exited 3 (ParameterError): "
                       "not retried, a retry cannot fix it; fix the cause (see the task log), then clear the task"]
+    # The failure reached people once, through the callback and nbpipe's channels; flaky's failed
+    # first try was recorded in its alert without a message (Airflow retried it), and its success on
+    # the retry resolved that alert silently (nobody had been told it was failing).
+    bodies = hook.bodies("/hook")
+    assert [(b["event"], b["pipeline"], b["state"]) for b in bodies] == [("failure", "bad_params", "opened")], bodies
+    assert "nbpipe run exited 3 (ParameterError)" in bodies[0]["message"]
