@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from nbpipe.cli._common import ProfileOpt, ProjectOpt, err, load, print_error, rel, say
-from nbpipe.cli.progress import Progress
+from nbpipe.cli.progress import JsonProgress, Progress
 from nbpipe.errors import ParameterError
 
 
@@ -31,12 +31,21 @@ def run(
         str | None,
         typer.Option("--resume", help="Repeat a failed run (RUN_ID) with its parameters and exact input snapshot."),
     ] = None,
+    progress_json: Annotated[
+        bool, typer.Option("--progress-json", hidden=True, help="Progress as one JSON object per line on stdout.")
+    ] = False,
     project: ProjectOpt = None,
     profile: ProfileOpt = None,
 ) -> None:
-    """Run a pipeline's notebook in production mode and write its run record."""
+    """Run a pipeline's notebook in production mode and write its run record.
+
+    SIGTERM cancels the run like Ctrl-C: it is recorded as ``cancelled`` (exit 130), nothing published.
+    """
     from nbpipe.core.params import load_params_file, parse_cli_pairs
+    from nbpipe.run.cancel import sigterm_interrupts
     from nbpipe.run.runner import Runner
+
+    sigterm_interrupts()
 
     proj = load(project, profile)
     given: dict[str, Any] = {}
@@ -44,7 +53,8 @@ def run(
         given.update(load_params_file(read_params_file(params_file), str(params_file)))
     cli_pairs = parse_cli_pairs(param or [])
     given.update(cli_pairs)
-    with Progress(pipeline) as progress, Runner(proj, on_progress=progress) as runner:
+    with (JsonProgress() if progress_json else Progress(pipeline)) as progress, \
+            Runner(proj, on_progress=progress) as runner:
         result = runner.run(
             pipeline,
             given,
@@ -53,6 +63,8 @@ def run(
             force=force,
             resume=resume,
         )
+    if isinstance(progress, JsonProgress):
+        progress.result(result.status, result.run_id, result.exit_code, result.run_dir, result.record.get("error"))
     if result.status == "skipped":
         say(("–", "dim"), f" {pipeline}: ", str(result.record.get("skipped_reason")), " (use --force to run anyway)")
         raise typer.Exit(0)
