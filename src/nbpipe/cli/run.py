@@ -79,7 +79,7 @@ def run(
         # The record's copy of the error has secret values masked; the exception's text may not.
         shown = result.record.get("error") or {}
         message, hint = shown.get("message", result.error.message), shown.get("hint", result.error.hint)
-        print_error(str(message), hint and str(hint), title=f"✗ {pipeline} run {result.run_id} failed:")
+        print_error(str(message), hint and str(hint), title=f"✗ {pipeline} run {result.run_id} {result.status}:")
         retry = str(result.record["retry_command"])  # keeps each -p name=env:VAR as given
         say("retry: ", (retry, "bold"), to=err)
     say(f"  record: {rel(result.run_dir)}/report.html")

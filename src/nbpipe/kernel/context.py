@@ -166,11 +166,12 @@ class RunContext:
         nbconvert) static HTML with the equivalent ``nbpipe`` commands.
 
         Args:
-            pipeline: A pipeline in ``nbpipe.yaml``; default: the one whose notebook is open.
+            pipeline: A pipeline in ``nbpipe.yaml``; default: this run's pipeline, else the one
+                whose notebook is open in JupyterLab.
         """
         from nbpipe.kernel.widgets import panel
 
-        return panel(self.project, pipeline)
+        return panel(self.project, pipeline or self.pipeline)
 
 
 _current: RunContext | None = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -115,7 +116,7 @@ class PanelWidget:
         self.controller = RunController(cli, pipeline, self.on_event, self.on_done)
         self.runs = RecentRuns(cli, pipeline)
         self.promote = PromoteView(cli, pipeline, after=self.runs.refresh)
-        self.runs.refresh()
+        threading.Thread(target=self.runs.refresh, name="nbpipe-panel-runs", daemon=True).start()
         self.started = 0.0
         run_box = w.VBox([w.HBox([self.run_button, self.cancel_button]), self.progress, self.cell, self.status])
         tabs = w.Tab(children=[w.VBox([form_box, run_box]), self.runs.widget, self.promote.widget])
