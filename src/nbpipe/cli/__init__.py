@@ -2,7 +2,8 @@
 
 Exit codes: 0 success (or skipped, up to date); 1 unexpected error; 2 config; 3 parameters (or run id);
 4 notebook; 5 pipeline locked; 6 dataset; 7 contract violation; 8 bad rows; 9 state; 10 a cell
-raised; 11 kernel died; 12 timeout; 13 quality gate; 14 store; 130 interrupted (a run cancelled by SIGINT/SIGTERM: status ``cancelled``).
+raised; 11 kernel died; 12 timeout; 13 quality gate; 14 store; 130 interrupted
+(a run cancelled by SIGINT/SIGTERM: status ``cancelled``).
 
 One module per command group (``run``, ``backfill``, ``history``, ``promote``, ``dag``, ``spark``,
 ``demo``, ``init``; the live progress view in ``progress``). This module assembles them: the

@@ -16,7 +16,9 @@ _COLORS = {"succeeded": "green", "failed": "red", "cancelled": "yellow", "runnin
 
 def runs(
     pipeline: Annotated[str | None, typer.Argument(help="Only runs of this pipeline.")] = None,
-    status: Annotated[str | None, typer.Option("--status", help="succeeded | failed | cancelled | skipped | running")] = None,
+    status: Annotated[
+        str | None, typer.Option("--status", help="succeeded | failed | cancelled | skipped | running")
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1)] = 20,
     as_json: JsonOpt = False,
     project: ProjectOpt = None,
