@@ -114,19 +114,20 @@ def test_outside_a_kernel_results_print_text(capsys: pytest.CaptureFixture[str])
     assert not _display.widgets_wanted()
     result.show()
     assert "FAILED: suite 's'" in capsys.readouterr().out
-    text, markup, widget = result.display_parts()
+    _text, markup, widget = result.display_parts()
     assert "nbpipe-check" in markup and widget is not None
 
 
 def test_check_and_read_widgets_build() -> None:
     import pandas as pd
+
     from nbpipe.data._widgets import read_widget
     from nbpipe.quality._widgets import check_widget
 
     bad = ExpectationResult("expect_column_values_to_be_in_set", {"column": "c", "value_set": ["a"]}, False,
                             unexpected_count=2, partial_unexpected_list=["<b>", "z"])
     box = check_widget(CheckResult(suite="s", results=[bad]))
-    table, picker, examples = box.children
+    _table, picker, examples = box.children
     assert picker.options == (("expect_column_values_to_be_in_set(c)", 0),) and "&lt;b&gt;" in examples.value
     event = {"dataset": "d", "format": "csv", "mode": "explore", "rows": 2, "files": 1,
              "schema": [{"name": "a", "type": "int", "nullable": True}], "schema_version": "1.0",
