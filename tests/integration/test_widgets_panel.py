@@ -24,7 +24,7 @@ from nbpipe.errors import ConfigError
 from nbpipe.kernel.widgets._cli import Cli
 from nbpipe.kernel.widgets.controller import Outcome, RunController
 from nbpipe.kernel.widgets.panel import Panel, PanelWidget, pipeline_for
-from nbpipe.kernel.widgets.views import RecentRuns, error_html
+from nbpipe.kernel.widgets.views import PromoteView, RecentRuns, error_html
 from tests.support.cli import run_cli
 from tests.support.panel import build_panel_project
 
@@ -177,3 +177,20 @@ def test_bad_input_undeclared_notebook_and_unreachable_store(root: Path, tmp_pat
     runs = RecentRuns(Cli(broken), "demo")
     runs.refresh()
     assert "nbpipe-error" in runs.table.value and "store" in runs.table.value.lower(), runs.table.value
+
+
+def test_promote_previews_without_writing_then_applies_on_confirmation(root: Path) -> None:
+    config = root / "nbpipe.yaml"
+    before = config.read_text()
+    view = PromoteView(Cli(root), "demo")
+    view.preview()
+    assert view.proposal is not None and not view.apply_button.disabled, view.output.value
+    assert "flag: {type: bool}" in view.output.value and config.read_text() == before, "a preview writes nothing"
+    assert view.accept_breaking.layout.display == "none", "no breaking change, no second confirmation"
+    run_id = view.proposal["run_id"]
+    view.apply()
+    assert "Promoted: wrote nbpipe.yaml" in view.output.value, view.output.value
+    after = load_project(project_dir=root).config.pipelines["demo"].params
+    assert after["flag"].type == "bool"
+    explore_runs = [p.name for p in (root / "runs").rglob(run_id) if p.is_dir()]
+    assert explore_runs, "apply reused the previewed explore run"

@@ -138,3 +138,14 @@ def test_check_and_read_widgets_build() -> None:
     assert "differs" in tabs.children[1].value and "<td>2</td>" in tabs.children[2].value
     failing = read_widget(event, lambda: 1 / 0).children[1].children[2].value
     assert "No sample: ZeroDivisionError" in failing
+
+
+def test_breaking_promote_needs_the_second_confirmation(tmp_path: Path) -> None:
+    view = views.PromoteView(Cli(tmp_path / "no-project"), "p")
+    view.proposal = {"run_id": "r", "contracts": [{"dataset": "d", "status": "updated",
+                                                   "diff": {"breaking": True, "breaking_changes": ["x removed"]}}]}
+    view.apply()  # no confirmation: nothing runs (the project does not even exist)
+    assert "need the second confirmation" in view.output.value and view.proposal is not None
+    view.accept_breaking.value = True
+    view.apply()  # confirmed: nbpipe promote runs and its error (no nbpipe.yaml) is shown
+    assert "nbpipe-error" in view.output.value

@@ -48,8 +48,15 @@ class Cli:
 
     def run(self, *args: str, timeout: float | None = None) -> str:
         """Run a command to its end; its stdout, or :class:`CliError` with what it printed."""
-        done = subprocess.run(self.command(*args), capture_output=True, text=True, cwd=self.project,
-                              env=self.environment(), timeout=timeout, check=False)
+        try:
+            done = subprocess.run(self.command(*args), capture_output=True, text=True, cwd=self.project,
+                                  env=self.environment(), timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            raise CliError(f"`{shell_line(self.command(*args))}` did not finish within {timeout:g} s",
+                           "run it in a terminal to see what it is waiting for", 1) from None
+        except OSError as exc:
+            raise CliError(f"cannot run nbpipe in {self.project}: {exc.strerror or exc}",
+                           "check that the project directory exists (nbpipe.yaml)", 1) from None
         if done.returncode != 0:
             raise error_of(done.stderr, done.returncode)
         return done.stdout
