@@ -104,7 +104,8 @@ class PanelWidget:
             form_box = self.form.widget
         except CliError as exc:
             self.form, form_box = None, w.HTML(error_html(exc))
-        self.run_button = w.Button(description="Run in production", button_style="primary", icon="play")
+        self.run_button = w.Button(description="Run in production", button_style="primary", icon="play",
+                                   layout=w.Layout(width="auto"))
         self.cancel_button = w.Button(description="Cancel", button_style="danger", icon="stop", disabled=True)
         self.progress = w.IntProgress(value=0, min=0, max=1, description="cells", bar_style="info")
         self.progress.add_class("nbpipe-progress")
