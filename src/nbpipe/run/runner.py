@@ -318,7 +318,8 @@ class Runner:
             error = RunCancelledError("the run was cancelled (SIGINT/SIGTERM); nothing was published",
                                       hint="rerun it with the command below")
             self._progress({"event": ev.PROGRESS_INTERRUPTED})
-        return self._finish(run, log, error)
+        with cancel.deferred():  # the record is written whole, even when a second signal arrives
+            return self._finish(run, log, error)
 
     def recover(self, pipeline: str, *, by: str) -> list[str]:
         """Roll forward half-done publishes and close orphaned runs; the caller holds the lock.
