@@ -71,12 +71,16 @@ def test_error_of_reads_what_the_cli_printed() -> None:
 def test_cli_command_and_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("NBPIPE_RUN_ID", "leaked")
     monkeypatch.setenv("NBPIPE_PROFILE", "dev")
+    monkeypatch.setenv("NBPIPE_SECRET_TOKEN", "kernel-secret")
+    monkeypatch.setenv("NBPIPE_SPARK_REMOTE", "sc://127.0.0.1:15002")
     cli = Cli(tmp_path, "dev")
     argv = cli.command("runs", "x")
     assert argv[-4:] == ["--project", str(tmp_path), "--profile", "dev"]
     assert shell_line(argv).startswith("nbpipe runs x --project")
     env = cli.environment({"NBPIPE_PANEL_SECRET_A": "v"})
-    assert "NBPIPE_RUN_ID" not in env and env["NBPIPE_PROFILE"] == "dev" and env["NBPIPE_PANEL_SECRET_A"] == "v"
+    assert "NBPIPE_RUN_ID" not in env and "NBPIPE_SECRET_TOKEN" not in env
+    assert env["NBPIPE_PROFILE"] == "dev" and env["NBPIPE_SPARK_REMOTE"] == "sc://127.0.0.1:15002"
+    assert env["NBPIPE_PANEL_SECRET_A"] == "v"
 
 
 def test_runs_and_promote_html_are_escaped() -> None:

@@ -17,6 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nbpipe.core import protocol
+
+# A run's handoff to its kernel: never passed on to a command the panel starts. The documented
+# overrides (NBPIPE_PROFILE, NBPIPE_SPARK_REMOTE, NBPIPE_SPARK_MASTER) are.
+_HANDOFF = {protocol.ENV_PROJECT, protocol.ENV_MODE, protocol.ENV_RUN_ID, protocol.ENV_RUN_DIR,
+            protocol.ENV_PIPELINE, protocol.ENV_ATTEMPT, protocol.ENV_PARAMS, protocol.ENV_STATE,
+            protocol.ENV_RESUME, protocol.ENV_BACKFILL_DAY}
+
 
 class CliError(Exception):
     """An ``nbpipe`` command the panel ran failed; ``message``/``hint`` are what it printed."""
@@ -40,7 +48,8 @@ class Cli:
 
     def environment(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """The child's environment: the kernel's, without a run's handoff, plus ``extra``."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("NBPIPE_") or k == "NBPIPE_PROFILE"}
+        env = {k: v for k, v in os.environ.items()
+               if k not in _HANDOFF and not k.startswith(protocol.ENV_SECRET_PREFIX)}
         env["NO_COLOR"] = "1"
         env["COLUMNS"] = "200"
         env.update(extra or {})
