@@ -60,7 +60,8 @@ def test_run_context_method_signatures(method: str) -> None:
 
 def test_run_context_members() -> None:
     public = sorted(m for m in dir(nbpipe.RunContext) if not m.startswith("_"))
-    assert public == ["check", "incremental", "is_prod", "metric", "read", "spark", "staging_dir", "write"]
+    assert public == ["check", "incremental", "is_prod", "metric", "panel", "read", "spark", "staging_dir", "write"]
+    assert str(inspect.signature(nbpipe.RunContext.panel)) == "(self, pipeline: 'str | None' = None) -> 'Panel'"
     init = inspect.signature(nbpipe.RunContext.__init__)
     assert list(init.parameters) == ["self", "project", "mode", "run_id", "run_dir", "pipeline", "attempt", "params"]
     assert str(inspect.signature(nbpipe.context)) == (
@@ -71,7 +72,7 @@ EXIT_CODES = {
     "NbpipeError": 1, "ConfigError": 2, "ParameterError": 3, "NotebookError": 4, "RunLockedError": 5,
     "DatasetError": 6, "ContractViolationError": 7, "BadRowsError": 8, "StateError": 9,
     "RunFailedError": 10, "CellExecutionError": 10, "CellCodeError": 10, "KernelDiedError": 11, "RunTimeoutError": 12,
-    "QualityGateError": 13, "StoreError": 14,
+    "QualityGateError": 13, "StoreError": 14, "RunCancelledError": 130,
 }  # fmt: skip
 
 
@@ -85,6 +86,7 @@ def test_error_classes_and_exit_codes() -> None:
         "boom", "fix it", 3, "ValueError", "x", ["tb"])
     assert errors.did_you_mean("flihgts", ["flights", "planes"]) == " (did you mean 'flights'?)"
     assert errors.EXIT_CODES == {"succeeded": 0, "skipped": 0, "interrupted": 130}
+    assert errors.RunCancelledError.exit_code == errors.EXIT_CODES["interrupted"]
 
 
 def test_notebook_helpers() -> None:
@@ -116,6 +118,7 @@ def test_console_script_and_module_entry_point() -> None:
     for command in ("run", "backfill", "runs", "show", "promote", "contracts", "dag", "report", "init", "demo",
                     "spark", "monitor", "notify", "airflow", "lineage", "docs"):
         assert command in out.stdout
+    assert "panel-params" not in out.stdout, "the panel's machine-facing commands are hidden"
 
 
 def test_run_directory_file_names() -> None:
@@ -221,3 +224,13 @@ def test_notification_schema_and_config_keys() -> None:
     assert list(NotifyRule.model_fields) == ["name", "on", "webhook", "slack", "email", "timeout_s", "retries"]
     assert list(EmailChannel.model_fields) == ["host", "port", "security", "from_", "to", "username", "password"]
     assert list(AlertsConfig.model_fields) == ["remind_after", "rate_limit_per_hour", "digest_at"]
+
+
+def test_run_statuses_and_panel_names() -> None:
+    """A run's statuses (``cancelled``: SIGINT/SIGTERM, exit 130) and the panel's documented names."""
+    from nbpipe.data import _display
+    from nbpipe.kernel.widgets import form
+    from nbpipe.run.store import RUN_STATUSES
+
+    assert RUN_STATUSES == ("succeeded", "failed", "cancelled", "skipped", "running")
+    assert (_display.ENV_WIDGETS, form.SECRET_PREFIX) == ("NBPIPE_WIDGETS", "NBPIPE_PANEL_SECRET_")

@@ -2,7 +2,8 @@
 
 Exit codes: 0 success (or skipped, up to date); 1 unexpected error; 2 config; 3 parameters (or run id);
 4 notebook; 5 pipeline locked; 6 dataset; 7 contract violation; 8 bad rows; 9 state; 10 a cell
-raised; 11 kernel died; 12 timeout; 13 quality gate; 14 store; 130 interrupted.
+raised; 11 kernel died; 12 timeout; 13 quality gate; 14 store; 130 interrupted
+(a run cancelled by SIGINT/SIGTERM: status ``cancelled``).
 
 One module per command group (``run``, ``backfill``, ``history``, ``promote``, ``dag``, ``spark``,
 ``demo``, ``init``, ``lineage``, ``docs``, ``monitor``, ``notify``, ``airflow``; the live progress view in
@@ -21,7 +22,22 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from nbpipe.cli import airflow, backfill, dag, demo, docs, history, init, lineage, monitor, notify, promote, run, spark
+from nbpipe.cli import (
+    airflow,
+    backfill,
+    dag,
+    demo,
+    docs,
+    history,
+    init,
+    lineage,
+    monitor,
+    notify,
+    panel,
+    promote,
+    run,
+    spark,
+)
 from nbpipe.cli._common import err, print_error
 from nbpipe.cli._crash import is_click_flow, write_crash_log
 from nbpipe.errors import NbpipeError
@@ -66,6 +82,8 @@ app.command()(history.report)
 app.command()(init.init)
 app.command()(demo.demo)
 app.command()(docs.docs)
+app.command("panel-params", hidden=True)(panel.panel_params)
+app.command("panel-runs", hidden=True)(panel.panel_runs)
 app.add_typer(promote.contracts_app, name="contracts")
 app.add_typer(dag.dag_app, name="dag")
 app.add_typer(spark.spark_app, name="spark")

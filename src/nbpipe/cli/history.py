@@ -11,12 +11,14 @@ from rich.table import Table
 
 from nbpipe.cli._common import JsonOpt, ProfileOpt, ProjectOpt, console, load, plain, rel, say
 
-_COLORS = {"succeeded": "green", "failed": "red", "running": "cyan", "skipped": "dim"}
+_COLORS = {"succeeded": "green", "failed": "red", "cancelled": "yellow", "running": "cyan", "skipped": "dim"}
 
 
 def runs(
     pipeline: Annotated[str | None, typer.Argument(help="Only runs of this pipeline.")] = None,
-    status: Annotated[str | None, typer.Option("--status", help="succeeded | failed | skipped | running")] = None,
+    status: Annotated[
+        str | None, typer.Option("--status", help="succeeded | failed | cancelled | skipped | running")
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1)] = 20,
     as_json: JsonOpt = False,
     project: ProjectOpt = None,

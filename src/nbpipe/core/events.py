@@ -45,6 +45,7 @@ NOTIFICATION_FAILED = "notification_failed"  # channel (scheme and host only), e
 # memory only. Each progress event is a dict whose "event" key is one of these.
 PROGRESS_CELL_STARTED = "cell_started"  # index, of, source (first line)
 PROGRESS_CELL_FINISHED = "cell_finished"  # index, of, status, duration_s
+PROGRESS_RUN_STARTED = "run_started"  # run_id, run_dir
 PROGRESS_ATTEMPT_STARTED = "attempt_started"  # attempt, of
 PROGRESS_RETRYING = "retrying"  # attempt, delay_s, error
 PROGRESS_INTERRUPTED = "interrupted"

@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from nbpipe.core.config import WriteMode
     from nbpipe.data.write import WriteResult
+    from nbpipe.kernel.widgets import Panel
     from nbpipe.quality.results import CheckResult
 
 __all__ = ["Mode", "RunContext", "context", "reset"]
@@ -157,6 +158,20 @@ class RunContext:
         from nbpipe.data.incremental import read_incremental
 
         return read_incremental(self, name, column=column, lookback=lookback, max_files=max_files)
+
+    def panel(self, pipeline: str | None = None) -> Panel:
+        """Show the panel of a pipeline: parameters, Run in production, recent runs, promote.
+
+        Widgets at a Jupyter kernel with ipywidgets; elsewhere (plain IPython, a run's notebook,
+        nbconvert) static HTML with the equivalent ``nbpipe`` commands.
+
+        Args:
+            pipeline: A pipeline in ``nbpipe.yaml``; default: this run's pipeline, else the one
+                whose notebook is open in JupyterLab.
+        """
+        from nbpipe.kernel.widgets import panel
+
+        return panel(self.project, pipeline or self.pipeline)
 
 
 _current: RunContext | None = None

@@ -38,10 +38,11 @@ from nbpipe.errors import (
     NotebookError,
     ParameterError,
     QualityGateError,
+    RunCancelledError,
     RunFailedError,
     StateError,
 )
-from nbpipe.run import failpoints, observe, recovery, uptodate
+from nbpipe.run import cancel, failpoints, observe, recovery, uptodate
 from nbpipe.run.locks import PipelineLock
 from nbpipe.run.observe import RunObserver
 from nbpipe.run.record import (
@@ -278,6 +279,7 @@ class Runner:
             params=run.params.masked(),
             pid=os.getpid(),
         )
+        self._progress({"event": ev.PROGRESS_RUN_STARTED, "run_id": run.run_id, "run_dir": str(run.run_dir)})
         if lock.broken_stale:
             run.warnings.append(
                 f"broke the stale lock of run {lock.broken_stale.get('run_id')} "
@@ -308,13 +310,19 @@ class Runner:
         try:
             error = self._attempts(run, log)
             if error is None and run.mode == "prod":
-                self._publish_and_commit(run, log)
+                with cancel.deferred() as held:  # a publish is never cut short: it completes
+                    self._publish_and_commit(run, log)
+                if held:
+                    run.warnings.append("a cancel arrived while publishing; the publish completed")
         except NbpipeError as exc:
             error = exc
-        except KeyboardInterrupt:
-            error = RunFailedError("the run was interrupted (Ctrl-C / SIGINT)", hint="rerun it with the command below")
+        except KeyboardInterrupt:  # SIGINT, or SIGTERM under `nbpipe run` (nbpipe.run.cancel)
+            shutil.rmtree(run.files.staging, ignore_errors=True)
+            error = RunCancelledError("the run was cancelled (SIGINT/SIGTERM); nothing was published",
+                                      hint="rerun it with the command below")
             self._progress({"event": ev.PROGRESS_INTERRUPTED})
-        return self._finish(run, log, error)
+        with cancel.deferred():  # the record is written whole, even when a second signal arrives
+            return self._finish(run, log, error)
 
     def recover(self, pipeline: str, *, by: str) -> list[str]:
         """Roll forward half-done publishes and close orphaned runs; the caller holds the lock.
@@ -509,7 +517,8 @@ class Runner:
     ) -> RunResult:
         ended = self.clock()
         error = mask_error(error, run.masker)
-        status = "skipped" if skipped else "succeeded" if error is None else "failed"
+        status = ("skipped" if skipped else "succeeded" if error is None
+                  else "cancelled" if isinstance(error, RunCancelledError) else "failed")
         exit_code = 0 if error is None else error.exit_code
         if skipped:
             run.warnings.append(skipped)

@@ -47,7 +47,7 @@ from nbpipe.run.store_schema import (
 
 SCHEMA_VERSION = 1
 SQLITE_BUSY_TIMEOUT_S = 60.0
-RUN_STATUSES = ("succeeded", "failed", "skipped", "running")
+RUN_STATUSES = ("succeeded", "failed", "cancelled", "skipped", "running")
 _PG_SCHEMA_LOCK = 7_426_001  # pg_advisory_xact_lock key that serialises schema creation
 SUPPORTED_URLS = "sqlite:///runs/nbpipe.db or postgresql+psycopg://user:password@host:5432/db"
 # The database drivers nbpipe supports, and how to install each (sqlite3 ships with Python).
