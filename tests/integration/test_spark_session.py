@@ -38,12 +38,14 @@ def _no_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(nbspark.ENV_MASTER, raising=False)
 
 
-def test_driver_conf_binds_loopback_and_keeps_ui_off() -> None:
+def test_driver_conf_binds_loopback_and_serves_the_ui_on_a_random_port() -> None:
     conf = nbspark.session_conf(SparkConfig(master="local[2]", conf={"spark.sql.shuffle.partitions": "3"}))
     assert conf["spark.driver.host"] == conf["spark.driver.bindAddress"] == "127.0.0.1"
-    assert conf["spark.ui.enabled"] == "false" and conf["spark.ui.showConsoleProgress"] == "false"
+    # the UI's REST API is where run resources are read from; a random port unless `ui: true`
+    assert conf["spark.ui.enabled"] == "true" and conf["spark.ui.port"] == "0"
+    assert conf["spark.ui.showConsoleProgress"] == "false"
     assert conf["spark.sql.session.timeZone"] == "UTC" and conf["spark.sql.shuffle.partitions"] == "3"
-    assert nbspark.session_conf(SparkConfig(ui=True))["spark.ui.enabled"] == "true"
+    assert "spark.ui.port" not in nbspark.session_conf(SparkConfig(ui=True))
 
 
 def test_jars_merge_with_the_profiles_own_spark_jars() -> None:

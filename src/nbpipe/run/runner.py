@@ -41,7 +41,7 @@ from nbpipe.errors import (
     RunFailedError,
     StateError,
 )
-from nbpipe.run import failpoints, recovery, uptodate
+from nbpipe.run import failpoints, recovery, resources, uptodate
 from nbpipe.run.locks import PipelineLock
 from nbpipe.run.record import (
     Attempt,
@@ -290,6 +290,7 @@ class Runner:
             params=run.params.masked(),
             run_dir=str(run.run_dir),
         )
+        resources.begin(run.run_id)
         failpoints.hit("after_run_started")
         if run.backfill is None:
             run.warnings.extend(recovery.recover(self.project, self.store, run.pipeline, by=run.run_id,

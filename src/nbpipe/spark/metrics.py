@@ -1,0 +1,128 @@
+"""Spark's own task metrics, summed per job tag, from the driver's monitoring REST API.
+
+Why the REST API (``/api/v1/applications/{id}/jobs|stages|executors``): it is the one source that
+serves local sessions, standalone clusters and Spark Connect alike. A Spark Connect client has no
+JVM to reach (sparkMeasure and ``sc._jvm`` listeners do not work there), but the tags it adds
+with ``spark.addTag`` show up in the REST API's ``jobTags``, on a classic session too (prefixed
+with the session and thread: matched here by suffix). Spark's event log would need a file the
+kernel can read and is flushed late; the status tracker has no task metrics.
+
+The driver's UI serves the API: nbpipe turns it on for driver sessions on a random 127.0.0.1 port
+(:func:`nbpipe.spark.session.session_conf`) and on the Connect servers it starts
+(:mod:`nbpipe.spark.server` records the port). The first request to a fresh UI takes seconds
+(Jersey starts lazily), so :func:`warm_up` is called in the background when the session starts.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections.abc import Iterable
+from typing import Any
+
+REQUEST_TIMEOUT_S = 30.0
+SETTLE_TIMEOUT_S = 5.0
+# REST stage field -> (record key, factor to the record's unit)
+STAGE_METRICS: dict[str, tuple[str, float]] = {
+    "executorRunTime": ("executor_run_time_s", 1e-3),
+    "executorCpuTime": ("executor_cpu_time_s", 1e-9),
+    "inputBytes": ("input_bytes", 1),
+    "inputRecords": ("input_records", 1),
+    "outputBytes": ("output_bytes", 1),
+    "outputRecords": ("output_records", 1),
+    "shuffleReadBytes": ("shuffle_read_bytes", 1),
+    "shuffleWriteBytes": ("shuffle_write_bytes", 1),
+    "memoryBytesSpilled": ("memory_spilled_bytes", 1),
+    "diskBytesSpilled": ("disk_spilled_bytes", 1),
+}
+PEAK = ("peakExecutionMemory", "peak_execution_memory_bytes")
+METRIC_KEYS = (*(key for key, _ in STAGE_METRICS.values()), PEAK[1], "tasks", "stages", "jobs")
+
+
+def empty() -> dict[str, float]:
+    return dict.fromkeys(METRIC_KEYS, 0)
+
+
+def minus(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
+    """``a - b`` per summed metric (peaks are kept from ``a``), never below zero."""
+    return {k: (a.get(k, 0) if k == PEAK[1] else max(a.get(k, 0) - b.get(k, 0), 0)) for k in METRIC_KEYS}
+
+
+def add(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
+    return {k: (max(a.get(k, 0), b.get(k, 0)) if k == PEAK[1] else a.get(k, 0) + b.get(k, 0)) for k in METRIC_KEYS}
+
+
+def has_tag(job: dict[str, Any], tag: str) -> bool:
+    """Whether ``job`` carries ``tag`` (as added over Connect, or prefixed by a classic session)."""
+    return any(t == tag or t.endswith("-" + tag) for t in job.get("jobTags") or ())
+
+
+class SparkMetrics:
+    """Read one Spark application's jobs, stages and executors through its UI's REST API."""
+
+    def __init__(self, ui_url: str) -> None:
+        self.base = ui_url.rstrip("/") + "/api/v1/applications"
+        self._app: str | None = None
+
+    def _get(self, path: str) -> Any:
+        with urllib.request.urlopen(self.base + path, timeout=REQUEST_TIMEOUT_S) as resp:
+            return json.load(resp)
+
+    @property
+    def app(self) -> str:
+        if self._app is None:
+            apps = self._get("")
+            self._app = "/" + str(apps[0]["id"])
+        return self._app
+
+    def jobs(self, tag: str) -> list[dict[str, Any]]:
+        return [j for j in self._get(self.app + "/jobs") if has_tag(j, tag)]
+
+    def executor_cores(self) -> int | None:
+        """Cores of the active executors (a local session's driver is its executor)."""
+        found = self._get(self.app + "/executors")
+        workers = [int(e.get("totalCores") or 0) for e in found if e.get("id") != "driver"]
+        cores = sum(workers) if workers else sum(int(e.get("totalCores") or 0) for e in found)
+        return cores or None
+
+    def settle(self, tag: str) -> None:
+        """Wait (briefly) until no job with ``tag`` is still running: job ends reach the API late."""
+        deadline = time.monotonic() + SETTLE_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if not any(j.get("status") == "RUNNING" for j in self.jobs(tag)):
+                return
+            time.sleep(0.05)
+
+    def by_tag(self, tags: Iterable[str]) -> dict[str, dict[str, float]]:
+        """Task metrics summed over the stages of the jobs carrying each tag (one set of requests)."""
+        wanted = list(tags)
+        all_jobs = self._get(self.app + "/jobs")
+        stages: dict[int, list[dict[str, Any]]] = {}
+        for stage in self._get(self.app + "/stages"):
+            stages.setdefault(int(stage["stageId"]), []).append(stage)
+        out: dict[str, dict[str, float]] = {}
+        for tag in wanted:
+            jobs = [j for j in all_jobs if has_tag(j, tag)]
+            ids = {int(s) for j in jobs for s in j.get("stageIds") or ()}
+            total = empty()
+            total["jobs"] = len(jobs)
+            for sid in ids:
+                for stage in stages.get(sid, ()):
+                    if stage.get("status") == "SKIPPED":
+                        continue
+                    total["stages"] += 1
+                    total["tasks"] += int(stage.get("numCompleteTasks") or 0) + int(stage.get("numFailedTasks") or 0)
+                    for field, (key, factor) in STAGE_METRICS.items():
+                        total[key] += float(stage.get(field) or 0) * factor
+                    total[PEAK[1]] = max(total[PEAK[1]], float(stage.get(PEAK[0]) or 0))
+            out[tag] = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in total.items()}
+        return out
+
+
+def warm_up(ui_url: str) -> None:
+    """Make the UI's first (slow) REST request, so the first measurement does not wait for it."""
+    try:
+        SparkMetrics(ui_url).app  # noqa: B018 - the request is the point
+    except (OSError, ValueError, LookupError):
+        pass
