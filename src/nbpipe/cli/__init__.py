@@ -20,7 +20,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from nbpipe.cli import backfill, dag, demo, history, init, promote, run, spark
+from nbpipe.cli import backfill, cost, dag, demo, history, init, promote, run, spark
 from nbpipe.cli._common import err, print_error
 from nbpipe.cli._crash import is_click_flow, write_crash_log
 from nbpipe.errors import NbpipeError
@@ -64,6 +64,7 @@ app.command()(promote.promote)
 app.command()(history.report)
 app.command()(init.init)
 app.command()(demo.demo)
+app.command()(cost.cost)
 app.add_typer(promote.contracts_app, name="contracts")
 app.add_typer(dag.dag_app, name="dag")
 app.add_typer(spark.spark_app, name="spark")

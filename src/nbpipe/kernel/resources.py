@@ -23,6 +23,7 @@ import resource
 import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from nbpipe.core import events
 
@@ -42,18 +43,18 @@ def kernel_usage() -> dict[str, float]:
 
 
 def ui_url(ctx: RunContext, session: SparkSession) -> str | None:
-    """The REST API's base URL: a driver session's own UI, or the UI of the Connect server nbpipe started."""
-    from nbpipe.spark.session import is_remote
+    """The REST API's base URL: a driver session's own UI, or the Connect server's.
+
+    A Connect client asks the server for its ``spark.ui.port`` (the servers nbpipe starts get a
+    fixed free one) and reaches it on the host of the ``sc://`` URL.
+    """
+    from nbpipe.spark.session import is_remote, spark_config
 
     if not is_remote(session):
         return session.sparkContext.uiWebUrl
-    from nbpipe.spark.server import status
-
-    info = status(ctx.project, "connect")
-    remote = str(session.client.host), int(session.client.port)  # type: ignore[attr-defined]
-    if info is None or "ui" not in info.ports or info.url != f"sc://{remote[0]}:{remote[1]}":
-        return None
-    return f"http://127.0.0.1:{info.ports['ui']}"
+    host = urlsplit(str(spark_config(ctx.project).remote).split(";", 1)[0]).hostname or "127.0.0.1"
+    port = str(session.conf.get("spark.ui.port", "4040"))
+    return None if port == "0" or session.conf.get("spark.ui.enabled", "true") == "false" else f"http://{host}:{port}"
 
 
 class Meter:
@@ -133,12 +134,12 @@ class Meter:
     def _after_cell(self, result: Any) -> None:
         with contextlib.suppress(Exception):  # a report must never fail the cell it follows
             raw = getattr(getattr(result, "info", None), "raw_cell", "") or ""
-            self.report(cell=getattr(result, "execution_count", None), source=raw.strip().split("\n", 1)[0][:120])
+            self.report(cell=getattr(result, "execution_count", None), first_line=raw.strip().split("\n", 1)[0][:120])
 
-    def report(self, *, cell: int | None, source: str) -> dict[str, Any]:
+    def report(self, *, cell: int | None, first_line: str) -> dict[str, Any]:
         """Append one ``resources`` event: operations, this cell's untagged work, cores, kernel usage."""
         payload: dict[str, Any] = {
-            "cell": cell, "source": source, "kernel": kernel_usage(),
+            "cell": cell, "cell_source": first_line, "kernel": kernel_usage(),
             "session_started_at": self.started_at.isoformat() if self.started_at else None,
             "ops": [{k: v for k, v in op.items() if k != "tag"} for op in self.ops],
         }

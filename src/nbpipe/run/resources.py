@@ -75,7 +75,7 @@ def collect(events: list[dict[str, Any]], attempts: list[dict[str, Any]], run_id
             "error": last.get("spark_error"),
             "totals": last.get("run_metrics"),
             "ops": last.get("ops") or [],
-            "cells": [{"cell": e.get("cell"), "source": e.get("source"), "metrics": e["cell_metrics"]}
+            "cells": [{"cell": e.get("cell"), "source": e.get("cell_source"), "metrics": e["cell_metrics"]}
                       for e in mine if _measured(e.get("cell_metrics"))],
         })
     return {
