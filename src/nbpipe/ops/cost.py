@@ -39,7 +39,10 @@ RUN_RECORDS = "(run records)"
 
 @dataclass
 class CostRow:
-    """One row of the breakdown: compute and storage of a pipeline, dataset or day."""
+    """One row of the breakdown: compute and storage of a pipeline, dataset or day.
+
+    ``runs`` counts the runs of a pipeline or day, and the operations on a dataset.
+    """
 
     key: str
     compute_usd: float = 0.0
@@ -128,7 +131,11 @@ def _compute(store: RunStore, by: str, start: str, end: str) -> tuple[dict[str, 
         key: Any = sa.case((c.line == costmodel.LINE_OP, c.dataset), else_=c.line)
     else:
         key = c.pipeline if by == "pipeline" else c.day
-    grouped = (sa.select(key.label("k"), sa.func.sum(c.usd), sa.func.sum(c.core_s), sa.func.count(c.run_id.distinct()))
+    # every run has exactly one driver (or, recorded before v2, estimate) line: counting those counts
+    # runs without a DISTINCT; a dataset row counts its operations
+    counted = (costmodel.LINE_OP,) if by == "dataset" else (costmodel.LINE_DRIVER, costmodel.LINE_ESTIMATE)
+    grouped = (sa.select(key.label("k"), sa.func.sum(c.usd), sa.func.sum(c.core_s),
+                         sa.func.sum(sa.case((c.line.in_(counted), 1), else_=0)))
                .where(window).group_by(key))
     kinds = sa.select(c.line, sa.func.sum(c.usd)).where(window).group_by(c.line)
     with store.engine.connect() as conn:

@@ -46,16 +46,22 @@ def empty() -> dict[str, float]:
 
 def minus(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
     """``a - b`` per summed metric (peaks are kept from ``a``), never below zero."""
-    return {k: (a.get(k, 0) if k == PEAK[1] else max(a.get(k, 0) - b.get(k, 0), 0)) for k in METRIC_KEYS}
+    return {k: (a.get(k, 0) if k == PEAK[1] else round(max(a.get(k, 0) - b.get(k, 0), 0), 6)) for k in METRIC_KEYS}
 
 
 def add(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
-    return {k: (max(a.get(k, 0), b.get(k, 0)) if k == PEAK[1] else a.get(k, 0) + b.get(k, 0)) for k in METRIC_KEYS}
+    """``a + b`` per summed metric; the larger peak."""
+    return {k: (max(a.get(k, 0), b.get(k, 0)) if k == PEAK[1] else round(a.get(k, 0) + b.get(k, 0), 6))
+            for k in METRIC_KEYS}
 
 
 def has_tag(job: dict[str, Any], tag: str) -> bool:
-    """Whether ``job`` carries ``tag`` (as added over Connect, or prefixed by a classic session)."""
-    return any(t == tag or t.endswith("-" + tag) for t in job.get("jobTags") or ())
+    """Whether ``job`` carries ``tag``.
+
+    Spark prefixes a user's tag: ``spark-session-<id>-thread-<id>-<tag>`` on a classic session,
+    ``SparkConnect_SessionTag_User_<user>_Session_<id>_Tag_<tag>`` over Connect.
+    """
+    return any(t == tag or t.endswith(("-" + tag, "_Tag_" + tag)) for t in job.get("jobTags") or ())
 
 
 class SparkMetrics:

@@ -74,6 +74,7 @@ def _save(store: RunStore, run_id: str, pipeline: str, day: str, ops: list[tuple
           idle: float) -> None:
     lines = [{"line": "operation", "op": "write", "dataset": d, "core_s": s, "usd": s * 0.0001} for d, s in ops]
     lines.append({"line": "idle_startup", "core_s": idle, "usd": idle * 0.0001})
+    lines.append({"line": "driver", "core_s": 0.0, "usd": 0.0})  # one per run: what runs are counted by
     store.save_run({"run_id": run_id, "pipeline": pipeline, "status": "succeeded", "started_at": f"{day}T06:00:00Z",
                     "cost": {"lines": lines}, "cost_usd": sum(x["usd"] for x in lines)}, [])
 
@@ -92,9 +93,10 @@ def test_cost_breakdown_by_pipeline_dataset_and_day_with_the_previous_period(pro
     assert (load.runs, load.core_s) == (2, 422.0) and load.compute_usd == pytest.approx(0.0422)
     assert load.previous_usd == pytest.approx(0.006 + load.storage_usd)
     assert by_pipe.compute_usd == pytest.approx(0.0427) == by_ds.compute_usd == by_day.compute_usd
-    assert by_pipe.lines == pytest.approx({"operation": 0.0402, "idle_startup": 0.0025})
+    assert by_pipe.lines == pytest.approx({"operation": 0.0402, "idle_startup": 0.0025, "driver": 0.0})
     datasets = {r.key: r for r in by_ds.rows}
     assert datasets["big"].compute_usd == pytest.approx(0.04) and datasets["small"].compute_usd == pytest.approx(2e-4)
+    assert (datasets["big"].runs, datasets["small"].runs) == (2, 2)  # operations on the dataset
     assert datasets["(idle / start-up)"].compute_usd == pytest.approx(0.0025)
     assert datasets["big"].storage_bytes == 3 * 1024**2 + 2048  # the dataset and its quarantine
     assert datasets[RUN_RECORDS].storage_bytes == 512
