@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from pathlib import Path
 from typing import Any
 
 import nbformat
@@ -123,7 +124,7 @@ def test_nbpipe_cost_breaks_the_run_down_by_dataset_pipeline_and_day(run: dict[s
     assert totals["compute_usd"] == pytest.approx(record["cost"]["total_usd"], abs=1e-8)
     assert totals["total_usd"] == pytest.approx(totals["compute_usd"] + totals["storage_usd"], abs=1e-12)
     big_storage = next(s for s in report["storage"] if s["dataset"] == "big" and s["kind"] == "dataset")
-    assert big_storage["usd"] == pytest.approx(big_storage["bytes"] / 1024**3 * 0.25, rel=1e-6)  # 30 d = 1 month
+    assert big_storage["usd"] == pytest.approx(big_storage["bytes"] / 1024**3 * 0.25, abs=1e-9)  # 30 d = 1 month
     assert {m["key"] for m in report["top_movers"]} >= {"big", "small"}  # nothing in the previous period
     text = run_cli(root, "cost", "--by", "pipeline")
     assert text.returncode == 0 and "two_sizes" in text.stdout and "top movers:" in text.stdout
@@ -139,3 +140,27 @@ def test_bad_flags_are_refused_with_exit_code_3(run: dict[str, Any], args: list[
     proc = run_cli(run["root"], "cost", *args)
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert needle in proc.stderr and "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_the_resources_section_escapes_what_a_cell_wrote(tmp_path: Path) -> None:
+    from nbpipe.report.run_report import render_report
+
+    evil = "<script>window.__pwned=1</script>"
+    resources = {"spark": {"attempts": [{"attempt": 1, "executor_cores": 2, "held_s": 10.0, "error": None,
+                                         "ops": [{"op": "write", "dataset": "big",
+                                                  "metrics": {"executor_run_time_s": 4.0, "output_records": 7}}],
+                                         "cells": [{"cell": 3, "source": evil,
+                                                    "metrics": {"executor_run_time_s": 1.0}}]}]},
+                 "kernel": {"cpu_s": 1.5, "peak_rss_bytes": 2_000_000}, "runner": {"cpu_s": 0.5, "peak_rss_bytes": 10}}
+    from nbpipe.core.costmodel import run_cost
+
+    cost = run_cost(resources, duration_s=12.0, core_hour_usd=0.36, configured_cores=None, fallback_cores=2)
+    record = {"run_id": "r1", "pipeline": "p", "status": "succeeded", "resources": resources, "cost": cost,
+              "cost_usd": cost["total_usd"]}
+    nbformat.write(new_notebook(cells=[new_code_cell("1")]), tmp_path / "out.ipynb")
+    render_report(record, tmp_path / "out.ipynb", tmp_path / "report.html")
+    html = (tmp_path / "report.html").read_text()
+    section = html[html.index('id="nbpipe-resources"'):]
+    assert "<code>write big</code>" in section and "4.00 s" in section and "7 rows" in section
+    assert evil not in html and "&lt;script&gt;window.__pwned=1&lt;/script&gt;" in section
+    assert "2 executor cores (spark executors) held 10.00 s" in section

@@ -156,8 +156,8 @@ class Meter:
         from nbpipe.spark import metrics
 
         src = self._source
-        src.settle(self.run_tag)
-        found = src.by_tag([self.run_tag, *(op["tag"] for op in self.ops)])
+        jobs = src.settled_jobs(self.run_tag)
+        found = src.by_tag([self.run_tag, *(op["tag"] for op in self.ops)], jobs)
         tagged = metrics.empty()
         for op, out in zip(self.ops, payload["ops"], strict=True):
             out["metrics"] = found[op["tag"]]

@@ -37,6 +37,7 @@ STAGE_METRICS: dict[str, tuple[str, float]] = {
     "diskBytesSpilled": ("disk_spilled_bytes", 1),
 }
 PEAK = ("peakExecutionMemory", "peak_execution_memory_bytes")
+FINAL_STAGE_STATES = ("COMPLETE", "FAILED", "SKIPPED")
 METRIC_KEYS = (*(key for key, _ in STAGE_METRICS.values()), PEAK[1], "tasks", "stages", "jobs")
 
 
@@ -70,6 +71,8 @@ class SparkMetrics:
     def __init__(self, ui_url: str) -> None:
         self.base = ui_url.rstrip("/") + "/api/v1/applications"
         self._app: str | None = None
+        self._cores: int | None = None
+        self._stages: dict[int, list[dict[str, Any]]] = {}  # finished stages, by id
 
     def _get(self, path: str) -> Any:
         with urllib.request.urlopen(self.base + path, timeout=REQUEST_TIMEOUT_S) as resp:
@@ -82,45 +85,55 @@ class SparkMetrics:
             self._app = "/" + str(apps[0]["id"])
         return self._app
 
-    def jobs(self, tag: str) -> list[dict[str, Any]]:
-        return [j for j in self._get(self.app + "/jobs") if has_tag(j, tag)]
+    def all_jobs(self) -> list[dict[str, Any]]:
+        return list(self._get(self.app + "/jobs"))
 
     def executor_cores(self) -> int | None:
-        """Cores of the active executors (a local session's driver is its executor)."""
-        found = self._get(self.app + "/executors")
-        workers = [int(e.get("totalCores") or 0) for e in found if e.get("id") != "driver"]
-        cores = sum(workers) if workers else sum(int(e.get("totalCores") or 0) for e in found)
-        return cores or None
+        """Cores of the active executors (a local session's driver is its executor); asked once."""
+        if self._cores is None:
+            found = self._get(self.app + "/executors")
+            workers = [int(e.get("totalCores") or 0) for e in found if e.get("id") != "driver"]
+            self._cores = (sum(workers) if workers else sum(int(e.get("totalCores") or 0) for e in found)) or None
+        return self._cores
 
-    def settle(self, tag: str) -> None:
-        """Wait (briefly) until no job with ``tag`` is still running: job ends reach the API late."""
+    def settled_jobs(self, tag: str) -> list[dict[str, Any]]:
+        """The application's jobs once none with ``tag`` is still running (job ends reach the API late)."""
         deadline = time.monotonic() + SETTLE_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if not any(j.get("status") == "RUNNING" for j in self.jobs(tag)):
-                return
+        jobs = self.all_jobs()
+        while time.monotonic() < deadline and any(j.get("status") == "RUNNING" for j in jobs if has_tag(j, tag)):
             time.sleep(0.05)
+            jobs = self.all_jobs()
+        return jobs
 
-    def by_tag(self, tags: Iterable[str]) -> dict[str, dict[str, float]]:
-        """Task metrics summed over the stages of the jobs carrying each tag (one set of requests)."""
-        wanted = list(tags)
-        all_jobs = self._get(self.app + "/jobs")
-        stages: dict[int, list[dict[str, Any]]] = {}
-        for stage in self._get(self.app + "/stages"):
-            stages.setdefault(int(stage["stageId"]), []).append(stage)
+    def _stage(self, stage_id: int) -> list[dict[str, Any]]:
+        """The attempts of one stage; kept once none can change any more."""
+        if stage_id in self._stages:
+            return self._stages[stage_id]
+        attempts = list(self._get(f"{self.app}/stages/{stage_id}?details=false"))
+        if all(a.get("status") in FINAL_STAGE_STATES for a in attempts):
+            self._stages[stage_id] = attempts
+        return attempts
+
+    def by_tag(self, tags: Iterable[str], jobs: list[dict[str, Any]] | None = None) -> dict[str, dict[str, float]]:
+        """Task metrics summed over the stages of the jobs carrying each tag.
+
+        Only the stages of tagged jobs are fetched, each once it has finished, so a report costs
+        one request for the job list plus one per new stage, however long the server has run.
+        """
+        all_jobs = self.all_jobs() if jobs is None else jobs
         out: dict[str, dict[str, float]] = {}
-        for tag in wanted:
-            jobs = [j for j in all_jobs if has_tag(j, tag)]
-            ids = {int(s) for j in jobs for s in j.get("stageIds") or ()}
+        for tag in tags:
+            tagged = [j for j in all_jobs if has_tag(j, tag)]
             total = empty()
-            total["jobs"] = len(jobs)
-            for sid in ids:
-                for stage in stages.get(sid, ()):
+            total["jobs"] = len(tagged)
+            for sid in sorted({int(s) for j in tagged for s in j.get("stageIds") or ()}):
+                for stage in self._stage(sid):
                     if stage.get("status") == "SKIPPED":
                         continue
                     total["stages"] += 1
                     total["tasks"] += int(stage.get("numCompleteTasks") or 0) + int(stage.get("numFailedTasks") or 0)
-                    for field, (key, factor) in STAGE_METRICS.items():
-                        total[key] += float(stage.get(field) or 0) * factor
+                    for name, (key, factor) in STAGE_METRICS.items():
+                        total[key] += float(stage.get(name) or 0) * factor
                     total[PEAK[1]] = max(total[PEAK[1]], float(stage.get(PEAK[0]) or 0))
             out[tag] = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in total.items()}
         return out
