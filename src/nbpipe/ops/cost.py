@@ -124,7 +124,7 @@ Sums = tuple[float, float, int]  # usd, core-seconds, runs
 
 
 def _compute(store: RunStore, by: str, start: str, end: str) -> tuple[dict[str, Sums], dict[str, float]]:
-    """Per key: (usd, core_s, runs); and per line kind: usd. One grouped query each."""
+    """Per key: (usd, core_s, runs); and per line kind: usd. One grouped scan of the window's index."""
     c = cost_lines.c
     window = sa.and_(c.started_at >= start, c.started_at < end)
     if by == "dataset":
@@ -134,16 +134,17 @@ def _compute(store: RunStore, by: str, start: str, end: str) -> tuple[dict[str, 
     # every run has exactly one driver (or, recorded before v2, estimate) line: counting those counts
     # runs without a DISTINCT; a dataset row counts its operations
     counted = (costmodel.LINE_OP,) if by == "dataset" else (costmodel.LINE_DRIVER, costmodel.LINE_ESTIMATE)
-    grouped = (sa.select(key.label("k"), sa.func.sum(c.usd), sa.func.sum(c.core_s),
-                         sa.func.sum(sa.case((c.line.in_(counted), 1), else_=0)))
-               .where(window).group_by(key))
-    kinds = sa.select(c.line, sa.func.sum(c.usd)).where(window).group_by(c.line)
+    query = (sa.select(key.label("k"), c.line, sa.func.sum(c.usd), sa.func.sum(c.core_s), sa.func.count())
+             .where(window).group_by(key, c.line))
     with store.engine.connect() as conn:
-        rows: dict[str, Sums] = {str(k): (float(u or 0), float(s or 0), int(n or 0))
-                                 for k, u, s, n in conn.execute(grouped).tuples()}
-        lines = {str(k): float(u or 0) for k, u in conn.execute(kinds).tuples()}
-    if by == "dataset":
-        rows = {_UNATTRIBUTED.get(k, k): v for k, v in rows.items()}
+        found = conn.execute(query).tuples().all()
+    rows: dict[str, Sums] = {}
+    lines: dict[str, float] = {}
+    for k, line, usd, core_s, n in found:
+        name = _UNATTRIBUTED.get(str(k), str(k)) if by == "dataset" else str(k)
+        u, s, r = rows.get(name, (0.0, 0.0, 0))
+        rows[name] = (u + float(usd or 0), s + float(core_s or 0), r + (int(n) if line in counted else 0))
+        lines[str(line)] = lines.get(str(line), 0.0) + float(usd or 0)
     return rows, lines
 
 
