@@ -41,7 +41,8 @@ def cost(
         (_usd(report.total_usd), "bold"), f" = compute {_usd(report.compute_usd)} + storage {_usd(report.storage_usd)}",
         f" (previous period {_usd(report.previous_total_usd)})")
     say(f"  prices: {_usd(report.core_hour_usd)} per core-hour, {_usd(report.gb_month_usd)} per GB-month")
-    table = Table(by, "runs", "core-s", "compute", "storage", "total", "vs previous")
+    table = Table(by, "operations" if by == "dataset" else "runs", "core-s", "compute", "storage", "total",
+                  "vs previous")
     for r in report.rows:
         table.add_row(plain(r.key), plain(str(r.runs)), plain(f"{r.core_s:,.1f}"), plain(_usd(r.compute_usd)),
                       plain(_usd(r.storage_usd)), plain(_usd(r.total_usd)), plain(_change(r.change_usd)))
