@@ -152,7 +152,9 @@ def test_local_session_is_bound_to_loopback_with_the_profiles_conf(session: Any)
     assert (
         conf.get("spark.driver.host") == "127.0.0.1" and conf.get("spark.driver.bindAddress") == "127.0.0.1"
     )
-    assert session.sparkContext.uiWebUrl is None  # UI off
+    # the UI serves the REST API run resources are read from: on loopback, on a random port
+    url = session.sparkContext.uiWebUrl
+    assert url is not None and url.startswith("http://127.0.0.1:") and not url.endswith(":4040")
     assert session.conf.get("spark.sql.session.timeZone") == "UTC"
     assert session.conf.get("spark.sql.shuffle.partitions") == "3"
     assert session.sparkContext.master == "local[2]" and not nbspark.is_remote(session)
