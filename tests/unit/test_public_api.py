@@ -20,7 +20,7 @@ import pytest
 import nbpipe
 import nbpipe.errors as errors
 from nbpipe.core import events, protocol
-from nbpipe.core.config import DatasetConfig, PipelineConfig, Profile, ProjectConfig
+from nbpipe.core.config import CostConfig, DatasetConfig, PipelineConfig, Profile, ProfileRate, ProjectConfig
 from nbpipe.core.layout import RunDir
 
 
@@ -116,7 +116,7 @@ def test_console_script_and_module_entry_point() -> None:
     out = subprocess.run([sys.executable, "-m", "nbpipe.cli", "--help"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     for command in ("run", "backfill", "runs", "show", "promote", "contracts", "dag", "report", "init", "demo",
-                    "spark", "monitor", "notify", "airflow", "lineage", "docs"):
+                    "spark", "monitor", "notify", "airflow", "lineage", "docs", "cost"):
         assert command in out.stdout
     assert "panel-params" not in out.stdout, "the panel's machine-facing commands are hidden"
 
@@ -133,6 +133,7 @@ def test_event_kinds() -> None:
         "DATASET_READ": "dataset_read", "DATASET_STAGED": "dataset_staged", "DATASET_REJECTED": "dataset_rejected",
         "CHECK": "check", "METRIC": "metric", "STATE_PROPOSAL": "state_proposal", "LOG": "log",
         "ERROR_RAISED": "error_raised",
+        "RESOURCES": "resources",
         "RUN_STARTED": "run_started", "ATTEMPT_STARTED": "attempt_started", "CELL_STARTED": "cell_started",
         "CELL_FINISHED": "cell_finished", "ATTEMPT_FINISHED": "attempt_finished", "PUBLISHED": "published",
         "STATE_COMMITTED": "state_committed", "RUN_FINISHED": "run_finished",
@@ -158,6 +159,18 @@ def test_nbpipe_yaml_schema_keys() -> None:
     assert list(PipelineConfig.model_fields) == [
         "notebook", "params", "reads", "writes", "depends_on", "retries", "retry_delay_s", "timeout_s",
         "cell_timeout_s", "quality", "schedule", "schedule_param", "freshness", "kernel", "notify"]
+    assert list(CostConfig.model_fields) == ["core_hour_usd", "gb_month_usd", "profiles"]
+    assert list(ProfileRate.model_fields) == ["core_hour_usd", "cores"]
+
+
+def test_run_record_cost_fields_and_the_cost_api() -> None:
+    from nbpipe.core import costmodel
+    from nbpipe.ops.cost import CostReport, CostRow, cost_breakdown
+
+    assert costmodel.LINES == ("operation", "notebook_overhead", "idle_startup", "driver", "wall_clock_estimate")
+    assert list(inspect.signature(cost_breakdown).parameters) == ["project", "store", "since", "by", "now"]
+    assert {"rows", "lines", "storage"} <= set(CostReport.__dataclass_fields__)
+    assert {"key", "compute_usd", "storage_usd", "previous_usd"} <= set(CostRow.__dataclass_fields__)
 
 
 SHIMS = [

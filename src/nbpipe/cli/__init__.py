@@ -25,6 +25,7 @@ from typer.core import TyperGroup
 from nbpipe.cli import (
     airflow,
     backfill,
+    cost,
     dag,
     demo,
     docs,
@@ -84,6 +85,7 @@ app.command()(demo.demo)
 app.command()(docs.docs)
 app.command("panel-params", hidden=True)(panel.panel_params)
 app.command("panel-runs", hidden=True)(panel.panel_runs)
+app.command()(cost.cost)
 app.add_typer(promote.contracts_app, name="contracts")
 app.add_typer(dag.dag_app, name="dag")
 app.add_typer(spark.spark_app, name="spark")

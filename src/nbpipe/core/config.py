@@ -241,9 +241,25 @@ class PipelineConfig(_Model):
         return self.freshness.window() if self.freshness is not None else default_freshness(self.schedule)
 
 
+class ProfileRate(_Model):
+    """The price and size of one profile's compute (a cluster's cores are not this machine's)."""
+
+    core_hour_usd: float | None = Field(default=None, ge=0)
+    cores: int | None = Field(default=None, ge=1)
+
+
 class CostConfig(_Model):
+    """Prices of the cost model (:mod:`nbpipe.core.costmodel`); ``profiles`` override per profile."""
+
     core_hour_usd: float = Field(default=0.05, ge=0)
     gb_month_usd: float = Field(default=0.023, ge=0)
+    profiles: dict[str, ProfileRate] = Field(default_factory=dict)
+
+    def rate(self, profile: str) -> tuple[float, int | None]:
+        """The core-hour price and the configured cores (None: measured) of ``profile``."""
+        own = self.profiles.get(profile) or ProfileRate()
+        price = own.core_hour_usd if own.core_hour_usd is not None else self.core_hour_usd
+        return price, own.cores
 
 
 class SecretsConfig(_Model):
@@ -267,6 +283,14 @@ class ProjectConfig(_Model):
     runs: RunsPolicy = Field(default_factory=RunsPolicy)
     notify: list[NotifyRule] = Field(default_factory=list)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+
+    @model_validator(mode="after")
+    def _cost_profiles(self) -> ProjectConfig:
+        for name in self.cost.profiles:
+            if name not in self.profiles:
+                raise ValueError(f"cost.profiles names profile {name!r}, which is not defined"
+                                 f"{did_you_mean(name, self.profiles)}; defined: {', '.join(sorted(self.profiles))}")
+        return self
 
     @field_validator("datasets", "pipelines")
     @classmethod
@@ -303,7 +327,14 @@ class Project:
 
     @property
     def spark_cores(self) -> int:
-        """Cores the profile's Spark uses (``local[N]``), or this machine's for other masters (cost)."""
+        """Cores the profile's compute is priced for: ``cost.profiles.<profile>.cores``, else ``local[N]``.
+
+        A standalone or Connect profile without configured cores falls back to this machine's
+        count; run records use the executors' cores Spark reports instead (:mod:`nbpipe.run.resources`).
+        """
+        configured = self.config.cost.rate(self.profile_name)[1]
+        if configured is not None:
+            return configured
         master = self.profile.spark.master or "local[*]"
         inner = master[6:-1] if master.startswith("local[") else ""
         return int(inner) if inner.isdigit() else (os.cpu_count() or 1)

@@ -29,6 +29,7 @@ METRIC = "metric"
 STATE_PROPOSAL = "state_proposal"
 LOG = "log"
 ERROR_RAISED = "error_raised"  # error_class: an NbpipeError a cell raised, module-qualified
+RESOURCES = "resources"  # after each cell: tagged Spark task metrics per operation, kernel CPU/RSS
 # Event kinds written by the runner.
 RUN_STARTED = "run_started"
 ATTEMPT_STARTED = "attempt_started"

@@ -20,6 +20,7 @@ from nbpipe.core.config import Project, check_name, load_project
 from nbpipe.core.layout import RunDir
 from nbpipe.core.protocol import ENV_PROFILE, ENV_PROJECT, Mode, read_handoff
 from nbpipe.errors import NbpipeError
+from nbpipe.kernel.resources import Meter
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Mapping
@@ -58,6 +59,7 @@ class RunContext:
         self.attempt = attempt
         self.params = params
         self.log = events.EventLog.in_run_dir(self.run_dir, source="kernel", attempt=attempt)
+        self.meter = Meter(self, enabled=mode != "explore" and pipeline is not None)
 
     def __repr__(self) -> str:
         return (
@@ -79,7 +81,9 @@ class RunContext:
         """The SparkSession of the active profile (local, standalone master or Spark Connect)."""
         from nbpipe.spark.session import get_session
 
-        return get_session(self.project)
+        session = get_session(self.project)
+        self.meter.attach(session)
+        return session
 
     def metric(self, name: str, value: float | int) -> float:
         """Record a numeric metric for the run record and the dashboard."""
@@ -105,7 +109,8 @@ class RunContext:
         """
         from nbpipe.data.read import read_dataset
 
-        return read_dataset(self, name, paths=paths, schema_override=schema_override)
+        with self.meter.op("read", name):
+            return read_dataset(self, name, paths=paths, schema_override=schema_override)
 
     def write(self, df: DataFrame, name: str, *, mode: WriteMode | None = None) -> WriteResult:
         """Write a dataset: sandboxed in explore mode, staged for atomic publish in prod.
@@ -128,7 +133,8 @@ class RunContext:
         """
         from nbpipe.data.write import write_dataset
 
-        return write_dataset(self, df, name, mode=mode)
+        with self.meter.op("write", name):
+            return write_dataset(self, df, name, mode=mode)
 
     def check(self, df: Any, suite: str, *, quarantine: bool = False, dataset: str | None = None,
               frames: Mapping[str, Any] | None = None) -> CheckResult:
@@ -143,7 +149,8 @@ class RunContext:
         """
         from nbpipe.quality.checkpoint import run_checkpoint
 
-        return run_checkpoint(self, df, suite, quarantine=quarantine, dataset=dataset, frames=frames)
+        with self.meter.op("check", dataset or suite):
+            return run_checkpoint(self, df, suite, quarantine=quarantine, dataset=dataset, frames=frames)
 
     def incremental(self, name: str, *, column: str | None = None, lookback: Any = None,
                     max_files: int | None = None) -> DataFrame:
@@ -157,7 +164,8 @@ class RunContext:
         """
         from nbpipe.data.incremental import read_incremental
 
-        return read_incremental(self, name, column=column, lookback=lookback, max_files=max_files)
+        with self.meter.op("read", name):
+            return read_incremental(self, name, column=column, lookback=lookback, max_files=max_files)
 
     def panel(self, pipeline: str | None = None) -> Panel:
         """Show the panel of a pipeline: parameters, Run in production, recent runs, promote.

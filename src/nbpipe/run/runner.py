@@ -42,7 +42,7 @@ from nbpipe.errors import (
     RunFailedError,
     StateError,
 )
-from nbpipe.run import cancel, failpoints, observe, recovery, uptodate
+from nbpipe.run import cancel, failpoints, observe, recovery, resources, uptodate
 from nbpipe.run.locks import PipelineLock
 from nbpipe.run.observe import RunObserver
 from nbpipe.run.record import (
@@ -295,6 +295,7 @@ class Runner:
             params=run.params.masked(),
             run_dir=str(run.run_dir),
         )
+        resources.begin(run.run_id)
         failpoints.hit("after_run_started")
         if run.backfill is None:
             run.warnings.extend(recovery.recover(self.project, self.store, run.pipeline, by=run.run_id,
