@@ -59,7 +59,8 @@ def test_the_file_imports_only_airflow_and_holds_every_value_as_a_literal(tmp_pa
     values = constants(source)
     assert (values["NBPIPE"], values["PROJECT_DIR"]) == (binary, str(root))
     assert values["NOT_RETRIED"] == {2: "ConfigError", 3: "ParameterError", 4: "NotebookError", 6: "DatasetError",
-                                     7: "ContractViolationError", 8: "BadRowsError", 13: "QualityGateError"}
+                                     7: "ContractViolationError", 8: "BadRowsError", 13: "QualityGateError",
+                                     130: "RunCancelledError"}
 
     call = next(n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "NbpipeRun")
     kwargs = {k.arg: k.value for k in call.keywords}
