@@ -20,7 +20,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from nbpipe.cli import backfill, dag, demo, history, init, promote, run, spark
+from nbpipe.cli import backfill, dag, demo, history, init, lineage_flush, promote, run, spark
 from nbpipe.cli._common import err, print_error
 from nbpipe.cli._crash import is_click_flow, write_crash_log
 from nbpipe.errors import NbpipeError
@@ -67,6 +67,7 @@ app.command()(demo.demo)
 app.add_typer(promote.contracts_app, name="contracts")
 app.add_typer(dag.dag_app, name="dag")
 app.add_typer(spark.spark_app, name="spark")
+app.command("lineage-flush")(lineage_flush.flush)  # becomes `nbpipe lineage flush` in the lineage group
 
 
 def main() -> None:

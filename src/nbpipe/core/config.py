@@ -14,6 +14,7 @@ from typing import Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from nbpipe.core.lineage_config import LineageConfig
 from nbpipe.core.paramtypes import check_declaration
 from nbpipe.core.protocol import ENV_PROFILE
 from nbpipe.core.schedule import Freshness, cron_of, default_freshness, parse_duration
@@ -227,6 +228,7 @@ class ProjectConfig(_Model):
     cost: CostConfig = Field(default_factory=CostConfig)
     secrets: SecretsConfig = Field(default_factory=SecretsConfig)
     runs: RunsPolicy = Field(default_factory=RunsPolicy)
+    lineage: LineageConfig = Field(default_factory=LineageConfig)
 
     @field_validator("datasets", "pipelines")
     @classmethod

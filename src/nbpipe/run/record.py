@@ -81,6 +81,7 @@ class RunFacts:
     fingerprint_basis: tuple[Any, Any] = ({}, None)  # the notebook and the input listings at start
     stopped_early: dict[str, Any] | None = None  # the last attempt's clean sys.exit(): cell and message
     not_skipped: dict[str, Any] | None = None  # why an up-to-date check did not skip: what changed, since which run
+    lineage: dict[str, Any] | None = None  # OpenLineage: run_id, namespace, job, events emitted, pending
 
     @property
     def files(self) -> RunDir:
@@ -179,6 +180,7 @@ def build_record(
             resume_run_id=run.run_id if status == "failed" and records.proposals(events, last) else None,
             env_variables=run.params.env_variables,
         ),
+        "lineage": run.lineage,
         "cost_usd": round(duration / 3600 * cores * project.config.cost.core_hour_usd, 6),
         "artifacts": {"notebook": RunDir.OUTPUT, "report": RunDir.REPORT, "events": RunDir.EVENTS},
     }
