@@ -11,8 +11,8 @@ a source column (kept or renamed), ``TRANSFORMATION`` for one computed from sour
 Covered: projections, renames, casts and expressions over columns, through filters, sorts,
 joins and aggregates (``name#id`` attributes pass through them unchanged). Not covered: the
 second and later sides of a ``union`` (Spark keeps the first side's attribute ids), frames not
-read with ``ctx.read``/``ctx.incremental``, and indirect lineage (columns used only in filters, joins or grouping). Any failure gives no lineage,
-never a failed write.
+read with ``ctx.read``/``ctx.incremental``, and indirect lineage (columns used only in filters,
+joins or grouping). Any failure gives no lineage, never a failed write.
 """
 
 from __future__ import annotations
