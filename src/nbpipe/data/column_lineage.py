@@ -155,7 +155,9 @@ def _groups(node: str) -> list[str]:
 
 def _split(group: str) -> list[str]:
     """Split a list on commas outside parentheses and brackets."""
-    out, depth, cur = [], 0, []
+    out: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in group:
         if ch in "([{":
             depth += 1
