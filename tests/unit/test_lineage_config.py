@@ -56,7 +56,7 @@ def test_off_by_default_and_the_standard_ways(tmp_path: Path, monkeypatch: pytes
     with pytest.raises(ConfigError, match="needs log_file_path"):
         resolve(project, CLEAN)
     assert resolve(project, {**CLEAN, "OPENLINEAGE_DISABLED": "true"}) is None
-    with pytest.raises(ConfigError, match="lineage.enabled is true"):
+    with pytest.raises(ConfigError, match=r"lineage\.enabled is true"):
         resolve(load(tmp_path / "b", project="p", lineage={"enabled": True}), CLEAN)
     off = load(tmp_path / "c", project="p", lineage={"enabled": False, "transport": {"type": "console"}})
     assert resolve(off, {**CLEAN, "OPENLINEAGE_URL": "http://x"}) is None
@@ -81,11 +81,12 @@ def test_names_follow_the_openlineage_naming_helpers(tmp_path: Path) -> None:
     assert dataset_name(project, "events").as_dict() == {"namespace": kafka.get_namespace(), "name": "clicks"}
     pg = ol_naming.Postgres(host="db.local", port="5433", database="shop", schema="sales", table="orders")
     assert dataset_name(project, "orders").as_dict() == {"namespace": pg.get_namespace(), "name": pg.get_name()}
-    assert jdbc_name("jdbc:postgresql://h/db", "t").as_dict() == {"namespace": "postgres://h:5432", "name": "db.public.t"}
+    default_port = jdbc_name("jdbc:postgresql://h/db", "t")
+    assert default_port.as_dict() == {"namespace": "postgres://h:5432", "name": "db.public.t"}
     assert jdbc_name("jdbc:mysql://h:3306/db", "t").name == "db.t"
     with pytest.raises(DatasetError, match="gives no OpenLineage name"):
         dataset_name(project, "bad")
-    with pytest.raises(DatasetError, match="bootstrap.servers"):
+    with pytest.raises(DatasetError, match=r"bootstrap\.servers"):
         kafka_name("nohost", "t", "x")
 
 
