@@ -22,6 +22,7 @@ import nbpipe.errors as errors
 from nbpipe.core import events, protocol
 from nbpipe.core.config import DatasetConfig, PipelineConfig, Profile, ProjectConfig
 from nbpipe.core.layout import RunDir
+from nbpipe.core.lineage_config import LineageConfig
 
 
 def test_root_exports() -> None:
@@ -114,13 +115,14 @@ def test_console_script_and_module_entry_point() -> None:
     out = subprocess.run([sys.executable, "-m", "nbpipe.cli", "--help"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     for command in ("run", "backfill", "runs", "show", "promote", "contracts", "dag", "report", "init", "demo",
-                    "spark"):
+                    "spark", "lineage-flush"):
         assert command in out.stdout
 
 
 def test_run_directory_file_names() -> None:
     assert (RunDir.RECORD, RunDir.EVENTS, RunDir.OUTPUT, RunDir.REPORT, RunDir.KERNEL_LOG, RunDir.STAGING) == (
         "run.json", "events.jsonl", "output.ipynb", "report.html", "kernel.log", "staging")
+    assert (RunDir.LINEAGE, RunDir.LINEAGE_OUTBOX) == ("lineage.json", "lineage-outbox.jsonl")
 
 
 def test_event_kinds() -> None:
@@ -145,7 +147,8 @@ def test_documented_environment_variables() -> None:
 
 def test_nbpipe_yaml_schema_keys() -> None:
     assert list(ProjectConfig.model_fields) == ["project", "profiles", "datasets", "pipelines", "cost", "secrets",
-                                                "runs"]
+                                                "runs", "lineage"]
+    assert list(LineageConfig.model_fields) == ["enabled", "namespace", "transport"]
     assert list(Profile.model_fields) == ["spark", "warehouse", "store", "runs_dir"]
     assert list(DatasetConfig.model_fields) == ["path", "format", "options", "partition_by", "contract",
                                                 "retention_days", "on_bad_rows", "primary_key", "write_mode",

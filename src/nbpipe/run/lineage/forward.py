@@ -70,7 +70,8 @@ def deliver(settings: LineageSettings, runs_dir: Path, run_dirs: list[Path], tra
 
 def _describe(exc: BaseException, settings: LineageSettings) -> str:
     """Why delivery failed, naming the endpoint without credentials (the exception text may hold a URL)."""
-    return f"could not deliver OpenLineage events to {settings.endpoint}: {type(exc).__name__}"
+    reason = exc.message if isinstance(exc, NbpipeError) else type(exc).__name__  # ours never hold a value
+    return f"could not deliver OpenLineage events to {settings.endpoint}: {reason}"
 
 
 def flush(settings: LineageSettings, runs_dir: Path) -> Delivery:
