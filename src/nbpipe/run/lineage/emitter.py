@@ -70,7 +70,7 @@ class LineageRun:
                                               warnings=self.warnings)
             self._emit(build.event(state, records.iso(ended) or "", self.info, inputs=inputs, outputs=outputs,
                                    error=error if state == "FAIL" else None, tests=tests))
-        except (ValueError, TypeError, OSError) as exc:  # building never fails the run
+        except Exception as exc:
             self.warnings.append(f"the OpenLineage {state} event could not be built ({type(exc).__name__}: {exc})")
         result = self.forwarder.close(self.settings.timeout_s + 1.0)
         if result.error:

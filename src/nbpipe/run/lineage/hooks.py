@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nbpipe.core import events as ev
 from nbpipe.core.config import Project
 from nbpipe.core.masking import Masker
 from nbpipe.run.lineage import outbox
@@ -21,14 +22,25 @@ def check(project: Project) -> None:
 
 
 def start(project: Project, *, pipeline: str, run_id: str, run_dir: Path, notebook: Path, params: dict[str, Any],
-          masker: Masker, started: dt.datetime, backfill_id: str | None = None) -> LineageRun | None:
-    """Emit the run's START (see :func:`nbpipe.run.lineage.emitter.start`); None when lineage is off."""
+          masker: Masker, started: dt.datetime, backfill_id: str | None = None,
+          log: ev.EventLog | None = None) -> LineageRun | None:
+    """Emit the run's START (see :func:`nbpipe.run.lineage.emitter.start`); None when lineage is off.
+
+    Lineage never fails a run: if the START cannot even be written, the run goes on without
+    lineage and ``log`` gets a warning saying why.
+    """
     if resolve(project) is None:
         return None
-    from nbpipe.run.lineage import emitter
+    try:
+        from nbpipe.run.lineage import emitter
 
-    return emitter.start(project, pipeline=pipeline, run_id=run_id, run_dir=run_dir, notebook=notebook,
-                         params=params, masker=masker, started=started, backfill_id=backfill_id)
+        return emitter.start(project, pipeline=pipeline, run_id=run_id, run_dir=run_dir, notebook=notebook,
+                             params=params, masker=masker, started=started, backfill_id=backfill_id)
+    except Exception as exc:
+        if log is not None:
+            log.emit(ev.LOG, level="warning",
+                     message=f"OpenLineage events are not emitted for this run: {type(exc).__name__}: {exc}")
+        return None
 
 
 def close_orphan(project: Project, run_dir: Path, *, published: bool, ended: dt.datetime) -> bool:
