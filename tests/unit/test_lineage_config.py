@@ -133,3 +133,23 @@ def test_config_loads_with_a_valid_block(tmp_path: Path) -> None:
     settings = resolve(project, CLEAN)
     assert settings is not None and settings.namespace == "prod"
     assert settings.transport["timeout"] == 2.0 and settings.transport["retry"]["total"] == 0
+
+
+def test_run_report_lineage_summary(tmp_path: Path) -> None:
+    from nbpipe.run.lineage.summary import run_lineage
+
+    project = load(tmp_path, project="shop", datasets={"raw": {"path": "landing", "format": "csv"},
+                                                       "orders": {"format": "parquet"}},
+                   pipelines={"orders": {"notebook": "o.ipynb", "reads": ["raw"], "writes": ["orders"]}})
+    record = {"pipeline": "orders", "lineage": {"run_id": "0193-run"},
+              "datasets": {"inputs": [{"dataset": "raw", "rows": 3}, {"dataset": "extra", "rows": 1}],
+                           "outputs": [{"dataset": "orders", "rows": 2}, {"dataset": "scratch", "sandbox": True}]}}
+    summary = run_lineage(project, record)
+    assert summary["pipeline"] == {"namespace": "shop", "name": "orders", "run_id": "0193-run"}
+    assert summary["inputs"] == [
+        {"dataset": "raw", "namespace": "file", "name": str(tmp_path.resolve() / "landing"), "rows": 3,
+         "declared": True},
+        {"dataset": "extra", "namespace": None, "name": None, "rows": 1, "declared": False},
+    ]
+    assert summary["outputs"] == [{"dataset": "orders", "namespace": "file", "name": str(project.warehouse / "orders"),
+                                   "rows": 2, "declared": True}]
