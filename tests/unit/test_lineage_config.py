@@ -38,6 +38,9 @@ def test_bad_lineage_block_exits_2_without_a_traceback(tmp_path: Path) -> None:
     write_config(tmp_path, project="p", lineage={"transport": {"type": "http", "url": "nope"}})
     out = run_cli(tmp_path, "run", "anything")
     assert out.returncode == 2 and "lineage.transport" in out.stderr and "Traceback" not in out.stderr
+    write_config(tmp_path / "off", project="p")
+    off = run_cli(tmp_path / "off", "lineage-flush", env=CLEAN)
+    assert off.returncode == 2 and "lineage is off" in off.stderr
 
 
 def test_off_by_default_and_the_standard_ways(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -296,7 +296,7 @@ class Runner:
         run.lineage_run = lineage_hooks.start(
             self.project, pipeline=run.pipeline, run_id=run.run_id, run_dir=run.run_dir, notebook=run.notebook,
             params=run.params.effective, masker=run.masker, started=run.started_at,
-            backfill_id=run.backfill.backfill_id if run.backfill is not None else None, log=log)
+            backfill_id=run.backfill.backfill_id if run.backfill is not None else None, log=log, mode=run.mode)
         failpoints.hit("after_run_started")
         if run.backfill is None:
             run.warnings.extend(recovery.recover(self.project, self.store, run.pipeline, by=run.run_id,

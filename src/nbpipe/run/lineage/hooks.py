@@ -23,13 +23,13 @@ def check(project: Project) -> None:
 
 def start(project: Project, *, pipeline: str, run_id: str, run_dir: Path, notebook: Path, params: dict[str, Any],
           masker: Masker, started: dt.datetime, backfill_id: str | None = None,
-          log: ev.EventLog | None = None) -> LineageRun | None:
+          log: ev.EventLog | None = None, mode: str = "prod") -> LineageRun | None:
     """Emit the run's START (see :func:`nbpipe.run.lineage.emitter.start`); None when lineage is off.
 
     Lineage never fails a run: if the START cannot even be written, the run goes on without
-    lineage and ``log`` gets a warning saying why.
+    lineage and ``log`` gets a warning saying why. Explore runs (``nbpipe run --explore``) emit nothing.
     """
-    if resolve(project) is None:
+    if mode != "prod" or resolve(project) is None:
         return None
     try:
         from nbpipe.run.lineage import emitter

@@ -45,7 +45,7 @@ class LineageSettings:
         """The destination without credentials, for warnings and the record."""
         kind = self.transport.get("type", "?")
         if kind == "http":
-            return redact_url(str(self.transport.get("url", ""))) + "/" + str(
+            return redact_url(str(self.transport.get("url", ""))).rstrip("/") + "/" + str(
                 self.transport.get("endpoint") or "api/v1/lineage").lstrip("/")
         if kind == "file":
             return f"file {self.transport.get('log_file_path')}"
