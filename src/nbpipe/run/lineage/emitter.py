@@ -71,7 +71,7 @@ class LineageRun:
             self._emit(build.event(state, records.iso(ended) or "", self.info, inputs=inputs, outputs=outputs,
                                    error=error if state == "FAIL" else None, tests=tests))
         except Exception as exc:
-            self.warnings.append(f"the OpenLineage {state} event could not be built ({type(exc).__name__}: {exc})")
+            self.warnings.append(f"the OpenLineage {state} event could not be built ({type(exc).__name__})")
         result = self.forwarder.close(self.settings.timeout_s + 1.0)
         if result.error:
             pending = len(outbox.pending(self.run_dir))

@@ -39,7 +39,7 @@ def start(project: Project, *, pipeline: str, run_id: str, run_dir: Path, notebo
     except Exception as exc:
         if log is not None:
             log.emit(ev.LOG, level="warning",
-                     message=f"OpenLineage events are not emitted for this run: {type(exc).__name__}: {exc}")
+                     message="OpenLineage events are not emitted for this run: " + _reason(exc))
         return None
 
 
@@ -50,3 +50,8 @@ def close_orphan(project: Project, run_dir: Path, *, published: bool, ended: dt.
     from nbpipe.run.lineage import emitter
 
     return emitter.close_orphan(project, run_dir, published=published, ended=ended)
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception as text safe to record: an OS error's text, else only its class (it may quote a URL)."""
+    return f"{type(exc).__name__}: {exc}" if isinstance(exc, OSError) else type(exc).__name__
