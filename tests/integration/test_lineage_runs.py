@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,7 @@ def test_runs_emit_start_and_one_closing_event_with_facets(tmp_path: Path, monke
         assert SECRET not in RunDir(secret.run_dir).lineage.read_text()
 
     run_id = ok.record["lineage"]["run_id"]
+    assert uuid.UUID(run_id).version == 7
     events = receiver.of_run(run_id)
     assert [e["eventType"] for e in events] == ["START", "COMPLETE"]
     assert ok.record["lineage"]["events"] == ["START", "COMPLETE"] and ok.record["lineage"]["pending"] == 0

@@ -10,7 +10,7 @@ from openlineage.client.naming import dataset as ol_naming
 from nbpipe.core.config import load_project
 from nbpipe.data.column_lineage import parse
 from nbpipe.errors import ConfigError, DatasetError
-from nbpipe.run.lineage import build
+from nbpipe.run.lineage import jobinfo as build
 from nbpipe.run.lineage.naming import dataset_name, jdbc_name, kafka_name
 from nbpipe.run.lineage.settings import resolve, resolved_transport
 from tests.support.cli import run_cli

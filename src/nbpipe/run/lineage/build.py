@@ -19,9 +19,7 @@ This module imports ``openlineage``: only an enabled lineage reaches it.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from openlineage.client import event_v2 as ol
@@ -41,23 +39,13 @@ from openlineage.client.facet_v2 import (
 )
 from openlineage.client.serde import Serde
 
+from nbpipe.run.lineage.jobinfo import JobInfo
 from nbpipe.run.lineage.naming import OLName, source_uri
 
 PRODUCER = "https://github.com/nbpipe/nbpipe"
-MAX_SOURCE_CHARS = 200_000
 
 
-@dataclass
-class JobInfo:
-    """What every event of a run repeats: identity, job facets and run facets known at start."""
-
-    namespace: str
-    job: str
-    run_id: str
-    source_code: str | None = None
-    git: dict[str, str] | None = None  # url, commit, path
-    nominal_time: str | None = None
-    parents: dict[str, Any] = field(default_factory=dict)  # parent / root: {namespace, job, run_id}
+__all__ = ["JobInfo", "event", "input_dataset", "output_dataset"]
 
 
 def job_facets(info: JobInfo) -> dict[str, Any]:
@@ -209,24 +197,3 @@ def as_tests(assertions: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
-
-
-def parent_from_env(value: str | None) -> dict[str, str] | None:
-    """``namespace/job/run_id`` (the Airflow provider's format) as a parent, or None if malformed."""
-    if not value:
-        return None
-    namespace, _, rest = value.partition("/")
-    job, _, run_id = rest.rpartition("/")
-    try:
-        uuid.UUID(run_id)
-    except ValueError:
-        return None
-    if not namespace or not job:
-        return None
-    return {"namespace": namespace, "job": job, "run_id": run_id}
-
-
-def backfill_parent(namespace: str, pipeline: str, backfill_id: str) -> dict[str, str]:
-    """The backfill a run belongs to, as a parent run (its UUID derived from the backfill id)."""
-    return {"namespace": namespace, "job": f"{pipeline}.backfill",
-            "run_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"nbpipe:{namespace}:{backfill_id}"))}

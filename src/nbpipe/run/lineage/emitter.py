@@ -27,14 +27,16 @@ from nbpipe.core import records
 from nbpipe.core.config import Project
 from nbpipe.core.masking import Masker
 from nbpipe.errors import DatasetError
-from nbpipe.run.lineage import build, outbox
+from nbpipe.run.lineage import outbox
 from nbpipe.run.lineage.forward import Forwarder
+from nbpipe.run.lineage.jobinfo import MAX_SOURCE_CHARS, JobInfo, backfill_parent, parent_from_env, uuid7
 from nbpipe.run.lineage.naming import OLName, dataset_name
 from nbpipe.run.lineage.settings import LineageSettings, resolve
 
 ENV_PARENT = "OPENLINEAGE_PARENT_ID"
 ENV_ROOT_PARENT = "OPENLINEAGE_ROOT_PARENT_ID"
 NOMINAL_PARAMS = ("run_date", "date", "ds", "logical_date")
+START_WAIT_S = 60.0  # the client's import plus building START; only a machine under heavy load gets near it
 
 
 @dataclass
@@ -43,12 +45,13 @@ class LineageRun:
 
     project: Project
     settings: LineageSettings
-    info: build.JobInfo
+    info: JobInfo
     run_dir: Path
     masker: Masker
     forwarder: Forwarder
     emitted: list[str]
     warnings: list[str]
+    started_at: str
 
     def _emit(self, event: dict[str, Any]) -> None:
         outbox.append(self.project.runs_dir, self.run_dir, self.masker.data(event))
@@ -58,14 +61,33 @@ class LineageRun:
 
     def identity(self) -> dict[str, Any]:
         return {"run_id": self.info.run_id, "namespace": self.info.namespace, "job": self.info.job,
-                "events": list(self.emitted), "endpoint": self.settings.endpoint}
+                "started_at": self.started_at, "events": list(self.emitted), "endpoint": self.settings.endpoint}
+
+    def emit_start(self, notebook: Path, pipeline: str) -> None:
+        """Build and queue START (in the forwarder's thread: the client's import is slow)."""
+        from nbpipe.run.lineage import build
+
+        self.info.source_code = _source(notebook, self.masker)
+        self.info.git = _git(self.project.root, notebook)
+        cfg = self.project.config.pipelines.get(pipeline)
+        declared_in = _declared(self.project, cfg.reads if cfg else [], self.warnings)
+        declared_out = _declared(self.project, cfg.writes if cfg else [], self.warnings)
+        self._emit(build.event("START", self.started_at, self.info,
+                               inputs=[build.input_dataset(n, d) for d, n in declared_in],
+                               outputs=[build.output_dataset(n, d) for d, n in declared_out]))
 
     def finish(self, *, status: str, error: str | None, ended: dt.datetime, log: ev.EventLog,
                attempt: int | None) -> dict[str, Any]:
         """Emit the closing event, wait briefly for delivery; return the record's ``lineage`` entry."""
         events = list(ev.read_events(log.path))
         state = "COMPLETE" if status in ("succeeded", "skipped") else "FAIL"
+        if not self.forwarder.ready.wait(START_WAIT_S):
+            self.warnings.append(f"the OpenLineage START event was not ready within {START_WAIT_S:g} s")
+        if self.forwarder.first_error:
+            self.warnings.append(f"the OpenLineage START event could not be built ({self.forwarder.first_error})")
         try:
+            from nbpipe.run.lineage import build
+
             inputs, outputs, tests = datasets(self.project, events, attempt, published=status == "succeeded",
                                               warnings=self.warnings)
             self._emit(build.event(state, records.iso(ended) or "", self.info, inputs=inputs, outputs=outputs,
@@ -87,25 +109,17 @@ class LineageRun:
 def start(project: Project, *, pipeline: str, run_id: str, run_dir: Path, notebook: Path,
           params: Mapping[str, Any], masker: Masker, started: dt.datetime,
           backfill_id: str | None = None) -> LineageRun | None:
-    """Emit START for a run (None, importing nothing, when lineage is off)."""
+    """Start a run's lineage: its identity now, START built and sent in the background; None when off."""
     settings = resolve(project)
     if settings is None:
         return None
-    from openlineage.client.uuid import generate_new_uuid
-
     warnings: list[str] = []
-    info = build.JobInfo(
-        namespace=settings.namespace, job=pipeline, run_id=str(generate_new_uuid(started)),
-        source_code=_source(notebook, masker), git=_git(project.root, notebook),
-        nominal_time=_nominal(params), parents=_parents(settings.namespace, pipeline, backfill_id, warnings))
-    forwarder = Forwarder(settings, project.runs_dir, run_dir)
-    run = LineageRun(project, settings, info, run_dir, masker, forwarder, [], warnings)
-    cfg = project.config.pipelines.get(pipeline)
-    declared_in = _declared(project, cfg.reads if cfg else [], warnings)
-    declared_out = _declared(project, cfg.writes if cfg else [], warnings)
-    run._emit(build.event("START", records.iso(started) or "", info,
-                          inputs=[build.input_dataset(n, d) for d, n in declared_in],
-                          outputs=[build.output_dataset(n, d) for d, n in declared_out]))
+    info = JobInfo(namespace=settings.namespace, job=pipeline, run_id=uuid7(started), nominal_time=_nominal(params),
+                   parents=_parents(settings.namespace, pipeline, backfill_id, warnings))
+    run = LineageRun(project, settings, info, run_dir, masker, None, [], warnings,  # type: ignore[arg-type]
+                     records.iso(started) or "")
+    outbox.write_identity(run_dir, run.identity())  # a killed run is closed from this (close_orphan)
+    run.forwarder = Forwarder(settings, project.runs_dir, run_dir, first=lambda: run.emit_start(notebook, pipeline))
     return run
 
 
@@ -116,13 +130,17 @@ def close_orphan(project: Project, run_dir: Path, *, published: bool, ended: dt.
     The event stays in that run's outbox; the recovering run's forwarder (or a flush) sends it.
     """
     identity = outbox.read_identity(run_dir)
-    emitted = identity.get("events") or []
-    if not identity.get("run_id") or "START" not in emitted or {"COMPLETE", "FAIL", "ABORT"} & set(emitted):
+    emitted = list(identity.get("events") or [])
+    if not identity.get("run_id") or {"COMPLETE", "FAIL", "ABORT"} & set(emitted):
         return False
     if resolve(project) is None:
         return False
-    info = build.JobInfo(namespace=str(identity["namespace"]), job=str(identity["job"]),
-                         run_id=str(identity["run_id"]))
+    from nbpipe.run.lineage import build
+
+    info = JobInfo(namespace=str(identity["namespace"]), job=str(identity["job"]), run_id=str(identity["run_id"]))
+    if "START" not in emitted:  # killed before its background thread wrote START: the pair is sent now
+        outbox.append(project.runs_dir, run_dir, build.event("START", str(identity.get("started_at")), info))
+        emitted.append("START")
     state = "COMPLETE" if published else "ABORT"
     message = None if published else "the runner process was killed before the run finished; nothing was published"
     outbox.append(project.runs_dir, run_dir, build.event(state, records.iso(ended) or "", info, error=message))
@@ -133,6 +151,8 @@ def close_orphan(project: Project, run_dir: Path, *, published: bool, ended: dt.
 def datasets(project: Project, events: list[dict[str, Any]], attempt: int | None, *, published: bool,
              warnings: list[str]) -> tuple[list[Any], list[Any], list[dict[str, Any]]]:
     """Inputs, outputs (with statistics only when published) and test results of a run's last attempt."""
+    from nbpipe.run.lineage import build
+
     checks = ev.of_kind(events, ev.CHECK, attempt)
     by_dataset: dict[str, list[dict[str, Any]]] = {}
     all_assertions: list[dict[str, Any]] = []
@@ -213,7 +233,7 @@ def _source(notebook: Path, masker: Masker) -> str | None:
         return None
     cells = ["".join(c["source"]) if isinstance(c.get("source"), list) else str(c.get("source", ""))
              for c in nb.get("cells", []) if c.get("cell_type") == "code"]
-    return masker.text("\n\n".join(cells))[: build.MAX_SOURCE_CHARS]
+    return masker.text("\n\n".join(cells))[: MAX_SOURCE_CHARS]
 
 
 def _git(root: Path, notebook: Path) -> dict[str, str] | None:
@@ -248,13 +268,13 @@ def _nominal(params: Mapping[str, Any]) -> str | None:
 
 
 def _parents(namespace: str, pipeline: str, backfill_id: str | None, warnings: list[str]) -> dict[str, Any]:
-    airflow = build.parent_from_env(os.environ.get(ENV_PARENT))
-    root = build.parent_from_env(os.environ.get(ENV_ROOT_PARENT))
+    airflow = parent_from_env(os.environ.get(ENV_PARENT))
+    root = parent_from_env(os.environ.get(ENV_ROOT_PARENT))
     for var in (ENV_PARENT, ENV_ROOT_PARENT):
-        if os.environ.get(var) and build.parent_from_env(os.environ[var]) is None:
+        if os.environ.get(var) and parent_from_env(os.environ[var]) is None:
             warnings.append(f"{var} is not namespace/job/run-uuid; the run's OpenLineage parent leaves it out")
     if backfill_id:
-        return {"parent": build.backfill_parent(namespace, pipeline, backfill_id), "root": root or airflow}
+        return {"parent": backfill_parent(namespace, pipeline, backfill_id), "root": root or airflow}
     if airflow:
         return {"parent": airflow, "root": root}
     return {}

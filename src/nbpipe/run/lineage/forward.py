@@ -9,6 +9,7 @@ pass in the foreground (``nbpipe lineage flush``). What could not be sent stays 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,10 +81,15 @@ def flush(settings: LineageSettings, runs_dir: Path) -> Delivery:
 
 
 class Forwarder:
-    """A daemon thread that delivers ``run_dir``'s outbox and the outboxes earlier runs left."""
+    """A daemon thread that runs ``first`` (building START), then delivers ``run_dir``'s outbox and
+    the outboxes earlier runs left whenever it is kicked."""
 
-    def __init__(self, settings: LineageSettings, runs_dir: Path, run_dir: Path) -> None:
+    def __init__(self, settings: LineageSettings, runs_dir: Path, run_dir: Path,
+                 first: Callable[[], None] | None = None) -> None:
         self.settings = settings
+        self._first = first
+        self.ready = threading.Event()  # ``first`` ran (or failed: ``first_error``)
+        self.first_error: str | None = None
         self.runs_dir = runs_dir
         self.run_dir = run_dir
         self._wake = threading.Event()
@@ -111,6 +117,12 @@ class Forwarder:
         return self.last
 
     def _loop(self) -> None:
+        if self._first is not None:
+            try:
+                self._first()
+            except Exception as exc:
+                self.first_error = type(exc).__name__
+        self.ready.set()
         while True:
             self._wake.wait()
             self._wake.clear()
