@@ -1,7 +1,8 @@
 """One run's OpenLineage events: START when it starts, one of COMPLETE/FAIL/ABORT when it ends.
 
-The runner calls :func:`start` right after it took the lock and :meth:`LineageRun.finish` before it
-writes the record; the next run's recovery calls :func:`close_orphan` for a run whose runner was
+The runner calls :func:`start` right after it took the lock — it writes the run's identity
+(``lineage.json``: a UUID v7, job, start time) and leaves importing the client and building START
+to the background thread — and :meth:`LineageRun.finish` before it writes the record; the next run's recovery calls :func:`close_orphan` for a run whose runner was
 killed. Events go to the run's outbox first (:mod:`~nbpipe.run.lineage.outbox`) and a
 background thread forwards them (:mod:`~nbpipe.run.lineage.forward`); :meth:`finish` waits for
 that at most the transport's timeout, so a dead endpoint costs a run no more than that, and what
