@@ -8,10 +8,10 @@ import pytest
 from openlineage.client.naming import dataset as ol_naming
 
 from nbpipe.core.config import load_project
+from nbpipe.core.lineage_names import dataset_name, jdbc_name, kafka_name
 from nbpipe.data.column_lineage import parse
 from nbpipe.errors import ConfigError, DatasetError
 from nbpipe.run.lineage import jobinfo as build
-from nbpipe.run.lineage.naming import dataset_name, jdbc_name, kafka_name
 from nbpipe.run.lineage.settings import resolve, resolved_transport
 from tests.support.cli import run_cli
 from tests.support.projects import load, write_config
@@ -139,7 +139,7 @@ def test_config_loads_with_a_valid_block(tmp_path: Path) -> None:
 
 
 def test_run_report_lineage_summary(tmp_path: Path) -> None:
-    from nbpipe.run.lineage.summary import run_lineage
+    from nbpipe.core.lineage_names import run_lineage
 
     project = load(tmp_path, project="shop", datasets={"raw": {"path": "landing", "format": "csv"},
                                                        "orders": {"format": "parquet"}},

@@ -39,8 +39,8 @@ from openlineage.client.facet_v2 import (
 )
 from openlineage.client.serde import Serde
 
+from nbpipe.core.lineage_names import OLName, source_uri
 from nbpipe.run.lineage.jobinfo import JobInfo
-from nbpipe.run.lineage.naming import OLName, source_uri
 
 PRODUCER = "https://github.com/nbpipe/nbpipe"
 

@@ -2,11 +2,12 @@
 
 The runner calls :func:`start` right after it took the lock — it writes the run's identity
 (``lineage.json``: a UUID v7, job, start time) and leaves importing the client and building START
-to the background thread — and :meth:`LineageRun.finish` before it writes the record; the next run's recovery calls :func:`close_orphan` for a run whose runner was
-killed. Events go to the run's outbox first (:mod:`~nbpipe.run.lineage.outbox`) and a
-background thread forwards them (:mod:`~nbpipe.run.lineage.forward`); :meth:`finish` waits for
-that at most the transport's timeout, so a dead endpoint costs a run no more than that, and what
-was not delivered is kept, retried and reported as a warning.
+to the background thread — and :meth:`LineageRun.finish` before it writes the record; the next
+run's recovery calls :func:`close_orphan` for a run whose runner was killed. Events go to the
+run's outbox first (:mod:`~nbpipe.run.lineage.outbox`) and the background thread forwards them
+(:mod:`~nbpipe.run.lineage.forward`); :meth:`finish` waits for that at most the transport's
+timeout, so a dead endpoint costs a run no more than that, and what was not delivered is kept,
+retried and reported as a warning.
 
 A skipped run (its inputs and code unchanged) ends with COMPLETE, no outputs and no statistics:
 it started, so it must end, and nothing it did failed.
@@ -26,12 +27,12 @@ from typing import Any
 from nbpipe.core import events as ev
 from nbpipe.core import records
 from nbpipe.core.config import Project
+from nbpipe.core.lineage_names import OLName, dataset_name
 from nbpipe.core.masking import Masker
 from nbpipe.errors import DatasetError
 from nbpipe.run.lineage import outbox
 from nbpipe.run.lineage.forward import Forwarder
 from nbpipe.run.lineage.jobinfo import MAX_SOURCE_CHARS, JobInfo, backfill_parent, parent_from_env, uuid7
-from nbpipe.run.lineage.naming import OLName, dataset_name
 from nbpipe.run.lineage.settings import LineageSettings, resolve
 
 ENV_PARENT = "OPENLINEAGE_PARENT_ID"

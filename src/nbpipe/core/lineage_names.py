@@ -1,4 +1,4 @@
-"""Datasets named per OpenLineage's naming conventions (spec/Naming.md).
+"""Datasets named per OpenLineage's naming conventions (spec/Naming.md), and a run's lineage.
 
 * files (csv, json, parquet, on local disk): namespace ``file``, name the absolute path;
 * Kafka topics: namespace ``kafka://{bootstrap host}:{port}``, name the topic;
@@ -8,11 +8,15 @@
 The rules are those of ``openlineage.client.naming.dataset`` (``LocalFileSystem``, ``Kafka``,
 ``Postgres``, ``MySQL``; the tests hold them equal); they are written out here because the run
 report shows these names on every run, and a project with lineage off must not import the client.
+
+:func:`run_lineage` is the run report's lineage section as data: this run's inputs → pipeline →
+outputs with their OpenLineage names (pure, in ``core`` so the report layer can call it).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from nbpipe.core.config import DatasetConfig, Project
@@ -82,3 +86,44 @@ def jdbc_name(url: str, table: str, dataset: str = "?") -> OLName:
 def source_uri(name: OLName) -> str:
     """A URI for the ``dataSource`` facet: the namespace, or ``file://`` plus the path for files."""
     return f"file://{name.name}" if name.namespace == "file" else name.namespace
+
+
+def run_lineage(project: Project, record: dict[str, Any]) -> dict[str, Any]:
+    """The lineage of the run whose ``run.json`` is ``record``.
+
+    Returns:
+        ``{"pipeline": {namespace, name, run_id}, "inputs": [...], "outputs": [...]}``; each dataset
+        ``{dataset, namespace, name, rows, declared}`` (``namespace``/``name`` are None when the
+        dataset cannot be named, ``declared`` says whether nbpipe.yaml lists it under the
+        pipeline's reads/writes). ``run_id`` is the OpenLineage run id when lineage was emitted.
+    """
+    pipeline = str(record.get("pipeline"))
+    cfg = project.config.pipelines.get(pipeline)
+    datasets = record.get("datasets") or {}
+    lineage = project.config.lineage
+
+    def entry(item: dict[str, Any], declared: list[str]) -> dict[str, Any]:
+        name = str(item.get("dataset"))
+        namespace: str | None = None
+        ol_name: str | None = None
+        try:
+            ol = dataset_name(project, name)
+            namespace, ol_name = ol.namespace, ol.name
+        except DatasetError:
+            pass
+        return {"dataset": name, "namespace": namespace, "name": ol_name, "rows": item.get("rows"),
+                "declared": name in declared}
+
+    def unique(items: list[dict[str, Any]], declared: list[str]) -> list[dict[str, Any]]:
+        seen: dict[str, dict[str, Any]] = {}
+        for item in items:
+            if not item.get("sandbox") and str(item.get("dataset")) not in seen:
+                seen[str(item.get("dataset"))] = entry(item, declared)
+        return list(seen.values())
+
+    return {
+        "pipeline": {"namespace": lineage.namespace or project.config.project, "name": pipeline,
+                     "run_id": (record.get("lineage") or {}).get("run_id")},
+        "inputs": unique(datasets.get("inputs") or [], cfg.reads if cfg else []),
+        "outputs": unique(datasets.get("outputs") or [], cfg.writes if cfg else []),
+    }
