@@ -109,6 +109,8 @@ def main() -> None:
     server_project = load_project(project_dir=server_root)
     info = sparkserver.start_connect_server(server_project, master="local[2]", timeout_s=600)
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENLINEAGE")}
+    src = str(Path(__file__).resolve().parents[1] / "src")  # the runs use this checkout's nbpipe
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH", "")) if p)
     env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     try:
         remote = str(info.url)
