@@ -127,6 +127,7 @@ def main() -> None:
         for _ in range(args.runs):
             for name, root in cases.items():
                 times[name].append(timed_run(root, env))
+                print(f"  {name}: {times[name][-1]:.3f} s", flush=True)
         base = statistics.median(times["lineage off"])
         print(f"nbpipe run --force, trivial Spark pipeline over Spark Connect, {args.runs} runs each (median):")
         for name, values in times.items():
