@@ -22,6 +22,7 @@ import nbpipe.errors as errors
 from nbpipe.core import events, protocol
 from nbpipe.core.config import CostConfig, DatasetConfig, PipelineConfig, Profile, ProfileRate, ProjectConfig
 from nbpipe.core.layout import RunDir
+from nbpipe.core.lineage_config import LineageConfig
 
 
 def test_root_exports() -> None:
@@ -124,6 +125,7 @@ def test_console_script_and_module_entry_point() -> None:
 def test_run_directory_file_names() -> None:
     assert (RunDir.RECORD, RunDir.EVENTS, RunDir.OUTPUT, RunDir.REPORT, RunDir.KERNEL_LOG, RunDir.STAGING) == (
         "run.json", "events.jsonl", "output.ipynb", "report.html", "kernel.log", "staging")
+    assert (RunDir.LINEAGE, RunDir.LINEAGE_OUTBOX) == ("lineage.json", "lineage-outbox.jsonl")
 
 
 def test_event_kinds() -> None:
@@ -150,7 +152,8 @@ def test_documented_environment_variables() -> None:
 
 def test_nbpipe_yaml_schema_keys() -> None:
     assert list(ProjectConfig.model_fields) == ["project", "profiles", "datasets", "pipelines", "cost", "secrets",
-                                                "runs", "notify", "alerts"]
+                                                "runs", "notify", "alerts", "lineage"]
+    assert list(LineageConfig.model_fields) == ["enabled", "namespace", "transport"]
     assert list(Profile.model_fields) == ["spark", "warehouse", "store", "runs_dir"]
     assert list(DatasetConfig.model_fields) == ["path", "format", "options", "partition_by", "contract",
                                                 "retention_days", "on_bad_rows", "primary_key", "write_mode",

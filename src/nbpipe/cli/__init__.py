@@ -32,6 +32,7 @@ from nbpipe.cli import (
     history,
     init,
     lineage,
+    lineage_flush,
     monitor,
     notify,
     panel,
@@ -93,6 +94,7 @@ app.command()(monitor.monitor)
 app.add_typer(notify.notify_app, name="notify")
 app.add_typer(airflow.airflow_app, name="airflow")
 app.add_typer(lineage.lineage_app, name="lineage")
+lineage.lineage_app.command("flush")(lineage_flush.flush)
 
 
 def main() -> None:

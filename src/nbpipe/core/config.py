@@ -14,6 +14,7 @@ from typing import Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from nbpipe.core.lineage_config import LineageConfig
 from nbpipe.core.notify import AlertsConfig, EmailChannel, VolumeConfig, check_channel, check_events
 from nbpipe.core.paramtypes import check_declaration
 from nbpipe.core.protocol import ENV_PROFILE
@@ -283,6 +284,7 @@ class ProjectConfig(_Model):
     runs: RunsPolicy = Field(default_factory=RunsPolicy)
     notify: list[NotifyRule] = Field(default_factory=list)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    lineage: LineageConfig = Field(default_factory=LineageConfig)
 
     @model_validator(mode="after")
     def _cost_profiles(self) -> ProjectConfig:

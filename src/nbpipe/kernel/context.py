@@ -107,10 +107,12 @@ class RunContext:
             paths: Read exactly these files or directories (inside the dataset's path).
             schema_override: A contract, ``[{name, type, nullable}]`` or DDL string to use instead.
         """
+        from nbpipe.data.column_lineage import tag
         from nbpipe.data.read import read_dataset
 
         with self.meter.op("read", name):
-            return read_dataset(self, name, paths=paths, schema_override=schema_override)
+            df = read_dataset(self, name, paths=paths, schema_override=schema_override)
+        return tag(df, name) if self.is_prod else df  # the write's column lineage traces back to it
 
     def write(self, df: DataFrame, name: str, *, mode: WriteMode | None = None) -> WriteResult:
         """Write a dataset: sandboxed in explore mode, staged for atomic publish in prod.
@@ -162,10 +164,12 @@ class RunContext:
             lookback: How far behind the watermark to read again (``"2 days"``, a number).
             max_files: Read at most this many new files per run.
         """
+        from nbpipe.data.column_lineage import tag
         from nbpipe.data.incremental import read_incremental
 
         with self.meter.op("read", name):
-            return read_incremental(self, name, column=column, lookback=lookback, max_files=max_files)
+            df = read_incremental(self, name, column=column, lookback=lookback, max_files=max_files)
+        return tag(df, name) if self.is_prod else df  # the write's column lineage traces back to it
 
     def panel(self, pipeline: str | None = None) -> Panel:
         """Show the panel of a pipeline: parameters, Run in production, recent runs, promote.

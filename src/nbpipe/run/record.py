@@ -82,6 +82,7 @@ class RunFacts:
     fingerprint_basis: tuple[Any, Any] = ({}, None)  # the notebook and the input listings at start
     stopped_early: dict[str, Any] | None = None  # the last attempt's clean sys.exit(): cell and message
     not_skipped: dict[str, Any] | None = None  # why an up-to-date check did not skip: what changed, since which run
+    lineage: dict[str, Any] | None = None  # OpenLineage: run_id, namespace, job, events emitted, pending
 
     @property
     def files(self) -> RunDir:
@@ -180,6 +181,7 @@ def build_record(
             env_variables=run.params.env_variables,
         ),
         **resources.record_fields(project, run.run_id, events, [attempt_dict(a) for a in run.attempts], duration),
+        "lineage": run.lineage,
         "artifacts": {"notebook": RunDir.OUTPUT, "report": RunDir.REPORT, "events": RunDir.EVENTS},
     }
     return record

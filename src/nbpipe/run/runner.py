@@ -43,6 +43,7 @@ from nbpipe.errors import (
     StateError,
 )
 from nbpipe.run import cancel, failpoints, observe, recovery, resources, uptodate
+from nbpipe.run.lineage import hooks as lineage_hooks
 from nbpipe.run.locks import PipelineLock
 from nbpipe.run.observe import RunObserver
 from nbpipe.run.record import (
@@ -86,6 +87,7 @@ class _Run(RunFacts):
     cfg: PipelineConfig
     force: bool = False
     backfill: BackfillSlot | None = None
+    lineage_run: Any = None  # nbpipe.run.lineage.emitter.LineageRun when lineage is on
 
 
 class Runner:
@@ -240,6 +242,7 @@ class Runner:
                 )
             force = True
         cfg, nb_path, params = self.validate(pipeline, given, from_cli=from_cli, config=config)
+        lineage_hooks.check(self.project)  # a bad lineage setup fails here, before anything started
         started = self.clock()
         run_id = self.run_id_factory(started)
         run = _Run(
@@ -296,6 +299,10 @@ class Runner:
             run_dir=str(run.run_dir),
         )
         resources.begin(run.run_id)
+        run.lineage_run = lineage_hooks.start(
+            self.project, pipeline=run.pipeline, run_id=run.run_id, run_dir=run.run_dir, notebook=run.notebook,
+            params=run.params.effective, masker=run.masker, started=run.started_at,
+            backfill_id=run.backfill.backfill_id if run.backfill is not None else None, log=log, mode=run.mode)
         failpoints.hit("after_run_started")
         if run.backfill is None:
             run.warnings.extend(recovery.recover(self.project, self.store, run.pipeline, by=run.run_id,
@@ -535,6 +542,10 @@ class Runner:
             exit_code=exit_code,
             error=None if error is None else error.message,  # masked above (and by the event log)
         )
+        if run.lineage_run is not None:
+            run.lineage = run.lineage_run.finish(
+                status=status, error=None if error is None else error.message, ended=ended, log=log,
+                attempt=run.attempts[-1].attempt if run.attempts else None)
         record, all_events = write_record(
             self.project, run, status=status, exit_code=exit_code, ended=ended, error=error
         )
