@@ -4,7 +4,7 @@ Exit codes: 0 success (or skipped, up to date); 1 unexpected error; 2 config; 3 
 4 notebook; 5 pipeline locked; 6 dataset; 7 contract violation; 8 bad rows; 9 state; 10 a cell
 raised; 11 kernel died; 12 timeout; 13 quality gate; 14 store; 130 interrupted.
 
-One module per command group (``run``, ``backfill``, ``history``, ``promote``, ``dag``, ``spark``,
+One module per command group (``run``, ``backfill``, ``history``, ``gc``, ``promote``, ``dag``, ``spark``,
 ``demo``, ``init``; the live progress view in ``progress``). This module assembles them: the
 registrations below are the whole command surface, in ``nbpipe --help`` order. It also owns the one
 translation of :class:`~nbpipe.errors.NbpipeError` into ``error: …`` / ``hint: …`` on stderr and
@@ -20,7 +20,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from nbpipe.cli import backfill, dag, demo, history, init, promote, run, spark
+from nbpipe.cli import backfill, dag, demo, gc, history, init, promote, run, spark
 from nbpipe.cli._common import err, print_error
 from nbpipe.cli._crash import is_click_flow, write_crash_log
 from nbpipe.errors import NbpipeError
@@ -62,6 +62,7 @@ app.command()(history.runs)
 app.command()(history.show)
 app.command()(promote.promote)
 app.command()(history.report)
+app.command()(gc.gc)
 app.command()(init.init)
 app.command()(demo.demo)
 app.add_typer(promote.contracts_app, name="contracts")
