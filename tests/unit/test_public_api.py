@@ -114,7 +114,7 @@ def test_console_script_and_module_entry_point() -> None:
     out = subprocess.run([sys.executable, "-m", "nbpipe.cli", "--help"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     for command in ("run", "backfill", "runs", "show", "promote", "contracts", "dag", "report", "init", "demo",
-                    "spark"):
+                    "spark", "gc"):
         assert command in out.stdout
 
 
@@ -148,7 +148,8 @@ def test_nbpipe_yaml_schema_keys() -> None:
                                                 "runs"]
     assert list(Profile.model_fields) == ["spark", "warehouse", "store", "runs_dir"]
     assert list(DatasetConfig.model_fields) == ["path", "format", "options", "partition_by", "contract",
-                                                "retention_days", "on_bad_rows", "primary_key", "write_mode",
+                                                "retention_days", "retention_column", "quarantine_retention_days",
+                                                "on_bad_rows", "primary_key", "write_mode",
                                                 "encoding", "follow_symlinks", "description"]
     assert list(PipelineConfig.model_fields) == [
         "notebook", "params", "reads", "writes", "depends_on", "retries", "retry_delay_s", "timeout_s",
@@ -195,3 +196,12 @@ def test_published_dataset_file_names() -> None:
 
     assert (layout.MARKER, manifest.MANIFEST, manifest.PREVIOUS, manifest.PREVIOUS_SUFFIX) == (
         "_nbpipe_run.marker", "_nbpipe_manifest.json", ".nbpipe_prev", ".prev")
+
+
+def test_dashboard_pages_and_gc_failpoints() -> None:
+    from nbpipe.ops.retention import GC_POINTS
+    from nbpipe.report.dashboard import pages
+
+    assert (pages.INDEX, pages.COST, pages.STORAGE, pages.pipeline_page("p")) == (
+        "index.html", "cost.html", "storage.html", "pipeline-p.html")
+    assert GC_POINTS == ("gc_after_manifest", "gc_mid_delete", "gc_after_run_dirs")
