@@ -20,7 +20,7 @@ def write_dashboard(project: Project, store: RunStore, out_dir: Path | None = No
     """Write the dashboard (overview, pipeline, cost and storage pages); return the overview's path."""
     now = now or utcnow()
     queries = StoreQueries(store)
-    plan = make_plan(project, queries, today=now.date())
+    plan = make_plan(project, queries, today=now.date(), count_runs_only=True)
     by_owner: dict[str, int] = {}
     for item in plan.items:
         by_owner[item.owner] = by_owner.get(item.owner, 0) + item.bytes

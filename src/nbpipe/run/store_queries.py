@@ -16,6 +16,7 @@ from nbpipe.run.store import RunStore
 from nbpipe.run.store_schema import checks, datasets, runs, state
 
 _IN_CHUNK = 500
+_raw_start = sa.type_coerce(runs.c.started_at, sa.Text).label("started_at")  # skip per-row timestamp processing
 _RUN_FACTS = (runs.c.run_id, runs.c.pipeline, runs.c.status, runs.c.started_at, runs.c.ended_at,
               runs.c.duration_s, runs.c.quality, runs.c.error_message, runs.c.skipped_reason)
 
@@ -28,6 +29,13 @@ class StoreQueries:
 
     def _rows(self, action: str, query: sa.Select[Any]) -> list[dict[str, Any]]:
         return self.store._rows(action, query)  # one translation of driver errors into StoreError
+
+    def _plain(self, action: str, query: sa.Select[Any]) -> list[dict[str, Any]]:
+        """Rows as plain dicts without per-row result processing (the window's many rows)."""
+        with self.store._tx(action, write=False) as conn:
+            result = conn.execute(query)
+            keys = list(result.keys())
+            return [dict(zip(keys, row, strict=True)) for row in result.tuples()]
 
     # ------------------------------------------------------------------------------ dashboard
     def pipelines(self) -> list[str]:
@@ -47,20 +55,24 @@ class StoreQueries:
         return self._rows(f"read the newest runs of {pipeline!r}", query)
 
     def window_runs(self, pipeline: str, since: str) -> list[dict[str, Any]]:
-        """Status, times, duration and quality of every run of ``pipeline`` started since ``since``, oldest first."""
-        query = (sa.select(runs.c.run_id, runs.c.status, runs.c.started_at, runs.c.duration_s, runs.c.quality)
+        """Status, start, duration and quality of every run of ``pipeline`` started since ``since``, oldest first.
+
+        ``started_at`` comes as the database holds it (SQLite: naive UTC text; PostgreSQL: an aware
+        datetime): read it with :func:`nbpipe.report.dashboard.data.moment`.
+        """
+        query = (sa.select(runs.c.run_id, runs.c.status, _raw_start, runs.c.duration_s, runs.c.quality)
                  .where(runs.c.pipeline == pipeline, runs.c.started_at >= since)
                  .order_by(runs.c.started_at, runs.c.run_id))
-        return self._rows(f"read the runs of {pipeline!r} in the window", query)
+        return self._plain(f"read the runs of {pipeline!r} in the window", query)
 
     def window_outputs(self, pipeline: str, since: str) -> list[dict[str, Any]]:
         """Datasets written by the succeeded runs of ``pipeline`` since ``since``, oldest run first."""
-        query = (sa.select(runs.c.run_id, runs.c.started_at, datasets.c.dataset, datasets.c.rows, datasets.c.bytes)
+        query = (sa.select(runs.c.run_id, _raw_start, datasets.c.dataset, datasets.c.rows, datasets.c.bytes)
                  .join(datasets, datasets.c.run_id == runs.c.run_id)
                  .where(runs.c.pipeline == pipeline, runs.c.started_at >= since, runs.c.status == "succeeded",
                         datasets.c.direction == "out")
                  .order_by(runs.c.started_at, runs.c.run_id, datasets.c.dataset))
-        return self._rows(f"read the outputs of {pipeline!r} in the window", query)
+        return self._plain(f"read the outputs of {pipeline!r} in the window", query)
 
     def window_checks(self, pipeline: str, since: str) -> list[dict[str, Any]]:
         """Per check (suite, dataset, expectation, column): runs evaluated and passed since ``since``."""
@@ -81,6 +93,16 @@ class StoreQueries:
         if pipeline is not None:
             query = query.where(runs.c.pipeline == pipeline)
         return self._rows("list runs past retention", query.order_by(runs.c.started_at, runs.c.run_id))
+
+    def count_runs_before(self, cutoff_iso: str, exclude: set[str], pipeline: str | None = None) -> int:
+        """How many finished runs started before ``cutoff_iso``, other than ``exclude`` (one aggregate)."""
+        query = sa.select(sa.func.count().label("n")).select_from(runs).where(runs.c.started_at < cutoff_iso,
+                                                                              runs.c.status != "running")
+        if exclude:
+            query = query.where(runs.c.run_id.not_in(sorted(exclude)))
+        if pipeline is not None:
+            query = query.where(runs.c.pipeline == pipeline)
+        return int(self._rows("count runs past retention", query)[0]["n"])
 
     def newest_ids(self, pipeline: str, status: str, limit: int) -> set[str]:
         """Ids of the newest ``limit`` runs of ``pipeline`` with ``status``."""

@@ -24,10 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nbpipe.core.config import DatasetConfig, Project
+from nbpipe.core.config import DatasetConfig, Project, check_name
 from nbpipe.core.layout import (
     REJECTED_SUFFIX,
-    RunDir,
     dataset_config,
     dataset_root,
     publish_work_dir,
@@ -67,6 +66,7 @@ class Plan:
     today: dt.date
     items: list[Item] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)  # "what: why", protected by a reader, state or policy
+    counted: dict[str, int] = field(default_factory=dict)  # kinds only counted (a summary): kind -> items
 
     @property
     def bytes(self) -> int:
@@ -75,18 +75,20 @@ class Plan:
     def of(self, kind: str) -> list[Item]:
         return [i for i in self.items if i.kind == kind]
 
-    def summary(self) -> dict[str, dict[str, int]]:
-        """``{kind: {"items": n, "bytes": b}}`` for every kind with something to delete."""
-        out: dict[str, dict[str, int]] = {}
+    def summary(self) -> dict[str, dict[str, int | None]]:
+        """``{kind: {"items": n, "bytes": b}}`` for every kind with something to delete (bytes None: not measured)."""
+        out: dict[str, dict[str, int | None]] = {k: {"items": n, "bytes": None} for k, n in self.counted.items() if n}
         for item in self.items:
             entry = out.setdefault(item.kind, {"items": 0, "bytes": 0})
-            entry["items"] += 1
-            entry["bytes"] += item.bytes
+            entry["items"] = int(entry["items"] or 0) + 1
+            entry["bytes"] = int(entry["bytes"] or 0) + item.bytes
         return out
 
 
 def du(path: Path) -> int:
     """Bytes of the files under ``path`` (0 when it is gone)."""
+    if not os.path.isdir(path):
+        return os.lstat(path).st_size if os.path.lexists(path) else 0
     total = 0
     for dirpath, _, filenames in os.walk(path):
         for name in filenames:
@@ -190,19 +192,25 @@ def plan_quarantine(project: Project, queries: StoreQueries, name: str, cfg: Dat
                                    f"run {run_id} of {day} is past {days} days", unit=unit))
 
 
-def plan_runs(project: Project, queries: StoreQueries, pipeline: str | None, plan: Plan) -> None:
-    """Add the runs past ``runs.retention_days`` that no rule keeps."""
+def plan_runs(project: Project, queries: StoreQueries, pipeline: str | None, plan: Plan, *,
+              count_only: bool = False) -> None:
+    """Add the runs past ``runs.retention_days`` that no rule keeps (``count_only``: just count them)."""
     policy = project.config.runs
-    limit = dt.datetime.combine(cutoff(plan.today, policy.retention_days), dt.time(), dt.UTC)
-    old = queries.runs_started_before(limit.isoformat(), pipeline)
+    limit = dt.datetime.combine(cutoff(plan.today, policy.retention_days), dt.time(), dt.UTC).isoformat()
     protected = queries.state_run_ids() | {j["run_id"] for j in queries.store.pending_publishes(pipeline)}
-    for name in sorted({r["pipeline"] for r in old}):
+    for name in [pipeline] if pipeline is not None else queries.pipelines():
         protected |= queries.newest_ids(name, "failed", policy.keep_failed)
         protected |= queries.newest_ids(name, "succeeded", 1)
+    if count_only:
+        plan.counted["run"] = queries.count_runs_before(limit, protected, pipeline)
+        return
+    old = queries.runs_started_before(limit, pipeline)
+    runs_dir = project.runs_dir
     for run in old:
-        if run["status"] == "running" or run["run_id"] in protected:
-            continue
-        path = RunDir.of(project.runs_dir, run["pipeline"], run["run_id"]).path
+        rid = str(run["run_id"])
+        if run["status"] == "running" or rid in protected or "/" in rid or rid.startswith("."):
+            continue  # (an id that could name a path outside the runs directory is never deleted)
+        path = runs_dir / check_name(run["pipeline"], "pipeline") / rid
         plan.items.append(Item("run", run["pipeline"], path, du(path),
                                f"started {run['started_at'][:10]}, past runs.retention_days "
                                f"{policy.retention_days}", run_id=run["run_id"]))
@@ -224,8 +232,12 @@ def plan_staging(project: Project, pipeline: str | None, plan: Plan) -> None:
 
 
 def make_plan(project: Project, queries: StoreQueries, *, today: dt.date, dataset: str | None = None,
-              pipeline: str | None = None) -> Plan:
-    """What gc would delete now (``--dataset``: only that dataset; ``--pipeline``: its runs, staging, outputs)."""
+              pipeline: str | None = None, count_runs_only: bool = False) -> Plan:
+    """What gc would delete now (``--dataset``: only that dataset; ``--pipeline``: its runs, staging, outputs).
+
+    ``count_runs_only`` (the dashboard) counts the expired runs with one aggregate instead of listing
+    and measuring each run directory, so its cost does not grow with the expired history.
+    """
     plan = Plan(today)
     if dataset is not None:
         names = [dataset]
@@ -241,6 +253,6 @@ def make_plan(project: Project, queries: StoreQueries, *, today: dt.date, datase
         plan_dataset(project, queries, name, cfg, plan)
         plan_quarantine(project, queries, name, cfg, plan)
     if dataset is None:
-        plan_runs(project, queries, pipeline, plan)
+        plan_runs(project, queries, pipeline, plan, count_only=count_runs_only)
         plan_staging(project, pipeline, plan)
     return plan

@@ -11,7 +11,7 @@ that executed (not skipped); rows written and rows rejected count succeeded runs
 run published nothing); rejected rows are those written to ``<dataset>__rejected`` (nbpipe's
 quarantine) or ``<dataset>_rejected`` (a notebook's own rejects); quality pass rate is passed /
 runs with checks. A dataset's rows are judged with :func:`nbpipe.core.anomaly.volume_verdict`
-against the other runs of the window (leave-one-out).
+against the other runs around it in the window (the 28 before it; leave-one-out).
 
 Cost and open alerts come from measurements other services make: :func:`cost_for_period` and
 :func:`open_alerts` are the one place each is read, and the pages show "not measured" / "none"
@@ -26,7 +26,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from nbpipe.core.anomaly import volume_verdict
+from nbpipe.core.anomaly import VolumeRule, volume_verdict
 from nbpipe.core.config import Project
 from nbpipe.core.layout import REJECTED_SUFFIX
 from nbpipe.core.schedule import lateness
@@ -133,6 +133,11 @@ class PipelineHealth:
         return counts.get("passed", 0) / total if total else None
 
     @property
+    def rows_marks(self) -> list[int]:
+        """Indexes of :attr:`rows_total` that hold an anomaly."""
+        return [i for i, p in enumerate(self.rows_total) if p.anomalous]
+
+    @property
     def anomalies(self) -> int:
         return sum(p.anomalous for points in self.rows.values() for p in points)
 
@@ -147,17 +152,26 @@ def open_alerts(project: Project, pipeline: str) -> list[dict[str, Any]]:
     return []
 
 
-def _when(iso: str) -> dt.datetime:
-    moment = dt.datetime.fromisoformat(iso)
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+def moment(value: str | dt.datetime) -> dt.datetime:
+    """An aware UTC datetime from a store timestamp (ISO text, naive UTC text, or a datetime)."""
+    when = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value)
+    return when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when.astimezone(dt.UTC)
 
 
-def _judge(points: list[Point]) -> list[Point]:
-    """Mark each point that :func:`volume_verdict` finds anomalous against all the others."""
+def _judge(points: list[Point], rule: VolumeRule | None = None) -> list[Point]:
+    """Mark each point that :func:`volume_verdict` finds anomalous against its neighbours.
+
+    A point is judged against the ``rule.window`` runs before it, leaving itself out; the first
+    points of the window, with too few runs before them, against the nearest runs after them.
+    Linear in the window's runs.
+    """
+    rule = rule or VolumeRule()
     judged = []
     for i, p in enumerate(points):
-        history = [(q.at, q.value) for j, q in enumerate(points) if j != i]
-        verdict = volume_verdict(history, p.value, p.at)
+        neighbours = points[max(0, i - rule.window) : i]
+        if len(neighbours) < rule.min_history:
+            neighbours = neighbours + points[i + 1 : i + 1 + rule.window - len(neighbours)]
+        verdict = volume_verdict([(q.at, q.value) for q in neighbours], p.value, p.at, rule)
         note = (f"{p.value:,.0f} rows vs median {verdict.baseline:,.0f} ({verdict.change_pct:+.0f}%, "
                 f"{verdict.basis})") if verdict.anomalous and verdict.baseline is not None else ""
         judged.append(Point(p.run_id, p.at, p.value, verdict.anomalous, note))
@@ -171,9 +185,9 @@ def _freshness(project: Project, health: PipelineHealth, now: dt.datetime) -> No
         return
     health.schedule = cfg.schedule
     success = health.last_success
-    ended = _when(success["ended_at"] or success["started_at"]) if success else None
+    ended = moment(success["ended_at"] or success["started_at"]) if success else None
     first = health.runs[0]["started_at"] if health.runs else None
-    verdict = lateness(cfg.schedule, window, ended, now, since=_when(first) if first else None)
+    verdict = lateness(cfg.schedule, window, ended, now, since=moment(first) if first else None)
     health.freshness, health.freshness_level = FRESHNESS[verdict.status], verdict.status
 
 
@@ -186,13 +200,13 @@ def pipeline_health(project: Project, source: HealthSource, name: str, window: W
     health.last_success = succeeded[0] if succeeded else None
     health.runs = source.window_runs(name, window.since)
     health.recent = source.newest_runs(name, RECENT, since=window.since)
-    health.durations = [Point(r["run_id"], _when(r["started_at"]), float(r["duration_s"])) for r in health.runs
+    health.durations = [Point(r["run_id"], moment(r["started_at"]), float(r["duration_s"])) for r in health.runs
                         if r["status"] != "skipped" and r.get("duration_s") is not None]
     rows: dict[str, list[Point]] = defaultdict(list)
     sizes: dict[str, list[Point]] = defaultdict(list)
     totals: dict[str, Point] = {}
     for out in source.window_outputs(name, window.since):
-        at, count = _when(out["started_at"]), int(out.get("rows") or 0)
+        at, count = moment(out["started_at"]), int(out.get("rows") or 0)
         dataset = str(out["dataset"])
         if dataset.endswith(REJECTS):
             health.rejected += count
