@@ -110,13 +110,16 @@ def related_pipelines(project: Project, dataset: str) -> list[str]:
     return sorted(out)
 
 
-def units_of(root: Path) -> set[str]:
-    """Units on disk (with data files) and in the manifest: a crash between the two leaves either."""
-    found = set(data_listing(root))
+def units_of(root: Path) -> dict[str, list[str]]:
+    """Units on disk (with data files) and in the manifest, with their data files on disk.
+
+    Both: a crash between the manifest commit and the deletes leaves units on disk only.
+    """
+    found = {unit: sorted(files) for unit, files in data_listing(root).items()}
     manifest = read_manifest(root)
-    if manifest is not None:
-        found |= set(manifest["units"])
-    return {u for u in found if u}
+    for unit in (manifest or {}).get("units", {}):
+        found.setdefault(unit, [])
+    return {u: files for u, files in found.items() if u}
 
 
 def _unconsumed(project: Project, queries: StoreQueries, dataset: str, column: str) -> tuple[
@@ -147,7 +150,7 @@ def plan_dataset(project: Project, queries: StoreQueries, name: str, cfg: Datase
         return
     limit = cutoff(plan.today, cfg.retention_days)
     files_positions, watermark = _unconsumed(project, queries, name, column)
-    for unit in sorted(units_of(root)):
+    for unit, names in sorted(units_of(root).items()):
         value = unit_value(unit, column)
         day = partition_date(value) if value is not None else None
         if day is None:
@@ -162,7 +165,7 @@ def plan_dataset(project: Project, queries: StoreQueries, name: str, cfg: Datase
         if watermark is not None and day >= watermark:
             plan.kept.append(f"{name}/{unit}: a watermark on {column} points at {watermark} or earlier")
             continue
-        files = [f"{unit}/{f}" for f in (data_listing(root / unit).get("", {}))]
+        files = [f"{unit}/{f}" for f in names]
         if any(f not in consumed for consumed in files_positions for f in files):
             plan.kept.append(f"{name}/{unit}: an incremental reader has not read it yet")
             continue
