@@ -216,6 +216,13 @@ def test_dashboard_figures_from_known_records_in_one_window(tmp_path: Path) -> N
     reclaim = {tr["data-kind"]: text(tr.select_one("[data-figure=items]"))
                for tr in storage.select("#reclaim tr[data-kind]")}
     assert reclaim == {"run": "1"}, "r0 is past runs.retention_days 30 (keep_failed 0)"
+    (project.warehouse / "orders" / "day=someday").mkdir(parents=True)  # gc cannot date it: the page says so
+    (project.warehouse / "orders" / "day=someday" / "part-0.parquet").write_bytes(b"x")
+    with RunStore(project.store_url) as store:
+        write_dashboard(project, store, now=NOW)
+    storage = BeautifulSoup((project.runs_dir / "storage.html").read_text(), "html.parser")
+    assert text(storage.select_one("#reclaim")).startswith(
+        "not computed: dataset 'orders': partition 'day=someday' has no date in its column 'day'")
     cost = BeautifulSoup((project.runs_dir / "cost.html").read_text(), "html.parser")
     assert {text(td) for td in cost.select("[data-figure=cost]")} == {"not measured"}
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 from nbpipe.core.config import Project
 from nbpipe.core.events import utcnow
+from nbpipe.errors import DatasetError
 from nbpipe.ops.retention import make_plan
 from nbpipe.report.dashboard import render
 from nbpipe.run.store import RunStore
@@ -20,9 +22,11 @@ def write_dashboard(project: Project, store: RunStore, out_dir: Path | None = No
     """Write the dashboard (overview, pipeline, cost and storage pages); return the overview's path."""
     now = now or utcnow()
     queries = StoreQueries(store)
-    plan = make_plan(project, queries, today=now.date(), count_runs_only=True)
-    by_owner: dict[str, int] = {}
-    for item in plan.items:
-        by_owner[item.owner] = by_owner.get(item.owner, 0) + item.bytes
-    reclaim = {"by_kind": plan.summary(), "by_owner": by_owner}
+    reclaim: dict[str, Any]
+    try:
+        plan = make_plan(project, queries, today=now.date(), count_runs_only=True)
+    except DatasetError as exc:  # a retention gc cannot apply: the page says so, the rest is drawn
+        reclaim = {"error": f"{exc.message} ({exc.hint})" if exc.hint else exc.message, "by_kind": {}}
+    else:
+        reclaim = {"by_kind": plan.summary()}
     return render(project, queries, out_dir or project.runs_dir, now=now, window=window, reclaim=reclaim)

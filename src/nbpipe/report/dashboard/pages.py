@@ -80,8 +80,8 @@ def render(project: Project, source: HealthSource, out_dir: Path, *, now: dt.dat
         out_dir: where the pages go (the runs directory by default, so run reports link relatively).
         now: the clock (tests pin it).
         window: the time window of every figure, e.g. ``30d``, ``12h``, ``2w``.
-        reclaim: what ``nbpipe gc`` would delete now: ``{"by_kind": {kind: {"items", "bytes"}},
-            "by_owner": {dataset or pipeline: bytes}}``; None when it was not computed.
+        reclaim: what ``nbpipe gc`` would delete now: ``{"by_kind": {kind: {"items", "bytes"}}}``, with
+            ``"error"`` when gc could not plan; None when it was not computed.
     """
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
