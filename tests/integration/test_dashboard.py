@@ -14,6 +14,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+import pytest
 from bs4 import BeautifulSoup, Tag
 
 from nbpipe.core.config import load_project
@@ -136,10 +137,11 @@ def record(run_id: str, pipeline: str, status: str, started: str, duration_s: fl
     }
 
 
-def known_store(tmp_path: Path) -> Any:
-    root = build_project(tmp_path / "p", pipelines={"orders": {"notebook": "ok.ipynb", "schedule": "0 9 * * *"},
-                                                    "calls": {"notebook": "ok.ipynb", "schedule": "@hourly"},
-                                                    "idle": {"notebook": "ok.ipynb"}},
+def known_store(tmp_path: Path, store: str | None = None) -> Any:
+    profiles = {"dev": {"store": store}} if store else {"dev": {}}
+    pipelines = {"orders": {"notebook": "ok.ipynb", "schedule": "0 9 * * *"},
+                 "calls": {"notebook": "ok.ipynb", "schedule": "@hourly"}, "idle": {"notebook": "ok.ipynb"}}
+    root = build_project(tmp_path / "p", profiles=profiles, pipelines=pipelines,
                          datasets={"orders": {"partition_by": ["day"], "retention_days": 30}},
                          runs={"retention_days": 30, "keep_failed": 0})
     project = load_project(project_dir=root)
@@ -225,6 +227,17 @@ def test_dashboard_figures_from_known_records_in_one_window(tmp_path: Path) -> N
         "not computed: dataset 'orders': partition 'day=someday' has no date in its column 'day'")
     cost = BeautifulSoup((project.runs_dir / "cost.html").read_text(), "html.parser")
     assert {text(td) for td in cost.select("[data-figure=cost]")} == {"not measured"}
+
+
+@pytest.mark.postgres
+def test_postgres_store_draws_the_same_pages(tmp_path: Path, pg_database: Any) -> None:
+    pages = {}
+    for name, url in (("sqlite", None), ("postgres", pg_database())):
+        project = known_store(tmp_path / name, url)
+        with RunStore(project.store_url) as store:
+            write_dashboard(project, store, now=NOW)
+        pages[name] = {p.name: p.read_text() for p in sorted(project.runs_dir.glob("*.html"))}
+    assert len(pages["sqlite"]) == 6 and pages["postgres"] == pages["sqlite"]
 
 
 def test_report_window_flag_and_a_bad_value(tmp_path: Path) -> None:
