@@ -1,131 +1,137 @@
-"""How long does ``nbpipe cost`` take on a store of 10k and 100k runs? (target: < 1 s)
+"""How does ``nbpipe report`` scale with the run history?
 
-The runs are cloned from a real store: ``--source DIR`` names a project whose run store holds
-real runs (after ``nbpipe demo``, say); without it the script runs ``nbpipe demo --days 1`` in a
-temporary project first. Each source run, with its measured cost lines, is copied to N runs spread
-over the last 90 days and over ten copies of each pipeline name, into a fresh SQLite store (schema
-of this nbpipe; the source is migrated on open if older). Timed: the ``nbpipe cost --since 30d``
-command as a user runs it (a fresh process, by pipeline and by dataset), and the in-process
-``cost_breakdown`` call, which is what the dashboard uses. Prints medians.
+A small real store is built once: two real ``nbpipe run``s of a trivial notebook (runs, attempts,
+events rows as the runner writes them). Its runs are then bulk-copied with new ids and start times
+(one run every 10 minutes, newest at the wall clock, over two pipelines), each copy with the facts a
+production run records: two output datasets (rows and bytes, a quarantine) and three check results.
+``nbpipe report`` (default 30-day window, gc's dry run included) is timed on stores of 10k and 100k
+runs, each a fresh process, with its CPU time and peak RSS from ``wait4`` (on a shared machine the
+CPU time is the steadier figure). Targets: < 2 s and < 200 MB at 100k.
 
-    python benchmarks/dashboard.py [--source DIR] [--sizes 10000 100000] [--runs 5]
+    python benchmarks/dashboard.py [--runs 5] [--sizes 10000,100000]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import resource
+import os
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
-import sqlalchemy as sa
-import yaml
+import nbformat
+from nbformat.v4 import new_code_cell, new_notebook
 
-from nbpipe.core.config import load_project
-from nbpipe.ops.cost import cost_breakdown
-from nbpipe.run.store import RunStore
-from nbpipe.run.store_schema import cost_lines, runs
-
-NBPIPE = [sys.executable, "-m", "nbpipe.cli"]
+BIN = Path(sys.executable).parent
+CHILDREN = ("attempts", "events", "datasets", "checks", "metrics")
 
 
-def source_rows(project_dir: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The source store's finished runs and their cost lines."""
-    project = load_project(project_dir=project_dir)
-    with RunStore(project.store_url) as store, store.engine.connect() as conn:
-        found = [dict(r) for r in conn.execute(sa.select(runs).where(runs.c.status != "running")).mappings()]
-        lines = [dict(r) for r in conn.execute(sa.select(cost_lines)).mappings()]
-    if not found:
-        raise SystemExit(f"{project_dir}: the run store holds no finished runs to clone")
-    return found, lines
+def make_project(root: Path) -> None:
+    nb = new_notebook(
+        cells=[new_code_cell("limit = 10", metadata={"tags": ["parameters"]}),
+               new_code_cell("total = sum(range(limit))\nprint(total)")],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+    )
+    nbformat.write(nb, root / "trivial.ipynb")
+    (root / "nbpipe.yaml").write_text(
+        "project: bench\npipelines:\n"
+        "  orders: {notebook: trivial.ipynb, schedule: '@hourly'}\n"
+        "  calls: {notebook: trivial.ipynb, schedule: '@daily'}\n"
+        "datasets:\n  orders: {partition_by: [day], retention_days: 30}\n")
+    for limit in (10, 20):
+        subprocess.run([str(BIN / "nbpipe"), "run", "orders", "-p", f"limit={limit}"], cwd=root, check=True,
+                       capture_output=True)
 
 
-def clone(target: Path, n: int, found: list[dict[str, Any]], lines: list[dict[str, Any]]) -> None:
-    """A project in ``target`` whose store holds ``n`` runs cloned from ``found``."""
-    pipelines = sorted({r["pipeline"] for r in found})
-    config = {"project": "bench", "pipelines": {f"{p}_{k}": {"notebook": "x.ipynb"} for p in pipelines
-                                                 for k in range(10)}}
-    target.mkdir(parents=True)
-    (target / "nbpipe.yaml").write_text(yaml.safe_dump(config))
-    by_run: dict[str, list[dict[str, Any]]] = {}
-    for line in lines:
-        by_run.setdefault(line["run_id"], []).append(line)
-    now = dt.datetime.now(dt.UTC)
-    project = load_project(project_dir=target)
-    with RunStore(project.store_url) as store:
-        batch_runs: list[dict[str, Any]] = []
-        batch_lines: list[dict[str, Any]] = []
-        for i in range(n):
-            src = found[i % len(found)]
-            run_id = f"{i:08d}-{src['run_id']}"
-            started = now - dt.timedelta(seconds=90 * 86400 * (i + 0.5) / n)
-            pipeline = f"{src['pipeline']}_{i % 10}"
-            batch_runs.append({**src, "run_id": run_id, "pipeline": pipeline, "started_at": started.isoformat()})
-            for line in by_run.get(src["run_id"], ()):
-                batch_lines.append({**line, "run_id": run_id, "pipeline": pipeline,
-                                    "started_at": started.isoformat(), "day": started.date().isoformat()})
-            if len(batch_runs) == 5000 or i == n - 1:
-                with store.engine.begin() as conn:
-                    conn.execute(runs.insert(), batch_runs)
-                    if batch_lines:
-                        conn.execute(cost_lines.insert(), batch_lines)
-                batch_runs, batch_lines = [], []
+def clone(db: Path, total: int) -> None:
+    """Copy the real runs (and their child rows) until the store holds ``total`` runs."""
+    con = sqlite3.connect(db)
+    cur = con.cursor()
+    cols = {t: [r[1] for r in cur.execute(f"PRAGMA table_info({t})")] for t in ("runs", *CHILDREN)}
+    base = [dict(zip(cols["runs"], r, strict=True)) for r in cur.execute("SELECT * FROM runs")]
+    kids = {t: {b["run_id"]: [dict(zip(cols[t], r, strict=True)) for r in
+                              cur.execute(f"SELECT * FROM {t} WHERE run_id = ?", (b["run_id"],))] for b in base}
+            for t in CHILDREN}
+    have = cur.execute("SELECT count(*) FROM runs").fetchone()[0]
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    rows: dict[str, list[tuple[object, ...]]] = {t: [] for t in ("runs", *CHILDREN)}
+    for i in range(total - have):
+        src = base[i % len(base)]
+        started = now - dt.timedelta(minutes=10 * (have + i))  # continues the history of an earlier call
+        rid = started.strftime("%Y%m%dT%H%M%S") + f"{i:06d}Z-c{i % 4096:03x}"
+        status = "failed" if i % 17 == 0 else "succeeded"
+        run = {**src, "run_id": rid, "pipeline": ("orders", "calls")[i % 2], "status": status,
+               "started_at": started, "ended_at": started + dt.timedelta(seconds=src["duration_s"] or 1),
+               "duration_s": (src["duration_s"] or 1.0) * (1 + (i % 7) / 10),
+               "quality": ("passed", "warned", "failed")[i % 3], "run_dir": None}
+        rows["runs"].append(tuple(run[c] for c in cols["runs"]))
+        for t in ("attempts", "events", "metrics"):
+            for child in kids[t][src["run_id"]]:
+                rows[t].append(tuple({**child, "run_id": rid}.get(c) for c in cols[t] if c != "id"))
+        for name, count in (("orders", 1000 + i % 50), ("orders__rejected", i % 5), ("orders_daily", 24)):
+            rows["datasets"].append(tuple({"run_id": rid, "dataset": name, "direction": "out", "rows": count,
+                                           "bytes": count * 40}.get(c) for c in cols["datasets"] if c != "id"))
+        for k, exp in enumerate(("not_null", "unique", "between")):
+            rows["checks"].append(tuple({"run_id": rid, "suite": "orders_suite", "dataset": "orders",
+                                         "expectation_type": f"expect_column_values_to_be_{exp}",
+                                         "column_name": "id", "success": (i + k) % 11 != 0}.get(c)
+                                        for c in cols["checks"] if c != "id"))
+    for t, values in rows.items():
+        names = [c for c in cols[t] if c != "id"]
+        if values:
+            cur.executemany(f"INSERT INTO {t} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})", values)
+    con.commit()
+    # one bulk transaction leaves a WAL as big as the copy; a store written run by run checkpoints as it goes
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
 
 
-def timed(fn: Any) -> tuple[float, float]:
-    """Wall seconds, and CPU seconds of this process and its children (the figure load does not inflate)."""
-    def cpu() -> float:
-        own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-        return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+def timed(cmd: list[str], cwd: Path) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + system) and peak RSS (MB) of one fresh process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed: {proc.stderr.read().decode() if proc.stderr else ''}")
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
-    start, start_cpu = time.perf_counter(), cpu()
-    fn()
-    return time.perf_counter() - start, cpu() - start_cpu
+
+def report(root: Path, runs: int) -> tuple[float, float, float]:
+    """Median wall and CPU seconds and peak MB of ``nbpipe report`` over ``runs`` fresh processes."""
+    results = [timed([str(BIN / "nbpipe"), "report"], root) for _ in range(runs)]
+    return (statistics.median(r[0] for r in results), statistics.median(r[1] for r in results),
+            max(r[2] for r in results))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--source", type=Path, help="a project whose run store holds real runs (default: run the demo)")
-    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--sizes", default="10000,100000")
+    ap.add_argument("--clone", nargs=2, metavar=("DB", "RUNS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="nbpipe-bench-cost-"))
+    if args.clone:  # in its own process: a forked child's peak RSS would include this one's
+        clone(Path(args.clone[0]), int(args.clone[1]))
+        return
+    work = Path(tempfile.mkdtemp(prefix="nbpipe-bench-dash-"))
     try:
-        source = args.source
-        if source is None:
-            source = work / "demo"
-            subprocess.run([*NBPIPE, "init", str(source)], check=True, capture_output=True)
-            subprocess.run([*NBPIPE, "demo", "--days", "1"], cwd=source, check=True)
-        found, lines = source_rows(source)
-        print(f"source: {len(found)} runs, {len(lines)} cost lines from {source}")
-        for n in args.sizes:
-            target = work / f"store-{n}"
-            clone(target, n, found, lines)
-            project = load_project(project_dir=target)
-            cases = {
-                "nbpipe cost --since 30d": lambda t=target: subprocess.run(
-                    [*NBPIPE, "cost", "--since", "30d"], cwd=t, check=True, capture_output=True),
-                "nbpipe cost --since 30d --by dataset": lambda t=target: subprocess.run(
-                    [*NBPIPE, "cost", "--since", "30d", "--by", "dataset"], cwd=t, check=True, capture_output=True),
-            }
-            times: dict[str, list[tuple[float, float]]] = {name: [] for name in [*cases, "cost_breakdown() in-process"]}
-            with RunStore(project.store_url) as store:
-                for _ in range(args.runs):
-                    for name, fn in cases.items():
-                        times[name].append(timed(fn))
-                    times["cost_breakdown() in-process"].append(
-                        timed(lambda s=store, p=project: cost_breakdown(p, s, since="30d", by="pipeline")))
-            for name, values in times.items():
-                wall, cpu = statistics.median(v[0] for v in values), statistics.median(v[1] for v in values)
-                verdict = "ok" if wall < 1 else "MISSED"
-                print(f"{n:>7} runs  {name:<40} median {wall:6.3f} s wall, {cpu:6.3f} s CPU  (target < 1 s: {verdict})")
+        make_project(work)
+        baseline = timed([str(BIN / "nbpipe"), "--help"], work)
+        print(f"\nnbpipe report — 30-day window, {args.runs} runs per size, cpus={os.cpu_count()}")
+        print(f"{'store':>14} {'median s':>9} {'CPU s':>6} {'peak MB':>8}   (nbpipe --help alone: "
+              f"{baseline[0]:.2f} s, {baseline[1]:.2f} CPU s, {baseline[2]:.0f} MB)")
+        for size in (int(s) for s in args.sizes.split(",")):
+            subprocess.run([sys.executable, __file__, "--clone", str(work / "runs" / "nbpipe.db"), str(size)],
+                           check=True)
+            seconds, cpu, peak = report(work, args.runs)
+            print(f"{size:>9,} runs {seconds:9.2f} {cpu:6.2f} {peak:8.0f}")
+        print("\ntargets at 100k runs: < 2 s and < 200 MB peak")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -117,7 +117,7 @@ def test_console_script_and_module_entry_point() -> None:
     out = subprocess.run([sys.executable, "-m", "nbpipe.cli", "--help"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     for command in ("run", "backfill", "runs", "show", "promote", "contracts", "dag", "report", "init", "demo",
-                    "spark", "monitor", "notify", "airflow", "lineage", "docs", "cost"):
+                    "spark", "monitor", "notify", "airflow", "lineage", "docs", "cost", "gc"):
         assert command in out.stdout
     assert "panel-params" not in out.stdout, "the panel's machine-facing commands are hidden"
 
@@ -156,7 +156,8 @@ def test_nbpipe_yaml_schema_keys() -> None:
     assert list(LineageConfig.model_fields) == ["enabled", "namespace", "transport"]
     assert list(Profile.model_fields) == ["spark", "warehouse", "store", "runs_dir"]
     assert list(DatasetConfig.model_fields) == ["path", "format", "options", "partition_by", "contract",
-                                                "retention_days", "on_bad_rows", "primary_key", "write_mode",
+                                                "retention_days", "retention_column", "quarantine_retention_days",
+                                                "on_bad_rows", "primary_key", "write_mode",
                                                 "encoding", "follow_symlinks", "description", "owner", "tags",
                                                 "pii", "expect_rows", "volume"]
     assert list(PipelineConfig.model_fields) == [
@@ -250,3 +251,12 @@ def test_run_statuses_and_panel_names() -> None:
 
     assert RUN_STATUSES == ("succeeded", "failed", "cancelled", "skipped", "running")
     assert (_display.ENV_WIDGETS, form.SECRET_PREFIX) == ("NBPIPE_WIDGETS", "NBPIPE_PANEL_SECRET_")
+
+
+def test_dashboard_pages_and_gc_failpoints() -> None:
+    from nbpipe.ops.retention import GC_POINTS
+    from nbpipe.report.dashboard import pages
+
+    assert (pages.INDEX, pages.COST, pages.STORAGE, pages.pipeline_page("p")) == (
+        "index.html", "cost.html", "storage.html", "pipeline-p.html")
+    assert GC_POINTS == ("gc_after_manifest", "gc_mid_delete", "gc_after_run_dirs")

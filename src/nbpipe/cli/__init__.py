@@ -5,7 +5,7 @@ Exit codes: 0 success (or skipped, up to date); 1 unexpected error; 2 config; 3 
 raised; 11 kernel died; 12 timeout; 13 quality gate; 14 store; 130 interrupted
 (a run cancelled by SIGINT/SIGTERM: status ``cancelled``).
 
-One module per command group (``run``, ``backfill``, ``history``, ``promote``, ``dag``, ``spark``,
+One module per command group (``run``, ``backfill``, ``history``, ``gc``, ``promote``, ``dag``, ``spark``,
 ``demo``, ``init``, ``lineage``, ``docs``, ``monitor``, ``notify``, ``airflow``; the live progress view in
 ``progress``). This module assembles them: the registrations below are the whole command surface,
 in ``nbpipe --help`` order. It also owns the one translation of :class:`~nbpipe.errors.NbpipeError`
@@ -29,6 +29,7 @@ from nbpipe.cli import (
     dag,
     demo,
     docs,
+    gc,
     history,
     init,
     lineage,
@@ -81,6 +82,7 @@ app.command()(history.runs)
 app.command()(history.show)
 app.command()(promote.promote)
 app.command()(history.report)
+app.command()(gc.gc)
 app.command()(init.init)
 app.command()(demo.demo)
 app.command()(docs.docs)

@@ -18,6 +18,7 @@ from nbpipe.core.lineage_config import LineageConfig
 from nbpipe.core.notify import AlertsConfig, EmailChannel, VolumeConfig, check_channel, check_events
 from nbpipe.core.paramtypes import check_declaration
 from nbpipe.core.protocol import ENV_PROFILE
+from nbpipe.core.retention import check_retention
 from nbpipe.core.schedule import Freshness, cron_of, default_freshness, parse_duration
 from nbpipe.errors import ConfigError, DatasetError, did_you_mean
 
@@ -108,6 +109,8 @@ class DatasetConfig(_Model):
     partition_by: list[str] = Field(default_factory=list)
     contract: str | None = None
     retention_days: int | None = Field(default=None, ge=1)
+    retention_column: str | None = None  # the date partition column gc reads (default: the first of partition_by)
+    quarantine_retention_days: int | None = Field(default=None, ge=1)  # default: retention_days
     on_bad_rows: Literal["quarantine", "fail"] = "quarantine"
     primary_key: list[str] = Field(default_factory=list)
     write_mode: WriteMode | None = None
@@ -124,6 +127,19 @@ class DatasetConfig(_Model):
     @classmethod
     def _stringify(cls, value: Any) -> Any:
         return _string_map(value)
+
+    @model_validator(mode="after")
+    def _retention(self) -> DatasetConfig:
+        check_retention(self.retention_days, self.retention_column, self.partition_by)
+        return self
+
+    def date_column(self) -> str | None:
+        """The date partition column whose values ``nbpipe gc`` compares with ``retention_days``."""
+        return self.retention_column or (self.partition_by[0] if self.partition_by else None)
+
+    def quarantine_days(self) -> int | None:
+        """Days the quarantine keeps a run's rejected rows (``quarantine_retention_days``, else ``retention_days``)."""
+        return self.quarantine_retention_days or self.retention_days
 
 
 class ParamSpec(_Model):

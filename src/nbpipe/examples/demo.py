@@ -137,11 +137,11 @@ def run_demo(
         outcomes = run_dag(project, params=params, parallel=parallel, on_progress=on_progress, prepare=prepare)
 
     from nbpipe.ops.catalog import build_docs
-    from nbpipe.report.dashboard import render
+    from nbpipe.ops.health import write_dashboard
     from nbpipe.run.store import RunStore
 
     with RunStore(project.store_url) as store:
-        page = render(project, store, project.runs_dir)
+        page = write_dashboard(project, store)
         catalog = build_docs(project, store).index
     return DemoResult(landed[0] if landed else {}, outcomes, page, catalog)
 
