@@ -19,8 +19,10 @@ from bs4 import BeautifulSoup, Tag
 
 from nbpipe.core.config import load_project
 from nbpipe.core.layout import RunDir
+from nbpipe.ops.alerts import Alerts
 from nbpipe.ops.health import write_dashboard
 from nbpipe.report.dashboard import sparkline
+from nbpipe.run.alert_store import AlertStore
 from nbpipe.run.store import RunStore
 from tests.support.cli import run_cli
 from tests.support.projects import build_project
@@ -82,6 +84,11 @@ def test_dashboard_figures_match_the_records_of_real_runs(make_project, runner_f
                for r in [*ok, again, failed]}
     now = dt.datetime.fromisoformat(records[ok[1].run_id]["ended_at"]) + dt.timedelta(hours=2, minutes=10)
     with RunStore(project.store_url) as store:
+        # the failure's alert, as `nbpipe run` keeps it (opened, then one repeat)
+        book = Alerts(AlertStore(store), project.config.alerts, clock=lambda: now)
+        for _ in range(2):
+            book.fire("exception", "failure", event="failure", severity="error", pipeline="exception",
+                      message="cell 1 raised ValueError", run_id=failed.run_id, deliver=False)
         index = write_dashboard(project, store, now=now)
     pages = sorted(p.name for p in project.runs_dir.glob("*.html"))
     assert pages == ["cost.html", "index.html", "pipeline-exception.html", "pipeline-no_parameters.html",
@@ -102,7 +109,11 @@ def test_dashboard_figures_match_the_records_of_real_runs(make_project, runner_f
     assert got["ok"]["p95"] == f"{statistics.quantiles(ok_s, n=100, method='inclusive')[94]:.1f} s"
     assert got["ok"]["duration_trend_points"] == 2
     assert (got["ok"]["rows"], got["ok"]["rejected"], got["ok"]["quality"]) == ("–", "0", "–")
-    assert got["ok"]["freshness"] == "unscheduled" and got["ok"]["cost"] == "not measured"
+    assert got["ok"]["freshness"] == "unscheduled"
+    ok_cost = sum(records[r.run_id]["cost_usd"] for r in ok)  # the measured cost of each run (skipped: none)
+    assert records[again.run_id].get("cost_usd") in (None, 0)
+    assert got["ok"]["cost"] == f"${ok_cost + (records[again.run_id].get('cost_usd') or 0):.4f}"
+    assert got["no_parameters"]["cost"] == "not measured"
     assert (got["exception"]["runs"], got["exception"]["success"]) == ("1", "0%")
     assert got["exception"]["p50"] == f"{failed_s:.1f} s"
     assert (got["no_parameters"]["runs"], got["no_parameters"]["last"]) == ("0", "never run")
@@ -115,6 +126,11 @@ def test_dashboard_figures_match_the_records_of_real_runs(make_project, runner_f
     assert runs[0]["error"] == records[again.run_id]["skipped_reason"][:140]
     failed_row = run_rows(project.runs_dir / "pipeline-exception.html")[0]
     assert "ValueError: bad value in column dep_delay" in failed_row["error"]
+    page = BeautifulSoup((project.runs_dir / "pipeline-exception.html").read_text(), "html.parser")
+    alerts = [text(li) for li in page.select("#alerts li")]
+    assert alerts == [f"failure on exception since {now.isoformat()} (2×): cell 1 raised ValueError"]
+    assert page.select_one("#alerts") is not None and text(page.select_one("#alerts")) != "none open"
+    assert not BeautifulSoup((project.runs_dir / "pipeline-ok.html").read_text(), "html.parser").select("#alerts li")
 
 
 # --------------------------------------------------------------------------- a store with known records

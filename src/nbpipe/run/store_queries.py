@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from nbpipe.run.store import RunStore
-from nbpipe.run.store_schema import checks, datasets, runs, state
+from nbpipe.run.store_schema import alerts, checks, cost_lines, datasets, runs, state
 
 _IN_CHUNK = 500
 _raw_start = sa.type_coerce(runs.c.started_at, sa.Text).label("started_at")  # skip per-row timestamp processing
@@ -64,6 +64,29 @@ class StoreQueries:
                  .where(runs.c.pipeline == pipeline, runs.c.started_at >= since)
                  .order_by(runs.c.started_at, runs.c.run_id))
         return self._plain(f"read the runs of {pipeline!r} in the window", query)
+
+    def window_cost(self, pipeline: str, since: str) -> float | None:
+        """The summed ``cost_usd`` of ``pipeline``'s runs since ``since``; None when none was measured."""
+        query = (sa.select(sa.func.sum(runs.c.cost_usd).label("usd"), sa.func.count(runs.c.cost_usd).label("n"))
+                 .where(runs.c.pipeline == pipeline, runs.c.started_at >= since))
+        row = self._plain(f"sum the cost of {pipeline!r} in the window", query)[0]  # type: ignore[arg-type]
+        return float(row["usd"]) if row["n"] else None
+
+    def window_dataset_costs(self, since: str) -> dict[str, float]:
+        """Compute cost per dataset since ``since``: the priced operations that read or wrote it."""
+        query = (sa.select(cost_lines.c.dataset, sa.func.sum(cost_lines.c.usd).label("usd"))
+                 .where(cost_lines.c.started_at >= since, cost_lines.c.dataset.is_not(None))
+                 .group_by(cost_lines.c.dataset))
+        return {r["dataset"]: float(r["usd"] or 0.0) for r in self._plain("sum the cost per dataset", query)}
+
+    def open_alerts(self, pipeline: str) -> list[dict[str, Any]]:
+        """The alerts open now for ``pipeline`` (its own and its datasets'), oldest first."""
+        query = (sa.select(alerts.c.subject, alerts.c.rule, alerts.c.severity, alerts.c.message,
+                           alerts.c.opened_at, alerts.c.count)
+                 .where(alerts.c.status == "open",
+                        sa.or_(alerts.c.pipeline == pipeline, alerts.c.subject == pipeline))
+                 .order_by(alerts.c.opened_at, alerts.c.id))
+        return self._rows(f"read the open alerts of {pipeline!r}", query)
 
     def window_outputs(self, pipeline: str, since: str) -> list[dict[str, Any]]:
         """Datasets written by the succeeded runs of ``pipeline`` since ``since``, oldest run first."""

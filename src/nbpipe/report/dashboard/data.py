@@ -13,9 +13,10 @@ quarantine) or ``<dataset>_rejected`` (a notebook's own rejects); quality pass r
 runs with checks. A dataset's rows are judged with :func:`nbpipe.core.anomaly.volume_verdict`
 against the other runs around it in the window (the 28 before it; leave-one-out).
 
-Cost and open alerts come from measurements other services make: :func:`cost_for_period` and
-:func:`open_alerts` are the one place each is read, and the pages show "not measured" / "none"
-while they return nothing.
+Cost and open alerts come from what other services record: :func:`cost_for_period` reads the
+runs' measured ``cost_usd`` (``nbpipe.ops.cost``'s model), :func:`open_alerts` the alert state
+that runs and ``nbpipe monitor`` keep; a run measured by no one shows "not measured", never an
+estimate.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ class HealthSource(Protocol):
     def window_runs(self, pipeline: str, since: str) -> list[dict[str, Any]]: ...
     def window_outputs(self, pipeline: str, since: str) -> list[dict[str, Any]]: ...
     def window_checks(self, pipeline: str, since: str) -> list[dict[str, Any]]: ...
+    def window_cost(self, pipeline: str, since: str) -> float | None: ...
+    def window_dataset_costs(self, since: str) -> dict[str, float]: ...
+    def open_alerts(self, pipeline: str) -> list[dict[str, Any]]: ...
 
 
 @dataclass(frozen=True)
@@ -142,14 +146,14 @@ class PipelineHealth:
         return sum(p.anomalous for points in self.rows.values() for p in points)
 
 
-def cost_for_period(project: Project, pipeline: str, window: Window) -> float | None:
-    """The measured cost of ``pipeline``'s runs in ``window``; None while no measurement exists."""
-    return None
+def cost_for_period(source: HealthSource, pipeline: str, window: Window) -> float | None:
+    """The measured cost of ``pipeline``'s runs in ``window`` (``runs.cost_usd``); None when nothing was measured."""
+    return source.window_cost(pipeline, window.since)
 
 
-def open_alerts(project: Project, pipeline: str) -> list[dict[str, Any]]:
-    """The alerts open now for ``pipeline``; empty while no alert state is kept."""
-    return []
+def open_alerts(source: HealthSource, pipeline: str) -> list[dict[str, Any]]:
+    """The alerts open now for ``pipeline`` and its datasets (``nbpipe monitor`` and runs keep them)."""
+    return source.open_alerts(pipeline)
 
 
 def moment(value: str | dt.datetime) -> dt.datetime:
@@ -223,8 +227,8 @@ def pipeline_health(project: Project, source: HealthSource, name: str, window: W
     health.bytes_out = dict(sorted(sizes.items()))
     health.checks = source.window_checks(name, window.since)
     _freshness(project, health, window.end)
-    health.cost_usd = cost_for_period(project, name, window)
-    health.alerts = open_alerts(project, name)
+    health.cost_usd = cost_for_period(source, name, window)
+    health.alerts = open_alerts(source, name)
     return health
 
 

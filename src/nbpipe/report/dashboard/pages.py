@@ -110,7 +110,8 @@ def render(project: Project, source: HealthSource, out_dir: Path, *, now: dt.dat
     pages: dict[str, tuple[str, dict[str, Any]]] = {
         INDEX: ("index.html.j2", {}),
         COST: ("cost.html.j2", {"datasets": sorted(set(project.config.datasets)
-                                                   | {d for h in pipelines for d in h.rows})}),
+                                                   | {d for h in pipelines for d in h.rows}),
+                                "dataset_costs": source.window_dataset_costs(span.since)}),
         STORAGE: ("storage.html.j2", {"storage": _storage(project, pipelines, span), "reclaim": reclaim}),
         **{pipeline_page(h.name): ("pipeline.html.j2", {"p": h}) for h in pipelines},
     }
