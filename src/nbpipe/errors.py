@@ -21,7 +21,8 @@ attempt that failed with it (pipelines with ``retries:``)::
     │   │   └── CellCodeError        exit 10  -      a cell's code cannot run (SyntaxError, NameError)
     │   ├── KernelDiedError          exit 11  retry  the kernel process died (os._exit, SIGKILL, OOM)
     │   ├── RunTimeoutError          exit 12  retry  cell or whole-run timeout
-    │   └── QualityGateError         exit 13  -      a quality gate failed (``quality: fail``)
+    │   ├── QualityGateError         exit 13  -      a quality gate failed (``quality: fail``)
+    │   └── RunCancelledError        exit 130 -      SIGINT/SIGTERM stopped the run (status ``cancelled``)
     └── StoreError                   exit 14  retry  run-history store unreachable or inconsistent
 """
 
@@ -166,6 +167,13 @@ class QualityGateError(RunFailedError):
     """A quality checkpoint failed in a pipeline configured with ``quality: fail``."""
 
     exit_code = 13
+    retryable = False
+
+
+class RunCancelledError(RunFailedError):
+    """SIGINT or SIGTERM stopped the run: recorded as ``cancelled``, nothing published."""
+
+    exit_code = 130
     retryable = False
 
 

@@ -162,6 +162,14 @@ CASES = [
          absent=(SECRET,)),
     Case("init-below-a-file", ("init", "hostile.ipynb/sub"), 1,
          stderr=("cannot create a project in hostile.ipynb/sub: Not a directory", "hint: pass a directory")),
+    # --- the Airflow export and the retries a scheduler overrides ----------------------------------------
+    Case("airflow-export-schedule-without-a-date-parameter", ("airflow", "export", "--out", "dags"), 2,
+         pipelines={"hostile": {"schedule": "@daily"}},
+         stderr=("pipeline 'hostile' is scheduled (@daily) but has no date parameter for the scheduler to fill",
+                 "schedule_param: <name> under pipelines.hostile")),
+    Case("airflow-export-nbpipe-bin-not-executable", ("airflow", "export", "--nbpipe-bin", "/nonexistent/nbpipe"), 2,
+         stderr=("--nbpipe-bin '/nonexistent/nbpipe' is not an executable file", "hint: pass the absolute path")),
+    Case("run-retries-out-of-range", ("run", "hostile", "--retries", "-1"), 2, stderr=("--retries",)),
     # --- hostile landing files, read by the reader pipeline (a real Spark read in the kernel) ----------
     Case("empty-csv-holds-no-rows", ("run", "reader"), 0, runs=True, datasets=LANDING,
          files={"landing/a.csv": "", "landing/b.csv": "   \n"}, stdout=("succeeded",)),

@@ -6,11 +6,19 @@
 * ``offline_page`` (function): a page in a fresh context where every request except the pages
   opened with :meth:`OfflinePage.open` is aborted and recorded, with dialogs, console messages and
   page errors collected, so a test can assert that a static page fetched nothing and ran nothing.
+* :func:`jupyter_lab`: a real ``jupyter lab`` on 127.0.0.1 serving a directory, with its own Jupyter
+  dirs and a kernelspec for this interpreter (the JupyterLab tests start one per module).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.support.env import unavailable
+from tests.support.env import free_port, unavailable
 
 if TYPE_CHECKING:  # pragma: no cover
     from playwright.sync_api import Browser, Page
@@ -113,3 +121,78 @@ def artifacts_dir() -> Path:
     """``test-artifacts/`` at the repository root (git-ignored): screenshots for humans."""
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@contextlib.contextmanager
+def jupyter_lab(root: Path, home: Path, extra_env: dict[str, str] | None = None) -> Iterator[tuple[str, str]]:
+    """Serve ``root`` with JupyterLab (its Jupyter dirs under ``home``); yields (base url, token)."""
+    port, token = free_port(), secrets.token_hex(16)
+    env = {
+        **os.environ,
+        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+        "JUPYTER_DATA_DIR": str(home / "data"),
+        "JUPYTER_CONFIG_DIR": str(home / "config"),
+        "JUPYTER_PLATFORM_DIRS": "1",
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "PYSPARK_PYTHON": sys.executable,
+        **(extra_env or {}),
+    }
+    env.pop("PYTEST_CURRENT_TEST", None)
+    # Render every cell (JupyterLab 4 windows long notebooks, dropping off-screen cells from the DOM),
+    # and do not ask about news.
+    settings = home / "settings"
+    (settings / "@jupyterlab" / "notebook-extension").mkdir(parents=True)
+    (settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings").write_text(
+        '{"windowingMode": "none"}'
+    )
+    (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
+    (settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
+        '{"fetchNews": "false"}'
+    )
+    env["JUPYTERLAB_SETTINGS_DIR"] = str(settings)
+    # Kernels must use this interpreter (the project's venv), whatever kernelspecs the machine has.
+    subprocess.run(
+        [sys.executable, "-m", "ipykernel", "install", "--prefix", str(home / "prefix"), "--name", "python3"],
+        check=True,
+        capture_output=True,
+        env=env,
+    )
+    env["JUPYTER_PATH"] = str(home / "prefix" / "share" / "jupyter")
+    log = (home / "lab.log").open("wb")
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ip",
+        "127.0.0.1",
+        f"--port={port}",
+        f"--IdentityProvider.token={token}",
+        "--ServerApp.port_retries=0",
+        f"--ServerApp.root_dir={root}",
+    ]
+    if os.geteuid() == 0:
+        cmd.append("--allow-root")
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2) as resp:
+                if resp.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"jupyter lab did not start; log:\n{(home / 'lab.log').read_text()[-3000:]}")
+        time.sleep(0.5)
+    try:
+        yield base, token
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()

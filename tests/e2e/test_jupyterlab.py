@@ -6,20 +6,15 @@ real Spark on a small landing zone. A screenshot is saved to ``test-artifacts/ju
 
 from __future__ import annotations
 
-import os
 import re
-import secrets
 import shutil
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.env import free_port
+from tests.e2e.conftest import jupyter_lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.spark, pytest.mark.slow]
 
@@ -38,76 +33,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     for folder in ("notebooks", "contracts", "expectations"):
         shutil.copytree(REPO / folder, root / folder)
     land(root, days=3)
-    jupyter_home = tmp_path_factory.mktemp("jupyter")
-    port, token = free_port(), secrets.token_hex(16)
-    env = {
-        **os.environ,
-        "JUPYTER_RUNTIME_DIR": str(jupyter_home / "runtime"),
-        "JUPYTER_DATA_DIR": str(jupyter_home / "data"),
-        "JUPYTER_CONFIG_DIR": str(jupyter_home / "config"),
-        "JUPYTER_PLATFORM_DIRS": "1",
-        "SPARK_LOCAL_IP": "127.0.0.1",
-        "PYSPARK_PYTHON": sys.executable,
-    }
-    env.pop("PYTEST_CURRENT_TEST", None)
-    # Render every cell (JupyterLab 4 windows long notebooks, dropping off-screen cells from the DOM),
-    # and do not ask about news.
-    settings = jupyter_home / "settings"
-    (settings / "@jupyterlab" / "notebook-extension").mkdir(parents=True)
-    (settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings").write_text(
-        '{"windowingMode": "none"}'
-    )
-    (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
-    (settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
-        '{"fetchNews": "false"}'
-    )
-    env["JUPYTERLAB_SETTINGS_DIR"] = str(settings)
-    # Kernels must use this interpreter (the project's venv), whatever kernelspecs the machine has.
-    subprocess.run(
-        [sys.executable, "-m", "ipykernel", "install", "--prefix", str(jupyter_home / "prefix"), "--name", "python3"],
-        check=True,
-        capture_output=True,
-        env=env,
-    )
-    env["JUPYTER_PATH"] = str(jupyter_home / "prefix" / "share" / "jupyter")
-    log = (jupyter_home / "lab.log").open("wb")
-    cmd = [
-        sys.executable,
-        "-m",
-        "jupyterlab",
-        "--no-browser",
-        "--ip",
-        "127.0.0.1",
-        f"--port={port}",
-        f"--IdentityProvider.token={token}",
-        "--ServerApp.port_retries=0",
-        f"--ServerApp.root_dir={root}",
-    ]
-    if os.geteuid() == 0:
-        cmd.append("--allow-root")
-    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2) as resp:
-                if resp.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"jupyter lab did not start; log:\n{(jupyter_home / 'lab.log').read_text()[-3000:]}")
-        time.sleep(0.5)
-    try:
+    with jupyter_lab(root, tmp_path_factory.mktemp("jupyter")) as (base, token):
         yield f"{base}/lab/tree/notebooks/explore_flights.ipynb?token={token}", root
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def _started(page) -> bool:
@@ -178,6 +105,12 @@ def test_explore_notebook_runs_in_jupyterlab(lab, chromium, artifacts_dir):
         assert "rows" in text.lower()
         # The quality check renders its expectations table inline.
         assert "expect_" in text, "ctx.check results are rendered inline"
+        # ... once per cell: the call shows it, the cell's value does not show it again.
+        per_cell = page.evaluate(
+            """() => [...document.querySelectorAll('.jp-CodeCell')]
+                       .map(c => c.querySelectorAll('.nbpipe-check').length).filter(n => n > 0)"""
+        )
+        assert per_cell and all(n == 1 for n in per_cell), f"check tables per cell: {per_cell}"
         # Explore writes go to the sandbox only; production data is untouched.
         assert not (root / "warehouse" / "flights").exists()
         assert not outside, f"the page fetched from outside 127.0.0.1: {outside[:5]}"

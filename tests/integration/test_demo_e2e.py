@@ -70,6 +70,9 @@ def test_demo_runs_every_pipeline_in_order_then_is_up_to_date(tmp_path: Path) ->
     versions = {key[1]: r["schema_version"] for key, r in out.items()}
     assert versions == {**dict.fromkeys(versions, "1.0"), "flights_rejected": None, "flights__rejected": None}
     assert (root / "runs" / "index.html").is_file()
+    catalog = root / "runs" / "_catalog"  # the demo builds the data catalog too
+    assert {p.stem for p in (catalog / "pipelines").glob("*.html")} >= set(PIPELINES)
+    assert "flights_rejected" in (catalog / "index.html").read_text(encoding="utf-8")
     report = next((root / "runs" / "daily_delay_report").glob("*/report.html")).read_text(encoding="utf-8")
     assert "<script" not in report.lower() and "data:image/png;base64," in report
 

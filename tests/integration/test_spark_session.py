@@ -38,12 +38,14 @@ def _no_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(nbspark.ENV_MASTER, raising=False)
 
 
-def test_driver_conf_binds_loopback_and_keeps_ui_off() -> None:
+def test_driver_conf_binds_loopback_and_serves_the_ui_on_a_random_port() -> None:
     conf = nbspark.session_conf(SparkConfig(master="local[2]", conf={"spark.sql.shuffle.partitions": "3"}))
     assert conf["spark.driver.host"] == conf["spark.driver.bindAddress"] == "127.0.0.1"
-    assert conf["spark.ui.enabled"] == "false" and conf["spark.ui.showConsoleProgress"] == "false"
+    # the UI's REST API is where run resources are read from; a random port unless `ui: true`
+    assert conf["spark.ui.enabled"] == "true" and conf["spark.ui.port"] == "0"
+    assert conf["spark.ui.showConsoleProgress"] == "false"
     assert conf["spark.sql.session.timeZone"] == "UTC" and conf["spark.sql.shuffle.partitions"] == "3"
-    assert nbspark.session_conf(SparkConfig(ui=True))["spark.ui.enabled"] == "true"
+    assert "spark.ui.port" not in nbspark.session_conf(SparkConfig(ui=True))
 
 
 def test_jars_merge_with_the_profiles_own_spark_jars() -> None:
@@ -150,7 +152,9 @@ def test_local_session_is_bound_to_loopback_with_the_profiles_conf(session: Any)
     assert (
         conf.get("spark.driver.host") == "127.0.0.1" and conf.get("spark.driver.bindAddress") == "127.0.0.1"
     )
-    assert session.sparkContext.uiWebUrl is None  # UI off
+    # the UI serves the REST API run resources are read from: on loopback, on a random port
+    url = session.sparkContext.uiWebUrl
+    assert url is not None and url.startswith("http://127.0.0.1:") and not url.endswith(":4040")
     assert session.conf.get("spark.sql.session.timeZone") == "UTC"
     assert session.conf.get("spark.sql.shuffle.partitions") == "3"
     assert session.sparkContext.master == "local[2]" and not nbspark.is_remote(session)

@@ -134,12 +134,12 @@ def count(store: RunStore, table: sa.Table, run_id: str | None = None) -> int:
 def test_schema_is_created_once_with_its_version(store: RunStore, store_url: str) -> None:
     names = set(sa.inspect(store.engine).get_table_names())
     assert {"meta", "runs", "attempts", "events", "datasets", "checks", "metrics", "state", "state_history",
-            "publish_journal"} <= names
+            "publish_journal", "cost_lines"} <= names
     indexes = {ix["name"] for ix in sa.inspect(store.engine).get_indexes("runs")}
     assert {"ix_runs_pipeline_started", "ix_runs_status"} <= indexes
     with store.engine.connect() as conn:
         version = conn.execute(sa.select(tables.meta.c.value).where(tables.meta.c.key == "schema_version")).scalar()
-    assert version == "1"
+    assert version == str(st.SCHEMA_VERSION)
     save(store, "r1", "2013-01-02T06:00:00+00:00")
     with RunStore(store_url) as reopened:  # create_all on an existing schema keeps the data
         assert reopened.schema_version == st.SCHEMA_VERSION
@@ -177,6 +177,8 @@ def test_start_run_then_save_run_round_trips_the_full_record(store: RunStore) ->
         "duration_s": 42.5,
         "exit_code": 0, "error_type": None, "error_message": None, "fingerprint": "fp-123",
         "run_dir": "/runs/ingest_flights/x", "quality": "warned", "skipped_reason": None,
+        "cost_usd": record["cost_usd"], "allocated_core_s": None, "busy_core_s": None, "kernel_cpu_s": None,
+        "kernel_peak_rss_bytes": None,  # schema v2: a record without `cost`/`resources` fills cost_usd only
     }
     with store.engine.connect() as conn:
         attempts = conn.execute(sa.select(tables.attempts).order_by(tables.attempts.c.attempt)).mappings().all()
@@ -217,7 +219,7 @@ def test_save_run_is_one_transaction(store: RunStore) -> None:
     with pytest.raises(StoreError, match=r"could not save run 'r1'"):
         store.save_run(broken, make_events("r1"))
     assert store.get_run("r1")["status"] == "running"  # the run row update was rolled back too
-    assert [count(store, t, "r1") for t in tables.RUN_CHILDREN] == [0, 0, 0, 0, 0]
+    assert [count(store, t, "r1") for t in tables.RUN_CHILDREN] == [0] * len(tables.RUN_CHILDREN)
     with pytest.raises(StoreError, match="without 'pipeline'"):
         store.save_run({"run_id": "r2", "status": "failed"}, [])
 

@@ -60,6 +60,13 @@ FIXTURES = {
         "n = int(marker.read_text()) if marker.exists() else 0\nmarker.write_text(str(n + 1))\n"
         "if n < 1:\n    os._exit(3)\nprint('attempt', n + 1, 'ok')",
     ),
+    "fail_once": nb(
+        "import pathlib\nmarker = pathlib.Path('fail_once.marker')  # beside the notebook: survives the run\n"
+        "if not marker.exists():\n    marker.write_text(run_date)\n"
+        "    raise RuntimeError('the first try fails; the marker is written for the next one')\n"
+        "print('second try', run_date)",
+        title="Fails when fail_once.marker is absent (and writes it): fails once, then succeeds",
+    ),
     "slow": nb("import time\ntime.sleep(2)\nprint('slept')", "time.sleep(30)"),
     "nbpipe_api": nb(
         "import nbpipe\nctx = nbpipe.context()\nctx.metric('rows_seen', limit * 2)\n"

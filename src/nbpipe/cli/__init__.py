@@ -2,14 +2,16 @@
 
 Exit codes: 0 success (or skipped, up to date); 1 unexpected error; 2 config; 3 parameters (or run id);
 4 notebook; 5 pipeline locked; 6 dataset; 7 contract violation; 8 bad rows; 9 state; 10 a cell
-raised; 11 kernel died; 12 timeout; 13 quality gate; 14 store; 130 interrupted.
+raised; 11 kernel died; 12 timeout; 13 quality gate; 14 store; 130 interrupted
+(a run cancelled by SIGINT/SIGTERM: status ``cancelled``).
 
-One module per command group (``run``, ``backfill``, ``history``, ``promote``, ``dag``, ``spark``,
-``demo``, ``init``; the live progress view in ``progress``). This module assembles them: the
-registrations below are the whole command surface, in ``nbpipe --help`` order. It also owns the one
-translation of :class:`~nbpipe.errors.NbpipeError` into ``error: …`` / ``hint: …`` on stderr and
-the error's exit code, so commands simply let nbpipe errors propagate. Any other exception is a bug:
-it prints one ``error:`` line naming it and the crash log that holds its traceback, and exits 1.
+One module per command group (``run``, ``backfill``, ``history``, ``gc``, ``promote``, ``dag``, ``spark``,
+``demo``, ``init``, ``lineage``, ``docs``, ``monitor``, ``notify``, ``airflow``; the live progress view in
+``progress``). This module assembles them: the registrations below are the whole command surface,
+in ``nbpipe --help`` order. It also owns the one translation of :class:`~nbpipe.errors.NbpipeError`
+into ``error: …`` / ``hint: …`` on stderr and the error's exit code, so commands simply let nbpipe
+errors propagate. Any other exception is a bug: it prints one ``error:`` line naming it and the crash
+log that holds its traceback, and exits 1.
 No command prints a Python traceback.
 """
 
@@ -20,7 +22,25 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from nbpipe.cli import backfill, dag, demo, history, init, promote, run, spark
+from nbpipe.cli import (
+    airflow,
+    backfill,
+    cost,
+    dag,
+    demo,
+    docs,
+    gc,
+    history,
+    init,
+    lineage,
+    lineage_flush,
+    monitor,
+    notify,
+    panel,
+    promote,
+    run,
+    spark,
+)
 from nbpipe.cli._common import err, print_error
 from nbpipe.cli._crash import is_click_flow, write_crash_log
 from nbpipe.errors import NbpipeError
@@ -62,11 +82,21 @@ app.command()(history.runs)
 app.command()(history.show)
 app.command()(promote.promote)
 app.command()(history.report)
+app.command()(gc.gc)
 app.command()(init.init)
 app.command()(demo.demo)
+app.command()(docs.docs)
+app.command("panel-params", hidden=True)(panel.panel_params)
+app.command("panel-runs", hidden=True)(panel.panel_runs)
+app.command()(cost.cost)
 app.add_typer(promote.contracts_app, name="contracts")
 app.add_typer(dag.dag_app, name="dag")
 app.add_typer(spark.spark_app, name="spark")
+app.command()(monitor.monitor)
+app.add_typer(notify.notify_app, name="notify")
+app.add_typer(airflow.airflow_app, name="airflow")
+app.add_typer(lineage.lineage_app, name="lineage")
+lineage.lineage_app.command("flush")(lineage_flush.flush)
 
 
 def main() -> None:

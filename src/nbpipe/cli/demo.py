@@ -56,4 +56,6 @@ def demo(
     assert result.dashboard is not None
     say(f"run records: {rel(proj.runs_dir)}/<pipeline>/<run_id>/report.html · history: `nbpipe runs`")
     say(f"dashboard:   {rel(result.dashboard)}")
+    if result.catalog is not None:
+        say(f"catalog:     {rel(result.catalog)}")
     raise typer.Exit(code)

@@ -11,12 +11,14 @@ from rich.table import Table
 
 from nbpipe.cli._common import JsonOpt, ProfileOpt, ProjectOpt, console, load, plain, rel, say
 
-_COLORS = {"succeeded": "green", "failed": "red", "running": "cyan", "skipped": "dim"}
+_COLORS = {"succeeded": "green", "failed": "red", "cancelled": "yellow", "running": "cyan", "skipped": "dim"}
 
 
 def runs(
     pipeline: Annotated[str | None, typer.Argument(help="Only runs of this pipeline.")] = None,
-    status: Annotated[str | None, typer.Option("--status", help="succeeded | failed | skipped | running")] = None,
+    status: Annotated[
+        str | None, typer.Option("--status", help="succeeded | failed | cancelled | skipped | running")
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1)] = 20,
     as_json: JsonOpt = False,
     project: ProjectOpt = None,
@@ -83,16 +85,28 @@ def show(
     say(f"  record: {rel(run_dir)}/report.html")
 
 
+def _window(value: str) -> str:
+    from nbpipe.core.schedule import parse_duration
+
+    try:
+        parse_duration(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{exc} (e.g. --window 30d, 12h, 2w)") from None
+    return value
+
+
 def report(
     out: Annotated[Path | None, typer.Option("--out", help="Output directory (default: the runs directory).")] = None,
+    window: Annotated[str, typer.Option("--window", callback=_window,
+                                        help="Time window of every figure: 30d, 12h, 2w.")] = "30d",
     project: ProjectOpt = None,
     profile: ProfileOpt = None,
 ) -> None:
-    """Write the static pipeline-health dashboard (index.html) from the run store."""
-    from nbpipe.report.dashboard import render
+    """Write the static pipeline-health dashboard (index.html and its pages) from the run store."""
+    from nbpipe.ops.health import write_dashboard
     from nbpipe.run.store import RunStore
 
     proj = load(project, profile)
     with RunStore(proj.store_url) as store:
-        page = render(proj, store, out or proj.runs_dir)
+        page = write_dashboard(proj, store, out, window=window)
     say(f"dashboard: {rel(page)}")

@@ -1,12 +1,16 @@
 """The live progress view on stderr: pipeline, cell n/N, its first line, elapsed time, retries.
 
 On a terminal the current cell is one updating status line; otherwise (CI logs, tests) every
-event is printed as its own line.
+event is printed as its own line. ``nbpipe run --progress-json`` prints each event as one JSON
+object per line on stdout instead (:class:`JsonProgress`), for programs that drive a run (the
+notebook panel), ending with a ``{"event": "result", ...}`` line.
 """
 
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from rich.markup import escape
@@ -56,3 +60,28 @@ class Progress:
     def __exit__(self, *exc: object) -> None:
         if self.live:
             self.status.stop()
+
+
+class JsonProgress:
+    """A ``ProgressFn`` printing each progress event as one JSON line on stdout, flushed at once."""
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        self._print(event)
+
+    def result(self, status: str, run_id: str, exit_code: int, run_dir: Path, error: Any) -> None:
+        """The last line: the run's outcome and where its report is (the error already masked)."""
+        error = error if isinstance(error, dict) else {}
+        self._print({"event": "result", "status": status, "run_id": run_id, "exit_code": exit_code,
+                     "report": str(Path(run_dir) / "report.html"),
+                     "error": error.get("message"), "hint": error.get("hint")})
+
+    @staticmethod
+    def _print(event: dict[str, Any]) -> None:
+        sys.stdout.write(json.dumps(event, default=str) + "\n")
+        sys.stdout.flush()
+
+    def __enter__(self) -> JsonProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None

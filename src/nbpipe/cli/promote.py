@@ -26,6 +26,9 @@ def promote(
     param: Annotated[
         list[str] | None, typer.Option("-p", "--param", help="NAME=VALUE for the explore run (repeatable).")
     ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would change (breaking changes included); write nothing.")
+    ] = False,
     as_json: JsonOpt = False,
     project: ProjectOpt = None,
     profile: ProfileOpt = None,
@@ -44,6 +47,7 @@ def promote(
             margin=margin,
             params=parse_cli_pairs(param or []),
             on_progress=progress,
+            dry_run=dry_run,
         )
     if as_json:
         console.print_json(json.dumps(result.to_dict(), default=str))

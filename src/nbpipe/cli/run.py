@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from nbpipe.cli._common import ProfileOpt, ProjectOpt, err, load, print_error, rel, say
-from nbpipe.cli.progress import Progress
+from nbpipe.cli.progress import JsonProgress, Progress
 from nbpipe.errors import ParameterError
 
 
@@ -31,12 +31,26 @@ def run(
         str | None,
         typer.Option("--resume", help="Repeat a failed run (RUN_ID) with its parameters and exact input snapshot."),
     ] = None,
+    retries: Annotated[
+        int | None,
+        typer.Option("--retries", min=0, max=20, help="Override the pipeline's retries (0 when a scheduler retries)."),
+    ] = None,
+    progress_json: Annotated[
+        bool, typer.Option("--progress-json", hidden=True, help="Progress as one JSON object per line on stdout.")
+    ] = False,
     project: ProjectOpt = None,
     profile: ProfileOpt = None,
 ) -> None:
-    """Run a pipeline's notebook in production mode and write its run record."""
+    """Run a pipeline's notebook in production mode and write its run record.
+
+    SIGTERM cancels the run like Ctrl-C: it is recorded as ``cancelled`` (exit 130), nothing published.
+    """
     from nbpipe.core.params import load_params_file, parse_cli_pairs
+    from nbpipe.ops.notify.service import run_observer
+    from nbpipe.run.cancel import sigterm_interrupts
     from nbpipe.run.runner import Runner
+
+    sigterm_interrupts()
 
     proj = load(project, profile)
     given: dict[str, Any] = {}
@@ -44,7 +58,10 @@ def run(
         given.update(load_params_file(read_params_file(params_file), str(params_file)))
     cli_pairs = parse_cli_pairs(param or [])
     given.update(cli_pairs)
-    with Progress(pipeline) as progress, Runner(proj, on_progress=progress) as runner:
+    config = None if retries is None else proj.pipeline(pipeline).model_copy(update={"retries": retries})
+    observer = run_observer(proj)
+    with (JsonProgress() if progress_json else Progress(pipeline)) as progress, \
+            Runner(proj, on_progress=progress, on_finished=observer) as runner:
         result = runner.run(
             pipeline,
             given,
@@ -52,7 +69,10 @@ def run(
             mode="explore" if explore else "prod",
             force=force,
             resume=resume,
+            config=config,
         )
+    if isinstance(progress, JsonProgress):
+        progress.result(result.status, result.run_id, result.exit_code, result.run_dir, result.record.get("error"))
     if result.status == "skipped":
         say(("–", "dim"), f" {pipeline}: ", str(result.record.get("skipped_reason")), " (use --force to run anyway)")
         raise typer.Exit(0)
@@ -67,9 +87,11 @@ def run(
         # The record's copy of the error has secret values masked; the exception's text may not.
         shown = result.record.get("error") or {}
         message, hint = shown.get("message", result.error.message), shown.get("hint", result.error.hint)
-        print_error(str(message), hint and str(hint), title=f"✗ {pipeline} run {result.run_id} failed:")
+        print_error(str(message), hint and str(hint), title=f"✗ {pipeline} run {result.run_id} {result.status}:")
         retry = str(result.record["retry_command"])  # keeps each -p name=env:VAR as given
         say("retry: ", (retry, "bold"), to=err)
+        for w in result.record.get("warnings") or []:  # e.g. a notification that was not delivered
+            say(("warning:", "yellow"), " ", str(w), to=err)
     say(f"  record: {rel(result.run_dir)}/report.html")
     raise typer.Exit(result.exit_code)
 

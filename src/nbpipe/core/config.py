@@ -14,8 +14,11 @@ from typing import Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from nbpipe.core.lineage_config import LineageConfig
+from nbpipe.core.notify import AlertsConfig, EmailChannel, VolumeConfig, check_channel, check_events
 from nbpipe.core.paramtypes import check_declaration
 from nbpipe.core.protocol import ENV_PROFILE
+from nbpipe.core.retention import check_retention
 from nbpipe.core.schedule import Freshness, cron_of, default_freshness, parse_duration
 from nbpipe.errors import ConfigError, DatasetError, did_you_mean
 
@@ -84,6 +87,19 @@ class Profile(_Model):
         return value
 
 
+class ExpectRows(_Model):
+    """Bounds on the rows one run writes to a dataset (``expect_rows: {min: 1000, max: 50000}``)."""
+
+    min: int | None = Field(default=None, ge=0)
+    max: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ExpectRows:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"expect_rows min {self.min} is above max {self.max}; swap them or drop one")
+        return self
+
+
 class DatasetConfig(_Model):
     """A dataset the notebooks read or write."""
 
@@ -93,17 +109,37 @@ class DatasetConfig(_Model):
     partition_by: list[str] = Field(default_factory=list)
     contract: str | None = None
     retention_days: int | None = Field(default=None, ge=1)
+    retention_column: str | None = None  # the date partition column gc reads (default: the first of partition_by)
+    quarantine_retention_days: int | None = Field(default=None, ge=1)  # default: retention_days
     on_bad_rows: Literal["quarantine", "fail"] = "quarantine"
     primary_key: list[str] = Field(default_factory=list)
     write_mode: WriteMode | None = None
     encoding: str = "utf-8"
     follow_symlinks: bool = False
     description: str = ""
+    owner: str = ""  # governance (shown in the `nbpipe docs` catalog)
+    tags: list[str] = Field(default_factory=list)
+    pii: bool = False
+    expect_rows: ExpectRows | None = None
+    volume: VolumeConfig | None = None
 
     @field_validator("options", mode="before")
     @classmethod
     def _stringify(cls, value: Any) -> Any:
         return _string_map(value)
+
+    @model_validator(mode="after")
+    def _retention(self) -> DatasetConfig:
+        check_retention(self.retention_days, self.retention_column, self.partition_by)
+        return self
+
+    def date_column(self) -> str | None:
+        """The date partition column whose values ``nbpipe gc`` compares with ``retention_days``."""
+        return self.retention_column or (self.partition_by[0] if self.partition_by else None)
+
+    def quarantine_days(self) -> int | None:
+        """Days the quarantine keeps a run's rejected rows (``quarantine_retention_days``, else ``retention_days``)."""
+        return self.quarantine_retention_days or self.retention_days
 
 
 class ParamSpec(_Model):
@@ -134,16 +170,32 @@ class ParamSpec(_Model):
 
 
 class NotifyRule(_Model):
-    """Where to send a message, and on which outcomes."""
+    """Where to send a message (webhook, slack or email), and on which events (see ``nbpipe.core.notify``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    on: list[Literal["success", "failure", "quality_warning", "skipped"]] = Field(
-        default_factory=lambda: ["failure"]  # type: ignore[arg-type]
-    )
+    name: str | None = None
+    on: list[str] = Field(default_factory=lambda: ["failure"])
     webhook: str | None = None
     slack: str | None = None
-    email: str | None = None
+    email: EmailChannel | None = None
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+    retries: int = Field(default=2, ge=0, le=10)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_on(cls, data: Any) -> Any:
+        # YAML 1.1 reads an unquoted `on:` key as the boolean true.
+        if isinstance(data, dict) and True in data:
+            return {("on" if key is True else key): value for key, value in data.items()}
+        return data
+
+    @field_validator("on")
+    @classmethod
+    def _events(cls, value: list[str]) -> list[str]:
+        return check_events(value)
+
+    @model_validator(mode="after")
+    def _one_channel(self) -> NotifyRule:
+        return check_channel(self)
 
 
 class FreshnessConfig(_Model):
@@ -179,6 +231,7 @@ class PipelineConfig(_Model):
     cell_timeout_s: float | None = Field(default=None, gt=0)
     quality: Literal["fail", "warn"] = "fail"
     schedule: str | None = None
+    schedule_param: str | None = None  # the parameter a scheduler fills with the run's date
     freshness: FreshnessConfig | None = None
     kernel: str = "python3"
     notify: list[NotifyRule] = Field(default_factory=list)
@@ -194,6 +247,8 @@ class PipelineConfig(_Model):
     def _freshness_needs_schedule(self) -> PipelineConfig:
         if self.freshness is not None and self.schedule is None:
             raise ValueError("'freshness' needs a 'schedule' (lateness is measured from when a run was due)")
+        if self.schedule_param is not None and self.schedule is None:
+            raise ValueError("'schedule_param' needs a 'schedule' (it names the parameter a scheduled run fills)")
         return self
 
     def freshness_window(self) -> Freshness | None:
@@ -203,9 +258,25 @@ class PipelineConfig(_Model):
         return self.freshness.window() if self.freshness is not None else default_freshness(self.schedule)
 
 
+class ProfileRate(_Model):
+    """The price and size of one profile's compute (a cluster's cores are not this machine's)."""
+
+    core_hour_usd: float | None = Field(default=None, ge=0)
+    cores: int | None = Field(default=None, ge=1)
+
+
 class CostConfig(_Model):
+    """Prices of the cost model (:mod:`nbpipe.core.costmodel`); ``profiles`` override per profile."""
+
     core_hour_usd: float = Field(default=0.05, ge=0)
     gb_month_usd: float = Field(default=0.023, ge=0)
+    profiles: dict[str, ProfileRate] = Field(default_factory=dict)
+
+    def rate(self, profile: str) -> tuple[float, int | None]:
+        """The core-hour price and the configured cores (None: measured) of ``profile``."""
+        own = self.profiles.get(profile) or ProfileRate()
+        price = own.core_hour_usd if own.core_hour_usd is not None else self.core_hour_usd
+        return price, own.cores
 
 
 class SecretsConfig(_Model):
@@ -227,6 +298,17 @@ class ProjectConfig(_Model):
     cost: CostConfig = Field(default_factory=CostConfig)
     secrets: SecretsConfig = Field(default_factory=SecretsConfig)
     runs: RunsPolicy = Field(default_factory=RunsPolicy)
+    notify: list[NotifyRule] = Field(default_factory=list)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    lineage: LineageConfig = Field(default_factory=LineageConfig)
+
+    @model_validator(mode="after")
+    def _cost_profiles(self) -> ProjectConfig:
+        for name in self.cost.profiles:
+            if name not in self.profiles:
+                raise ValueError(f"cost.profiles names profile {name!r}, which is not defined"
+                                 f"{did_you_mean(name, self.profiles)}; defined: {', '.join(sorted(self.profiles))}")
+        return self
 
     @field_validator("datasets", "pipelines")
     @classmethod
@@ -263,7 +345,14 @@ class Project:
 
     @property
     def spark_cores(self) -> int:
-        """Cores the profile's Spark uses (``local[N]``), or this machine's for other masters (cost)."""
+        """Cores the profile's compute is priced for: ``cost.profiles.<profile>.cores``, else ``local[N]``.
+
+        A standalone or Connect profile without configured cores falls back to this machine's
+        count; run records use the executors' cores Spark reports instead (:mod:`nbpipe.run.resources`).
+        """
+        configured = self.config.cost.rate(self.profile_name)[1]
+        if configured is not None:
+            return configured
         master = self.profile.spark.master or "local[*]"
         inner = master[6:-1] if master.startswith("local[") else ""
         return int(inner) if inner.isdigit() else (os.cpu_count() or 1)

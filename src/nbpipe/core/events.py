@@ -29,6 +29,7 @@ METRIC = "metric"
 STATE_PROPOSAL = "state_proposal"
 LOG = "log"
 ERROR_RAISED = "error_raised"  # error_class: an NbpipeError a cell raised, module-qualified
+RESOURCES = "resources"  # after each cell: tagged Spark task metrics per operation, kernel CPU/RSS
 # Event kinds written by the runner.
 RUN_STARTED = "run_started"
 ATTEMPT_STARTED = "attempt_started"
@@ -38,11 +39,14 @@ ATTEMPT_FINISHED = "attempt_finished"
 PUBLISHED = "published"
 STATE_COMMITTED = "state_committed"
 RUN_FINISHED = "run_finished"
+VOLUME_ANOMALY = "volume_anomaly"  # dataset, rows, message: an output's rows against its history or expect_rows
+NOTIFICATION_FAILED = "notification_failed"  # channel (scheme and host only), event, error
 
 # Progress: what a runner, the executor and a DAG tell whoever watches (the CLI's live view), in
 # memory only. Each progress event is a dict whose "event" key is one of these.
 PROGRESS_CELL_STARTED = "cell_started"  # index, of, source (first line)
 PROGRESS_CELL_FINISHED = "cell_finished"  # index, of, status, duration_s
+PROGRESS_RUN_STARTED = "run_started"  # run_id, run_dir
 PROGRESS_ATTEMPT_STARTED = "attempt_started"  # attempt, of
 PROGRESS_RETRYING = "retrying"  # attempt, delay_s, error
 PROGRESS_INTERRUPTED = "interrupted"

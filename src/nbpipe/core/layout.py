@@ -63,6 +63,8 @@ class RunDir:
     STAGING: ClassVar[str] = "staging"
     STATE_IN: ClassVar[str] = "state_in.json"
     RESUME_SNAPSHOT: ClassVar[str] = "resume_snapshot.json"
+    LINEAGE: ClassVar[str] = "lineage.json"  # the run's OpenLineage identity and the events it emitted
+    LINEAGE_OUTBOX: ClassVar[str] = "lineage-outbox.jsonl"  # OpenLineage events not delivered yet
 
     record: ClassVar[_Entry] = _Entry(RECORD)
     events: ClassVar[_Entry] = _Entry(EVENTS)
@@ -72,6 +74,8 @@ class RunDir:
     staging: ClassVar[_Entry] = _Entry(STAGING)
     state_in: ClassVar[_Entry] = _Entry(STATE_IN)
     resume_snapshot: ClassVar[_Entry] = _Entry(RESUME_SNAPSHOT)
+    lineage: ClassVar[_Entry] = _Entry(LINEAGE)
+    lineage_outbox: ClassVar[_Entry] = _Entry(LINEAGE_OUTBOX)
 
     @classmethod
     def of(cls, runs_dir: Path, pipeline: str, run_id: str) -> RunDir:

@@ -1,15 +1,27 @@
-"""Explore-mode summaries of reads and writes: rich HTML in a notebook, plain text elsewhere.
+"""Explore-mode summaries of reads and writes: widgets or rich HTML in a notebook, text elsewhere.
 
-Pure presentation over the event payloads the catalog emits (``dataset_read``,
-``dataset_staged``): schema, row counts, corrupt and rejected rows, the diff against the
-dataset's contract. HTML is escaped; nothing here touches Spark.
+Presentation over the event payloads the catalog emits (``dataset_read``, ``dataset_staged``):
+schema, row counts, corrupt and rejected rows, the diff against the dataset's contract, a sample.
+HTML is escaped; nothing here touches Spark (a read's sample arrives as a pandas frame).
+
+Every rich display goes through :func:`show`: one output whose bundle holds text, static HTML and,
+when a person works at a Jupyter kernel with ipywidgets, a widget view. A front end without the
+widget manager (or nbconvert) renders the HTML; a kernel started by ``nbpipe run`` (papermill) never
+creates widgets, so production notebooks and reports hold no dead widget views. :class:`ShownOnce`
+keeps an object shown by the call that returned it from being shown again as the cell's value.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
+import os
+from collections.abc import Callable, Mapping
 from typing import Any
+
+from nbpipe.core.protocol import read_handoff
+
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+ENV_WIDGETS = "NBPIPE_WIDGETS"  # "0": static HTML instead of widgets (documented)
 
 
 def _in_kernel() -> bool:
@@ -21,13 +33,75 @@ def _in_kernel() -> bool:
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
-def _emit(text: str, markup: str) -> None:
-    if _in_kernel():
-        from IPython.display import HTML, display
+def _execution_count() -> int | None:
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover
+        return None
+    shell = get_ipython()
+    return None if shell is None else int(shell.execution_count)
 
-        display(HTML(markup))
+
+def widgets_wanted() -> bool:
+    """Whether to build widgets: a person's Jupyter kernel, ipywidgets installed, not disabled."""
+    if not _in_kernel() or read_handoff(os.environ) is not None or os.environ.get(ENV_WIDGETS, "1") == "0":
+        return False
+    try:
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def bundle(text: str, markup: str, widget: Callable[[], Any] | None = None) -> dict[str, Any]:
+    """The display bundle: text, HTML, and a widget view when :func:`widgets_wanted`."""
+    data: dict[str, Any] = {"text/plain": text, "text/html": markup}
+    if widget is not None and widgets_wanted():
+        view = widget()
+        data[WIDGET_MIME] = {"version_major": 2, "version_minor": 0, "model_id": view.model_id}
+    return data
+
+
+def show(text: str, markup: str, widget: Callable[[], Any] | None = None) -> None:
+    """Show one output in a notebook (widget, else HTML), or print ``text`` outside a kernel."""
+    if _in_kernel():
+        from IPython.display import display
+
+        display(bundle(text, markup, widget), raw=True)
     else:
         print(text)
+
+
+class ShownOnce:
+    """Mixin for results an explore call displays itself and also returns.
+
+    The call shows the object and calls :meth:`mark_shown`; when the same cell then ends with the
+    object as its value, IPython's display hook calls ``_ipython_display_``, which does nothing:
+    the result appears once under the cell. Shown again in a later cell, it displays normally.
+    """
+
+    _nbpipe_shown_in: int | None = None
+
+    def mark_shown(self) -> None:
+        self._nbpipe_shown_in = _execution_count()
+
+    def display_parts(self) -> tuple[str, str, Callable[[], Any] | None]:
+        """``(text, html, widget factory or None)`` of this object."""
+        raise NotImplementedError
+
+    def show(self) -> None:
+        """Display this object now and remember that this cell showed it."""
+        show(*self.display_parts())
+        self.mark_shown()
+
+    def _ipython_display_(self) -> None:
+        if self._nbpipe_shown_in is not None and self._nbpipe_shown_in == _execution_count():
+            return
+        show(*self.display_parts())
+
+
+def _emit(text: str, markup: str, widget: Callable[[], Any] | None = None) -> None:
+    show(text, markup, widget)
 
 
 def _schema_rows(schema: list[Mapping[str, Any]]) -> list[tuple[str, str, str]]:
@@ -90,9 +164,19 @@ def write_html(result: Mapping[str, Any]) -> str:
     return f"<div class='nbpipe-write'>{html.escape(write_text(result))}</div>"
 
 
-def show_read(event: Mapping[str, Any]) -> None:
-    """Show a read summary inline (notebook) or on stdout."""
-    _emit(read_text(event), read_html(event))
+def show_read(event: Mapping[str, Any], sample: Callable[[], Any] | None = None) -> None:
+    """Show a read summary inline (notebook: a widget with schema, contract and sample) or on stdout.
+
+    Args:
+        event: The ``dataset_read`` event.
+        sample: Returns a small pandas frame of the data; called only when a widget is built.
+    """
+    def widget() -> Any:
+        from nbpipe.data._widgets import read_widget
+
+        return read_widget(event, sample)
+
+    _emit(read_text(event), read_html(event), widget)
 
 
 def show_write(result: Mapping[str, Any]) -> None:

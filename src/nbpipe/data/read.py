@@ -123,7 +123,7 @@ def _read_with_event(ctx: RunScope, name: str, paths: list[str] | None, schema_o
                          path=str(src.base) if src.base else mask_url(cfg.options.get("url", "")),
                          files=len(src.files), bytes=src.bytes, **info, **annotations)
     if ctx.mode == "explore":
-        display.show_read(event)
+        display.show_read(event, lambda: df.limit(10).toPandas())
     return df, event
 
 

@@ -52,6 +52,7 @@ from nbpipe.core.layout import (
 from nbpipe.core.sqltext import sql_name
 from nbpipe.data import _display as display
 from nbpipe.data import write_modes as modes
+from nbpipe.data.column_lineage import derive as derive_column_lineage
 from nbpipe.data.parquet_footer import canonicalize
 from nbpipe.errors import BadRowsError, ContractViolationError, DatasetError
 from nbpipe.spark.driver import driver_guard
@@ -208,6 +209,7 @@ def _write(ctx: RunScope, df: DataFrame, name: str, *, mode: str | None = None) 
         raise DatasetError(f"dataset {name!r} has format {cfg.format!r}; nbpipe writes {', '.join(FILE_FORMATS)}",
                            hint=f"set datasets.{name}.format to parquet (or csv/json)")
     prod = ctx.mode == "prod"
+    column_lineage = derive_column_lineage(df) if prod else None  # from the frame as the notebook built it
     contract = find_contract(ctx.project, name)  # prod enforces it whenever one exists
     keys = list(cfg.primary_key or (contract.primary_key if contract else ()))
     chosen = modes.resolve_mode(name, cfg, keys, mode)
@@ -266,7 +268,7 @@ def _write(ctx: RunScope, df: DataFrame, name: str, *, mode: str | None = None) 
                          partitions=[u for u in units if u], partition_by=partition_by, format=cfg.format,
                          schema_version=contract.version if contract else None, schema=fields,
                          sandbox=not prod, mode=chosen, primary_key=keys, rejected_rows=rejected)
-    ctx.log.emit(events.DATASET_STAGED, staging_path=str(out), **asdict(result))
+    ctx.log.emit(events.DATASET_STAGED, staging_path=str(out), column_lineage=column_lineage, **asdict(result))
     if not prod:
         display.show_write(asdict(result))
     return result

@@ -4,6 +4,7 @@
 
     check the [demo] extra → (start the shared Spark Connect server ‖ land the days ‖ boot the
     first kernel) → run every pipeline in dependency order → stop the server → runs/index.html
+    → the data catalog (runs/_catalog/index.html)
 
 Sharing one Spark Connect server lets each notebook's kernel attach in about a second instead of
 starting its own JVM. The server is started only when no remote is configured (profile
@@ -47,11 +48,13 @@ class DemoResult:
         landed: The landing summary (see :func:`nbpipe.examples.flights.land`).
         outcomes: One per pipeline, in the order run; empty with ``land_only``.
         dashboard: The written ``index.html``; None with ``land_only``.
+        catalog: The data catalog's ``index.html``; None with ``land_only``.
     """
 
     landed: dict[str, Any]
     outcomes: list[Outcome] = field(default_factory=list)
     dashboard: Path | None = None
+    catalog: Path | None = None  # the data catalog's index.html (``nbpipe docs``); None with ``land_only``
 
 
 def require_extra(*, land_only: bool = False) -> None:
@@ -136,12 +139,14 @@ def run_demo(
             project, params=params, parallel=parallel, on_progress=on_progress, prepare=prepare, local_spark=local_spark
         )
 
-    from nbpipe.report.dashboard import render
+    from nbpipe.ops.catalog import build_docs
+    from nbpipe.ops.health import write_dashboard
     from nbpipe.run.store import RunStore
 
     with RunStore(project.store_url) as store:
-        page = render(project, store, project.runs_dir)
-    return DemoResult(landed[0] if landed else {}, outcomes, page)
+        page = write_dashboard(project, store)
+        catalog = build_docs(project, store).index
+    return DemoResult(landed[0] if landed else {}, outcomes, page, catalog)
 
 
 def _installed(name: str) -> bool:

@@ -20,6 +20,7 @@ from nbpipe.core.config import Project, check_name, load_project
 from nbpipe.core.layout import RunDir
 from nbpipe.core.protocol import ENV_PROFILE, ENV_PROJECT, Mode, read_handoff
 from nbpipe.errors import NbpipeError
+from nbpipe.kernel.resources import Meter
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Mapping
@@ -28,6 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from nbpipe.core.config import WriteMode
     from nbpipe.data.write import WriteResult
+    from nbpipe.kernel.widgets import Panel
     from nbpipe.quality.results import CheckResult
 
 __all__ = ["Mode", "RunContext", "context", "reset"]
@@ -57,6 +59,7 @@ class RunContext:
         self.attempt = attempt
         self.params = params
         self.log = events.EventLog.in_run_dir(self.run_dir, source="kernel", attempt=attempt)
+        self.meter = Meter(self, enabled=mode != "explore" and pipeline is not None)
 
     def __repr__(self) -> str:
         return (
@@ -78,7 +81,9 @@ class RunContext:
         """The SparkSession of the active profile (local, standalone master or Spark Connect)."""
         from nbpipe.spark.session import get_session
 
-        return get_session(self.project)
+        session = get_session(self.project)
+        self.meter.attach(session)
+        return session
 
     def metric(self, name: str, value: float | int) -> float:
         """Record a numeric metric for the run record and the dashboard."""
@@ -102,9 +107,12 @@ class RunContext:
             paths: Read exactly these files or directories (inside the dataset's path).
             schema_override: A contract, ``[{name, type, nullable}]`` or DDL string to use instead.
         """
+        from nbpipe.data.column_lineage import tag
         from nbpipe.data.read import read_dataset
 
-        return read_dataset(self, name, paths=paths, schema_override=schema_override)
+        with self.meter.op("read", name):
+            df = read_dataset(self, name, paths=paths, schema_override=schema_override)
+        return tag(df, name) if self.is_prod else df  # the write's column lineage traces back to it
 
     def write(self, df: DataFrame, name: str, *, mode: WriteMode | None = None) -> WriteResult:
         """Write a dataset: sandboxed in explore mode, staged for atomic publish in prod.
@@ -127,7 +135,8 @@ class RunContext:
         """
         from nbpipe.data.write import write_dataset
 
-        return write_dataset(self, df, name, mode=mode)
+        with self.meter.op("write", name):
+            return write_dataset(self, df, name, mode=mode)
 
     def check(self, df: Any, suite: str, *, quarantine: bool = False, dataset: str | None = None,
               frames: Mapping[str, Any] | None = None) -> CheckResult:
@@ -142,7 +151,8 @@ class RunContext:
         """
         from nbpipe.quality.checkpoint import run_checkpoint
 
-        return run_checkpoint(self, df, suite, quarantine=quarantine, dataset=dataset, frames=frames)
+        with self.meter.op("check", dataset or suite):
+            return run_checkpoint(self, df, suite, quarantine=quarantine, dataset=dataset, frames=frames)
 
     def incremental(self, name: str, *, column: str | None = None, lookback: Any = None,
                     max_files: int | None = None) -> DataFrame:
@@ -154,9 +164,26 @@ class RunContext:
             lookback: How far behind the watermark to read again (``"2 days"``, a number).
             max_files: Read at most this many new files per run.
         """
+        from nbpipe.data.column_lineage import tag
         from nbpipe.data.incremental import read_incremental
 
-        return read_incremental(self, name, column=column, lookback=lookback, max_files=max_files)
+        with self.meter.op("read", name):
+            df = read_incremental(self, name, column=column, lookback=lookback, max_files=max_files)
+        return tag(df, name) if self.is_prod else df  # the write's column lineage traces back to it
+
+    def panel(self, pipeline: str | None = None) -> Panel:
+        """Show the panel of a pipeline: parameters, Run in production, recent runs, promote.
+
+        Widgets at a Jupyter kernel with ipywidgets; elsewhere (plain IPython, a run's notebook,
+        nbconvert) static HTML with the equivalent ``nbpipe`` commands.
+
+        Args:
+            pipeline: A pipeline in ``nbpipe.yaml``; default: this run's pipeline, else the one
+                whose notebook is open in JupyterLab.
+        """
+        from nbpipe.kernel.widgets import panel
+
+        return panel(self.project, pipeline or self.pipeline)
 
 
 _current: RunContext | None = None

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 from nbpipe.core.config import Project, load_project
 from nbpipe.errors import NbpipeError
+from nbpipe.ops.notify.service import run_observer
 from nbpipe.run.runner import BackfillSlot, Runner
 
 FAILED = "failed"
@@ -170,7 +171,8 @@ class ProcessPool:
 
 def _work(root: str, profile: str, job: Job) -> Outcome:
     """Run one job in a worker process, on a runner of its own."""
-    with Runner(load_project(project_dir=Path(root), profile=profile)) as runner:
+    project = load_project(project_dir=Path(root), profile=profile)
+    with Runner(project, on_finished=run_observer(project)) as runner:
         return run_one(runner, job)
 
 

@@ -37,6 +37,7 @@ from nbpipe.core import records
 from nbpipe.core.config import Project, check_name
 from nbpipe.errors import ParameterError, did_you_mean
 from nbpipe.ops._execute import InProcess, Job, Outcome, ProcessPool, schedule
+from nbpipe.ops.notify.service import run_observer
 from nbpipe.ops.shared_spark import ServerFn, shared_spark, spark_runs
 from nbpipe.run.locks import PipelineLock
 from nbpipe.run.runner import BackfillSlot, Runner
@@ -153,7 +154,7 @@ def backfill(
         raise ParameterError(f"parameter {param!r} is set by the backfill for each day; do not pass -p {param}=…",
                              hint=f"drop -p {param}=…, or backfill another parameter with --param NAME")
     days = days_between(start, end)
-    with Runner(project, prestart_kernels=len(days) > 1) as runner:
+    with Runner(project, prestart_kernels=len(days) > 1, on_finished=run_observer(project)) as runner:
         _check_param(runner, pipeline, param, days[0], given, from_cli)
         started = dt.datetime.now(dt.UTC)
         backfill_id = "backfill-" + records.new_run_id(started)

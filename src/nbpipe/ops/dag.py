@@ -18,6 +18,7 @@ from nbpipe.core import events as ev
 from nbpipe.core.config import Project
 from nbpipe.core.events import ProgressFn
 from nbpipe.ops._execute import InProcess, Job, Outcome, ProcessPool, schedule
+from nbpipe.ops.notify.service import run_observer
 from nbpipe.ops.shared_spark import ServerFn, shared_spark, spark_runs
 from nbpipe.run.runner import Runner
 
@@ -87,7 +88,8 @@ def run_dag(
             with ProcessPool(project, min(parallel, len(jobs))) as pool:
                 outcomes = schedule(jobs, pool, on_start=started, on_done=finished)
         else:
-            with Runner(project, on_progress=on_progress, prestart_kernels=len(jobs) > 1) as runner:
+            with Runner(project, on_progress=on_progress, prestart_kernels=len(jobs) > 1,
+                        on_finished=run_observer(project)) as runner:
                 executor = InProcess(runner)
                 if jobs:
                     executor.warm(jobs[0])

@@ -84,17 +84,22 @@ def propose_contract(dataset: str, fields: list[dict[str, Any]], *, old: Contrac
 
     Partitioning and primary key come from the dataset's config, else the old contract. A column the
     old contract declares non-null stays non-null unless the profiled data held nulls in it (Spark
-    marks most columns nullable); descriptions are carried over.
+    marks most columns nullable). What a person wrote is carried over: the dataset's description,
+    owner and tags (from the old contract, else from ``nbpipe.yaml``) and each kept column's
+    description, tags and ``pii`` flag.
     """
     partition_by = tuple(cfg.partition_by) if cfg and cfg.partition_by else (old.partition_by if old else ())
     primary_key = tuple(cfg.primary_key) if cfg and cfg.primary_key else (old.primary_key if old else ())
     keep_non_null = [c.name for c in (old.columns if old else ()) if not c.nullable
                      and (nulls is None or nulls.get(c.name, 0) == 0)]
-    described = {c.name: c.description for c in (old.columns if old else ()) if c.description}
-    fields = [{**f, "description": described.get(str(f["name"]), "")} for f in fields]
-    description = old.description if old else (cfg.description if cfg else "")
+    written = {c.name: {"description": c.description, "tags": c.tags, "pii": c.pii}
+               for c in (old.columns if old else ())}
+    fields = [{**f, **written.get(str(f["name"]), {})} for f in fields]
+    description = (old.description if old else "") or (cfg.description if cfg else "")
+    owner = (old.owner if old else "") or (cfg.owner if cfg else "")
+    tags = (old.tags if old else ()) or tuple(cfg.tags if cfg else ())
     return contract_from_schema(dataset, fields, partition_by=partition_by, primary_key=primary_key,
-                                non_null=keep_non_null, description=description)
+                                non_null=keep_non_null, description=description, owner=owner, tags=tags)
 
 
 def contract_change(project: Project, obs: Observed, fields: list[dict[str, Any]],

@@ -122,6 +122,7 @@ def promote(
     margin: float = 0.1,
     params: Mapping[str, Any] | None = None,
     on_progress: ProgressFn | None = None,
+    dry_run: bool = False,
 ) -> PromoteResult:
     """Promote an explored notebook: contracts, suggested suites and its nbpipe.yaml entry.
 
@@ -134,6 +135,7 @@ def promote(
         margin: How much observed ranges and row counts are widened in suggested expectations.
         params: Parameter values for the explore run (default: the notebook's own defaults).
         on_progress: Receives the runner's progress events during the explore run.
+        dry_run: Build and return the proposal (breaking changes included) but write nothing.
 
     Raises:
         NotebookError: the target cannot be found, or the linter found errors.
@@ -173,6 +175,8 @@ def promote(
     editor.validate()
     result.config_diff = editor.diff()
     breaking = [c for c in changes if c.diff is not None and c.diff.breaking and c.status == "updated"]
+    if dry_run:
+        return result
     if breaking and not yes:
         raise ContractViolationError(
             "promote would break the contract of "

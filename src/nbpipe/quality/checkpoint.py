@@ -160,14 +160,14 @@ def _quarantine(ctx: RunScope, df: Any, prepared: gx_model.Prepared, result: Che
 
 
 def _display(result: CheckResult) -> None:
+    """Show the result under the cell once (a widget, else HTML); the cell's value does not repeat it."""
     try:
         from IPython import get_ipython
-        from IPython.display import display
     except ImportError:  # pragma: no cover - IPython ships with Jupyter
         return
     shell = get_ipython()
     if shell is not None and getattr(shell, "kernel", None) is not None:
-        display(result)
+        result.show()
 
 
 def run_checkpoint(

@@ -3,7 +3,9 @@
 ``ExpectationResult`` carries the fields great-expectations reports per expectation
 (``success``, ``unexpected_count``, ``unexpected_percent``, ``partial_unexpected_list``,
 ``observed_value``) whichever engine computed them; ``CheckResult`` is the whole suite, with
-GX-style ``statistics``, ``to_dict()``, ``_repr_html_`` for Jupyter and a text form.
+GX-style ``statistics``, ``to_dict()``, ``_repr_html_`` for Jupyter and a text form. In explore
+mode at a Jupyter kernel it shows as a widget (``nbpipe.quality._widgets``), once per cell
+(:class:`~nbpipe.data._display.ShownOnce`).
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ import datetime as dt
 import decimal
 import html
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from nbpipe.data._display import ShownOnce
 from nbpipe.quality.suites import describe
 
 MAX_EXAMPLES = 20
@@ -104,7 +108,7 @@ class ExpectationResult:
 
 
 @dataclass
-class CheckResult:
+class CheckResult(ShownOnce):
     """A validated suite: overall success, per-expectation results and GX-style statistics."""
 
     suite: str
@@ -198,6 +202,15 @@ class CheckResult:
                 detail = f"observed {jsonable(r.observed_value, max_text=60)!r}"
             rows.append(f"  [{mark}] {r.label}: {detail}")
         return "\n".join([head, *rows])
+
+    def display_parts(self) -> tuple[str, str, Callable[[], Any] | None]:
+        """Text, static HTML and the widget (a table plus a picker for failing examples)."""
+        def widget() -> Any:
+            from nbpipe.quality._widgets import check_widget
+
+            return check_widget(self)
+
+        return str(self), self._repr_html_(), widget
 
     def _repr_html_(self) -> str:
         esc = html.escape

@@ -66,7 +66,7 @@ def fmt_usd(value: Any) -> str:
 
 
 def badge(status: Any) -> str:
-    known = {"succeeded", "failed", "skipped", "running", "passed", "warned", "none", "ok", "error"}
+    known = {"succeeded", "failed", "cancelled", "skipped", "running", "passed", "warned", "none", "ok", "error"}
     return str(status) if status in known else "unknown"
 
 

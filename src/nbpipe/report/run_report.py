@@ -37,6 +37,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from nbconvert import HTMLExporter
     from nbformat import NotebookNode
 from nbpipe.report._format import as_dict, as_list, badge, fmt, fmt_bytes, fmt_duration, fmt_time, fmt_usd
+from nbpipe.report.catalog.site import FROM_RUN_REPORT as CATALOG_FROM_REPORT
+from nbpipe.report.resources_view import resources_view
 from nbpipe.report.sanitize import REPORT_CSP, clean_value, sanitize_html, scrub
 
 __all__ = [
@@ -290,7 +292,8 @@ def _failure(record: dict[str, Any], nb: NotebookNode, budget: _Budget) -> dict[
     }
 
 
-_NAV_LABELS = {"params": "Parameters", "checks": "Quality checks", "state": "Incremental state"}
+_NAV_LABELS = {"resources": "Resources", "params": "Parameters", "checks": "Quality checks",
+               "state": "Incremental state"}
 _SECTIONS: dict[str, type] = {
     "params": dict, "secret_params": list, "attempts": list, "error": dict, "cells": list,
     "checks": list, "datasets": dict, "metrics": dict, "state": dict, "warnings": list,
@@ -325,7 +328,8 @@ def _summary_view(record: dict[str, Any], nb: NotebookNode, budget: _Budget) -> 
     present = {
         "failure": failure, "params": record["params"], "attempts": record["attempts"],
         "checks": record["checks"], "datasets": record["datasets"]["inputs"] or record["datasets"]["outputs"],
-        "metrics": record["metrics"], "state": record["state"], "cells": cells,
+        "lineage": record["datasets"]["inputs"] or record["datasets"]["outputs"],
+        "metrics": record["metrics"], "resources": resources_view(record), "state": record["state"], "cells": cells,
         "environment": record["versions"] or record["git"] or record.get("host"), "notebook": True,
     }  # fmt: skip
     quality = record.get("quality")
@@ -336,6 +340,8 @@ def _summary_view(record: dict[str, Any], nb: NotebookNode, budget: _Budget) -> 
         "failure": failure,
         "stopped": stopped,
         "cells": cells,
+        "catalog": CATALOG_FROM_REPORT,
+        "resources": present["resources"],
         "nav": [
             (f"nbpipe-{key}", _NAV_LABELS.get(key, key.capitalize()))
             for key, value in present.items()

@@ -24,6 +24,7 @@ from nbpipe.core.masking import Masker
 from nbpipe.core.params import ResolvedParams
 from nbpipe.core.protocol import Mode
 from nbpipe.errors import NbpipeError, ParameterError, RunFailedError
+from nbpipe.run import resources
 
 
 @dataclass
@@ -81,6 +82,7 @@ class RunFacts:
     fingerprint_basis: tuple[Any, Any] = ({}, None)  # the notebook and the input listings at start
     stopped_early: dict[str, Any] | None = None  # the last attempt's clean sys.exit(): cell and message
     not_skipped: dict[str, Any] | None = None  # why an up-to-date check did not skip: what changed, since which run
+    lineage: dict[str, Any] | None = None  # OpenLineage: run_id, namespace, job, events emitted, pending
 
     @property
     def files(self) -> RunDir:
@@ -132,7 +134,6 @@ def build_record(
             nb_json = {}
     checks = records.checks_entries(events, last)
     duration = (ended - run.started_at).total_seconds()
-    cores = project.spark_cores
     record: dict[str, Any] = {
         "schema_version": records.SCHEMA_VERSION,
         "run_id": run.run_id,
@@ -179,7 +180,8 @@ def build_record(
             resume_run_id=run.run_id if status == "failed" and records.proposals(events, last) else None,
             env_variables=run.params.env_variables,
         ),
-        "cost_usd": round(duration / 3600 * cores * project.config.cost.core_hour_usd, 6),
+        **resources.record_fields(project, run.run_id, events, [attempt_dict(a) for a in run.attempts], duration),
+        "lineage": run.lineage,
         "artifacts": {"notebook": RunDir.OUTPUT, "report": RunDir.REPORT, "events": RunDir.EVENTS},
     }
     return record

@@ -133,6 +133,11 @@ def _close_orphan(project: Project, store: RunStore, orphan: dict[str, Any], *, 
         if not written:
             records.write_json(RunDir(run_dir).record, record)
     store.save_run(record, events)
+    if run_dir.is_dir():
+        from nbpipe.run.lineage import hooks as lineage_hooks
+
+        lineage_hooks.close_orphan(project, run_dir, published=record.get("status") == "succeeded",
+                                   ended=dt.datetime.now(dt.UTC))
 
 
 # What a run leaves in its directory that can hold text a cell printed (staging holds data, not logs).

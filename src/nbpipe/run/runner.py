@@ -38,11 +38,14 @@ from nbpipe.errors import (
     NotebookError,
     ParameterError,
     QualityGateError,
+    RunCancelledError,
     RunFailedError,
     StateError,
 )
-from nbpipe.run import failpoints, recovery, uptodate
+from nbpipe.run import cancel, failpoints, observe, recovery, resources, uptodate
+from nbpipe.run.lineage import hooks as lineage_hooks
 from nbpipe.run.locks import PipelineLock
+from nbpipe.run.observe import RunObserver
 from nbpipe.run.record import (
     Attempt,
     RunFacts,
@@ -84,6 +87,7 @@ class _Run(RunFacts):
     cfg: PipelineConfig
     force: bool = False
     backfill: BackfillSlot | None = None
+    lineage_run: Any = None  # nbpipe.run.lineage.emitter.LineageRun when lineage is on
 
 
 class Runner:
@@ -105,8 +109,10 @@ class Runner:
         on_progress: ProgressFn | None = None,
         prestart_kernels: bool = False,
         executor: Executor | None = None,
+        on_finished: RunObserver | None = None,
     ) -> None:
         self.project = project
+        self.on_finished = on_finished  # called once per run with the final result (nbpipe.run.observe)
         self.clock = clock
         self.run_id_factory = run_id_factory
         self.sleep = sleep
@@ -236,6 +242,7 @@ class Runner:
                 )
             force = True
         cfg, nb_path, params = self.validate(pipeline, given, from_cli=from_cli, config=config)
+        lineage_hooks.check(self.project)  # a bad lineage setup fails here, before anything started
         started = self.clock()
         run_id = self.run_id_factory(started)
         run = _Run(
@@ -275,6 +282,7 @@ class Runner:
             params=run.params.masked(),
             pid=os.getpid(),
         )
+        self._progress({"event": ev.PROGRESS_RUN_STARTED, "run_id": run.run_id, "run_dir": str(run.run_dir)})
         if lock.broken_stale:
             run.warnings.append(
                 f"broke the stale lock of run {lock.broken_stale.get('run_id')} "
@@ -290,6 +298,11 @@ class Runner:
             params=run.params.masked(),
             run_dir=str(run.run_dir),
         )
+        resources.begin(run.run_id)
+        run.lineage_run = lineage_hooks.start(
+            self.project, pipeline=run.pipeline, run_id=run.run_id, run_dir=run.run_dir, notebook=run.notebook,
+            params=run.params.effective, masker=run.masker, started=run.started_at,
+            backfill_id=run.backfill.backfill_id if run.backfill is not None else None, log=log, mode=run.mode)
         failpoints.hit("after_run_started")
         if run.backfill is None:
             run.warnings.extend(recovery.recover(self.project, self.store, run.pipeline, by=run.run_id,
@@ -305,13 +318,19 @@ class Runner:
         try:
             error = self._attempts(run, log)
             if error is None and run.mode == "prod":
-                self._publish_and_commit(run, log)
+                with cancel.deferred() as held:  # a publish is never cut short: it completes
+                    self._publish_and_commit(run, log)
+                if held:
+                    run.warnings.append("a cancel arrived while publishing; the publish completed")
         except NbpipeError as exc:
             error = exc
-        except KeyboardInterrupt:
-            error = RunFailedError("the run was interrupted (Ctrl-C / SIGINT)", hint="rerun it with the command below")
+        except KeyboardInterrupt:  # SIGINT, or SIGTERM under `nbpipe run` (nbpipe.run.cancel)
+            shutil.rmtree(run.files.staging, ignore_errors=True)
+            error = RunCancelledError("the run was cancelled (SIGINT/SIGTERM); nothing was published",
+                                      hint="rerun it with the command below")
             self._progress({"event": ev.PROGRESS_INTERRUPTED})
-        return self._finish(run, log, error)
+        with cancel.deferred():  # the record is written whole, even when a second signal arrives
+            return self._finish(run, log, error)
 
     def recover(self, pipeline: str, *, by: str) -> list[str]:
         """Roll forward half-done publishes and close orphaned runs; the caller holds the lock.
@@ -506,10 +525,16 @@ class Runner:
     ) -> RunResult:
         ended = self.clock()
         error = mask_error(error, run.masker)
-        status = "skipped" if skipped else "succeeded" if error is None else "failed"
+        status = ("skipped" if skipped else "succeeded" if error is None
+                  else "cancelled" if isinstance(error, RunCancelledError) else "failed")
         exit_code = 0 if error is None else error.exit_code
         if skipped:
             run.warnings.append(skipped)
+        if status == "succeeded" and run.mode == "prod":
+            last = run.attempts[-1].attempt if run.attempts else None
+            events = list(ev.read_events(run.files.events))
+            run.warnings.extend(observe.volume_findings(self.project, self.store, run.pipeline, run.run_id,
+                                                        run.started_at, events, last, log))
         log.attempt = None
         log.emit(
             ev.RUN_FINISHED,
@@ -517,13 +542,20 @@ class Runner:
             exit_code=exit_code,
             error=None if error is None else error.message,  # masked above (and by the event log)
         )
+        if run.lineage_run is not None:
+            run.lineage = run.lineage_run.finish(
+                status=status, error=None if error is None else error.message, ended=ended, log=log,
+                attempt=run.attempts[-1].attempt if run.attempts else None)
         record, all_events = write_record(
             self.project, run, status=status, exit_code=exit_code, ended=ended, error=error
         )
         failpoints.hit("after_record")
         self.store.save_run(record, all_events)
+        result = RunResult(run.run_id, run.pipeline, status, exit_code, run.run_dir, record, error)
+        if self.on_finished is not None:
+            observe.after_record(result, self.on_finished, log, self.store)
         self._progress({"event": ev.PROGRESS_FINISHED, "status": status, "run_id": run.run_id})
-        return RunResult(run.run_id, run.pipeline, status, exit_code, run.run_dir, record, error)
+        return result
 
     def _progress(self, event: dict[str, Any]) -> None:
         if self.on_progress:

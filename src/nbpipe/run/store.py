@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from nbpipe.errors import ParameterError, StoreError, did_you_mean
+from nbpipe.run import store_migrations
 from nbpipe.run.store_schema import (
     KEPT,
     RUN_CHILDREN,
@@ -45,9 +46,9 @@ from nbpipe.run.store_schema import (
     without,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # nbpipe.run.store_migrations brings older stores up to it
 SQLITE_BUSY_TIMEOUT_S = 60.0
-RUN_STATUSES = ("succeeded", "failed", "skipped", "running")
+RUN_STATUSES = ("succeeded", "failed", "cancelled", "skipped", "running")
 _PG_SCHEMA_LOCK = 7_426_001  # pg_advisory_xact_lock key that serialises schema creation
 SUPPORTED_URLS = "sqlite:///runs/nbpipe.db or postgresql+psycopg://user:password@host:5432/db"
 # The database drivers nbpipe supports, and how to install each (sqlite3 ships with Python).
@@ -200,6 +201,9 @@ class RunStore:
                     f"{SCHEMA_VERSION}",
                     hint="upgrade nbpipe (pip install -U nbpipe) or point `store:` at another database",
                 )
+            elif int(found) < SCHEMA_VERSION:  # written by an older nbpipe: migrate, keeping every row
+                found = str(store_migrations.migrate(conn, int(found)))
+                conn.execute(meta.update().where(meta.c.key == "schema_version").values(value=found))
         return int(found or SCHEMA_VERSION)
 
     def close(self) -> None:

@@ -1,6 +1,8 @@
 """The run store's tables (SQLAlchemy Core) and how run records map to their rows.
 
-Tables: runs and their children, incremental state, the publish journal.
+Tables: runs and their children (attempts, events, datasets, checks, metrics, cost lines),
+incremental state, the publish journal, alerts and deliveries. Schema changes to existing tables
+go through :mod:`nbpipe.run.store_migrations`.
 
 Timestamps are stored as ISO-8601 UTC strings whatever the backend (:class:`UtcDateTime`).
 """
@@ -50,6 +52,11 @@ def _child(name: str, *items: Any) -> sa.Table:
     return sa.Table(name, metadata, Col("run_id", _ID, fk, nullable=False, index=True), *items)
 
 
+# Columns of `runs` added by schema v2: what a run cost and used (from run.json `cost`, `resources`).
+RUN_RESOURCE_COLUMNS: tuple[tuple[str, Any], ...] = (
+    ("cost_usd", sa.Float()), ("allocated_core_s", sa.Float()), ("busy_core_s", sa.Float()),
+    ("kernel_cpu_s", sa.Float()), ("kernel_peak_rss_bytes", sa.BigInteger()),
+)
 meta = sa.Table("meta", metadata, Col("key", sa.String(64), primary_key=True), Col("value", _TEXT))
 runs = sa.Table(
     "runs", metadata,
@@ -59,6 +66,7 @@ runs = sa.Table(
     Col("params_json", _TEXT), Col("error_type", _NAME), Col("error_message", _TEXT),
     Col("fingerprint", sa.String(128)), Col("run_dir", _TEXT), Col("quality", _SHORT),
     Col("record_json", _TEXT), Col("skipped_reason", _TEXT),
+    *(Col(name, kind) for name, kind in RUN_RESOURCE_COLUMNS),  # schema v2 (nbpipe.run.store_migrations)
     sa.Index("ix_runs_pipeline_started", "pipeline", "started_at"),
     sa.Index("ix_runs_status", "status"),
     sa.Index("ix_runs_started", "started_at"),
@@ -90,6 +98,14 @@ checks = _child(
 metrics = _child(
     "metrics", Col("name", _NAME, nullable=False), Col("value", sa.Float), sa.Index("ix_metrics_name", "name")
 )
+cost_lines = _child(  # schema v2: one row per priced line of a run's `cost` (nbpipe.core.costmodel)
+    "cost_lines",
+    Col("pipeline", _NAME, nullable=False), Col("day", sa.String(10), nullable=False), Col("started_at", _TS),
+    Col("line", sa.String(32), nullable=False), Col("op", sa.String(16)), Col("dataset", _NAME),
+    Col("core_s", sa.Float), Col("usd", sa.Float, nullable=False), Col("detail_json", _TEXT),
+    # covering: `nbpipe cost` sums a window from the index alone, without a lookup per row
+    sa.Index("ix_cost_lines_window", "started_at", "pipeline", "line", "dataset", "day", "usd", "core_s"),
+)
 
 
 def _state_columns() -> list[sa.Column[Any]]:
@@ -115,7 +131,28 @@ publish_journal = sa.Table(
     sa.CheckConstraint("status IN ('pending', 'done')", name="ck_publish_journal_status"),
     sa.Index("ix_publish_journal_status", "status", "pipeline"),
 )
-RUN_CHILDREN = (attempts, events, datasets, checks, metrics)
+alerts = sa.Table(  # one row per episode of (subject, rule): open → resolved (nbpipe.ops.alerts)
+    "alerts", metadata,
+    Col("id", sa.Integer, sa.Identity(), primary_key=True),
+    Col("subject", _NAME, nullable=False), Col("rule", _NAME, nullable=False), Col("event", sa.String(32)),
+    Col("pipeline", _NAME), Col("dataset", _NAME), Col("status", _SHORT, nullable=False),
+    Col("severity", _SHORT), Col("message", _TEXT), Col("run_id", _ID), Col("count", sa.Integer, nullable=False),
+    Col("suppressed", sa.Integer, nullable=False), Col("reminders", sa.Integer, nullable=False),
+    Col("opened_at", _TS, nullable=False), Col("last_seen_at", _TS, nullable=False),
+    Col("notified_at", _TS), Col("resolved_at", _TS),
+    sa.CheckConstraint("status IN ('open', 'resolved')", name="ck_alerts_status"),
+    sa.Index("ix_alerts_key", "subject", "rule", "status"),
+    sa.Index("ix_alerts_status", "status"),
+)
+deliveries = sa.Table(  # every message sent, refused by the rate limit, or that could not be delivered
+    "deliveries", metadata,
+    Col("id", sa.Integer, sa.Identity(), primary_key=True), Col("ts", _TS, nullable=False),
+    Col("channel", _NAME, nullable=False), Col("target", _NAME), Col("event", sa.String(32), nullable=False),
+    Col("alert_id", sa.Integer), Col("pipeline", _NAME), Col("run_id", _ID),
+    Col("status", _SHORT, nullable=False), Col("attempts", sa.Integer), Col("error", _TEXT),
+    sa.Index("ix_deliveries_channel_ts", "channel", "ts"),
+)
+RUN_CHILDREN = (attempts, events, datasets, checks, metrics, cost_lines)
 SUMMARY_COLUMNS = [c for c in runs.c if c.name not in ("record_json", "params_json")]
 
 
@@ -155,7 +192,37 @@ def run_row(record: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
     return {**row, "run_id": record["run_id"], "pipeline": record["pipeline"], "status": record["status"],
             "duration_s": number(record.get("duration_s")), "exit_code": integer(record.get("exit_code")),
             "params_json": dumps(record.get("params") or {}), "error_type": error.get("type"),
-            "error_message": error.get("message"), "record_json": dumps(record)}
+            "error_message": error.get("message"), "record_json": dumps(record), **resource_columns(record)}
+
+
+def resource_columns(record: dict[str, Any]) -> dict[str, Any]:
+    """The v2 `runs` columns of a record (a record from before v2 has its `cost_usd` only)."""
+    cost = record.get("cost") or {}
+    kernel = (record.get("resources") or {}).get("kernel") or {}
+    return {"cost_usd": number(record.get("cost_usd")), "allocated_core_s": number(cost.get("allocated_core_s")),
+            "busy_core_s": number(cost.get("busy_core_s")), "kernel_cpu_s": number(kernel.get("cpu_s")),
+            "kernel_peak_rss_bytes": integer(kernel.get("peak_rss_bytes"))}
+
+
+_LINE_COLUMNS = ("line", "op", "dataset", "core_s", "usd")
+
+
+def cost_line_rows(record: dict[str, Any]) -> list[Row]:
+    """The `cost_lines` rows of a record: its priced lines, or one estimate line for an old record."""
+    started = record.get("started_at") or record.get("ended_at")
+    day = str(started or "")[:10] or "unknown"
+    lines = (record.get("cost") or {}).get("lines")
+    if lines is None:
+        usd = number(record.get("cost_usd"))
+        if usd is None:
+            return []
+        lines = [{"line": "wall_clock_estimate", "usd": usd,
+                  "quantity": "recorded cost_usd: wall time × the profile's cores (before resources were measured)"}]
+    return [{"pipeline": record["pipeline"], "day": day, "started_at": started, "line": str(line.get("line")),
+             "op": line.get("op"), "dataset": line.get("dataset"), "core_s": number(line.get("core_s")),
+             "usd": number(line.get("usd")) or 0.0,
+             "detail_json": dumps({k: v for k, v in line.items() if k not in _LINE_COLUMNS})}
+            for line in lines]
 
 
 def child_rows(record: dict[str, Any], evts: Iterable[dict[str, Any]]) -> dict[sa.Table, list[Row]]:
@@ -193,6 +260,7 @@ def child_rows(record: dict[str, Any], evts: Iterable[dict[str, Any]]) -> dict[s
             })
     for name, value in (record.get("metrics") or {}).items():
         rows[metrics].append({"name": str(name), "value": number(value)})
+    rows[cost_lines] = cost_line_rows(record)
     return rows
 
 

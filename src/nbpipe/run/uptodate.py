@@ -8,7 +8,7 @@ the hash of one thing that can change the run's output:
 ``notebook``        the notebook's code cells (:func:`nbpipe.core.fingerprint.notebook_fingerprint`)
 ``params``          the effective parameters; secret values only as keyed HMACs
 ``key``             the public id of the fingerprint key, when a secret was fingerprinted
-``pipeline``        the pipeline's ``nbpipe.yaml`` entry (without ``notify``, ``schedule``,
+``pipeline``        the pipeline's ``nbpipe.yaml`` entry (without ``notify``, ``schedule``, ``schedule_param``,
                     ``depends_on`` and the retry and timeout settings, which cannot change output)
 ``profile``         the profile's name, settings (without ``store``) and the run mode
 ``dataset:<d>``     the ``nbpipe.yaml`` entry of each dataset the run touches
@@ -51,7 +51,7 @@ EXPECTATIONS_DIR = "expectations"
 ABSENT = "absent"
 #: Pipeline settings that cannot change what a successful run writes.
 NEUTRAL_PIPELINE_KEYS = frozenset({"notify", "schedule", "depends_on", "retries", "retry_delay_s", "timeout_s",
-                                   "cell_timeout_s"})
+                                   "cell_timeout_s", "schedule_param"})
 #: Names of configuration values hashed only with the key, on top of ``secrets.param_patterns``.
 SECRET_CONFIG_PATTERNS = ("*password*", "*passwd*", "*secret*", "*token*", "*jaas*", "*credential*", "*_key",
                           "*.key", "*apikey*")

@@ -156,8 +156,10 @@ def start_connect_server(
         chosen = master or (cfg.master if cfg.master else f"local[{os.cpu_count() or 2}]")
         server_cfg = cfg.model_copy(update={"remote": None, "master": chosen})
         conf = session_conf(server_cfg, jars=jdbc_jars(project))
+        ui_port = free_port()  # the REST API run resources are read from (nbpipe.spark.metrics)
         conf.update(
             {
+                "spark.ui.port": str(ui_port),
                 "spark.connect.grpc.binding.address": HOST,
                 "spark.connect.grpc.binding.port": str(port),
                 "spark.log.level": conf.get("spark.log.level", "WARN"),
@@ -175,7 +177,7 @@ def start_connect_server(
             kind="connect",
             url=f"sc://{HOST}:{port}",
             pids={"connect": pid},
-            ports={"grpc": port},
+            ports={"grpc": port, "ui": ui_port},
             logs={"connect": str(log)},
             started_at=now_iso(),
             master=chosen,

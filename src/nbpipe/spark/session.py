@@ -148,7 +148,11 @@ def session_conf(cfg: SparkConfig, *, jars: Iterable[str] = ()) -> dict[str, str
     conf = dict(DEFAULT_CONF)
     if not cfg.remote:
         conf.update(LOCAL_CONF)
-        conf["spark.ui.enabled"] = "true" if cfg.ui else "false"
+        # The UI serves the REST API run resources are measured from (nbpipe.spark.metrics): always
+        # on, bound to 127.0.0.1; `ui: true` keeps Spark's usual port 4040, else a random one.
+        conf["spark.ui.enabled"] = "true"
+        if not cfg.ui:
+            conf["spark.ui.port"] = "0"
     conf.update(cfg.conf)
     extra = [j for j in jars if j]
     if extra:
