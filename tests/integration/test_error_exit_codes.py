@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import nbpipe.errors as errors
-from nbpipe.errors import NbpipeError, all_errors, by_name
+from nbpipe.errors import NbpipeError, RunCancelledError, all_errors, by_name
 from tests.support.cli import cli_env, run_cli
 
 NOTEBOOK = "raise_nbpipe_error"  # tests/notebooks: raises the class its ``error`` parameter names
@@ -69,7 +69,8 @@ def test_nbpipe_run_exits_with_the_code_of_the_error_the_notebook_raised(
     assert f"hint: the hint of {cls.__name__}" in " ".join(proc.stderr.split())
     (run_dir,) = [p for p in (root / "runs" / "raises").iterdir() if p.is_dir()]
     record = json.loads((run_dir / "run.json").read_text())
-    assert (record["status"], record["exit_code"]) == ("failed", cls.exit_code)
+    status = "cancelled" if cls is RunCancelledError else "failed"  # a cancellation is recorded as one
+    assert (record["status"], record["exit_code"]) == (status, cls.exit_code)
     error = record["error"]
     assert (error["type"], error["exit_code"]) == (cls.__name__, cls.exit_code)
     assert error["message"] == f"{cls.__name__} raised in the notebook"
