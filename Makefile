@@ -38,7 +38,7 @@ demo: setup
 	$(BIN)/nbpipe demo
 
 test: setup system-deps $(AIRFLOW_STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not spark and not browser and not postgres and not kafka and not cluster" $(PYTEST_ARGS)

@@ -76,7 +76,7 @@ def assert_same(fast: Any, gx: Any, label: str) -> None:
             assert math.isclose(fast.unexpected_percent, gx.unexpected_percent, rel_tol=1e-9), label
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])
 @given(data=rows(), exps=expectation_lists())
 def test_spark_fast_path_equals_gx(spark: Any, data: list[tuple[Any, ...]], exps: list[dict[str, Any]]) -> None:
