@@ -151,3 +151,27 @@ def test_lineage_off_imports_no_openlineage(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     status, lineage, modules = json.loads(out.stdout.strip().splitlines()[-1])
     assert (status, lineage, modules) == ("succeeded", None, [])
+
+
+def test_the_runs_of_one_dag_run_share_its_parent(tmp_path: Path) -> None:
+    """``nbpipe dag run``: each run's ``parent`` facet names the DAG run (job ``dag``), the same for all."""
+    from nbpipe.ops.dag import run_dag
+
+    with Receiver() as receiver:
+        root = build_project(tmp_path / "p", pipelines={"ok": {}, "after_ok": {"notebook": "ok.ipynb",
+                                                                              "depends_on": ["ok"]}},
+                             lineage={"transport": {"type": "http", "url": receiver.url}})
+        outcomes = run_dag(load_project(project_dir=root))
+        assert [o.status for o in outcomes] == ["succeeded", "succeeded"]
+        records = {p: json.loads(next((root / "runs" / p).glob("*/run.json")).read_text()) for p in ("ok", "after_ok")}
+        for event in receiver.events:
+            validate_event(event)
+    parents = set()
+    for pipeline, record in records.items():
+        events = receiver.of_run(record["lineage"]["run_id"])
+        assert [e["eventType"] for e in events] == ["START", "COMPLETE"], pipeline
+        parent = events[0]["run"]["facets"]["parent"]
+        assert (parent["job"]["namespace"], parent["job"]["name"]) == ("test", "dag"), parent
+        parents.add(parent["run"]["runId"])
+    (dag_run_uuid,) = parents  # one DAG run, one parent for both runs
+    assert uuid.UUID(dag_run_uuid).version == 5

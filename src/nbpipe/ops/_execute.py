@@ -48,6 +48,7 @@ class Job:
         from_cli: Names in ``given`` whose values are command-line strings, to be coerced.
         force: Run even when code, parameters and inputs match the last successful run.
         backfill: Run as one day of a backfill that holds the pipeline lock.
+        dag_run: The ``nbpipe dag run`` the job belongs to (the run's OpenLineage parent).
         after: Keys of jobs of the same schedule that must finish first; when one of them fails,
             this job does not run.
     """
@@ -59,6 +60,7 @@ class Job:
     force: bool = False
     backfill: BackfillSlot | None = None
     after: frozenset[str] = frozenset()
+    dag_run: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,8 @@ def run_one(runner: Runner, job: Job) -> Outcome:
     """Run ``job`` through ``runner``; an error raised before a run exists becomes a failed outcome."""
     began = time.monotonic()
     try:
-        result = runner.run(job.pipeline, job.given, from_cli=job.from_cli, force=job.force, backfill=job.backfill)
+        result = runner.run(job.pipeline, job.given, from_cli=job.from_cli, force=job.force, backfill=job.backfill,
+                            dag_run=job.dag_run)
     except NbpipeError as exc:
         return Outcome(job.pipeline, FAILED, None, _since(began), exc.message, exc.exit_code)
     message = result.error.message if result.error is not None else str(result.record.get("skipped_reason") or "")

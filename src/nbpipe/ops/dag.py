@@ -13,10 +13,10 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
-from nbpipe.core import dag
+from nbpipe.core import dag, records
 from nbpipe.core import events as ev
 from nbpipe.core.config import Project
-from nbpipe.core.events import ProgressFn
+from nbpipe.core.events import ProgressFn, utcnow
 from nbpipe.ops._execute import InProcess, Job, Outcome, ProcessPool, schedule
 from nbpipe.ops.notify.service import run_observer
 from nbpipe.ops.shared_spark import ServerFn, shared_spark, spark_runs
@@ -60,9 +60,10 @@ def run_dag(
     deps = dag.dependencies(pipelines)
     todo = dag.order(pipelines, only)
     params = params or {}
+    dag_run = "dag-" + records.new_run_id(utcnow())  # every run of this DAG run names it (OpenLineage parent)
     jobs = [
         Job(name, name, dict(params.get(name, {})), frozenset(params.get(name, {})), force,
-            after=frozenset(deps[name] & set(todo)))
+            after=frozenset(deps[name] & set(todo)), dag_run=dag_run)
         for name in todo
     ]
 

@@ -87,6 +87,7 @@ class _Run(RunFacts):
     cfg: PipelineConfig
     force: bool = False
     backfill: BackfillSlot | None = None
+    dag_run: str | None = None  # the `nbpipe dag run` this run is part of (its OpenLineage parent)
     lineage_run: Any = None  # nbpipe.run.lineage.emitter.LineageRun when lineage is on
 
 
@@ -210,6 +211,7 @@ class Runner:
         resume: str | None = None,
         config: PipelineConfig | None = None,
         backfill: BackfillSlot | None = None,
+        dag_run: str | None = None,
     ) -> RunResult:
         """Run ``pipeline`` once (with its retries) and write its run record.
 
@@ -225,6 +227,7 @@ class Runner:
             backfill: Run as one day of a backfill that holds the pipeline lock (see
                 :class:`BackfillSlot`); the skip check compares with the last success with the
                 same parameters instead of the last success of the pipeline.
+            dag_run: The id of the ``nbpipe dag run`` this run is part of (its OpenLineage parent).
         """
         check_name(pipeline, "pipeline")
         resumed: dict[str, Any] | None = None
@@ -258,6 +261,7 @@ class Runner:
             force=force,
             resumed=resumed,
             backfill=backfill,
+            dag_run=dag_run,
         )
         lock = PipelineLock(self.project.runs_dir, pipeline, run_id, records.iso(started) or "")
         if backfill is not None:  # the backfill holds this pipeline's lock for all its days
@@ -302,7 +306,8 @@ class Runner:
         run.lineage_run = lineage_hooks.start(
             self.project, pipeline=run.pipeline, run_id=run.run_id, run_dir=run.run_dir, notebook=run.notebook,
             params=run.params.effective, masker=run.masker, started=run.started_at,
-            backfill_id=run.backfill.backfill_id if run.backfill is not None else None, log=log, mode=run.mode)
+            backfill_id=run.backfill.backfill_id if run.backfill is not None else None, log=log, mode=run.mode,
+            dag_run_id=run.dag_run)
         failpoints.hit("after_run_started")
         if run.backfill is None:
             run.warnings.extend(recovery.recover(self.project, self.store, run.pipeline, by=run.run_id,

@@ -32,7 +32,7 @@ from nbpipe.core.masking import Masker
 from nbpipe.errors import DatasetError
 from nbpipe.run.lineage import outbox
 from nbpipe.run.lineage.forward import Forwarder
-from nbpipe.run.lineage.jobinfo import MAX_SOURCE_CHARS, JobInfo, backfill_parent, parent_from_env, uuid7
+from nbpipe.run.lineage.jobinfo import MAX_SOURCE_CHARS, JobInfo, backfill_parent, dag_parent, parent_from_env, uuid7
 from nbpipe.run.lineage.settings import LineageSettings, resolve
 
 ENV_PARENT = "OPENLINEAGE_PARENT_ID"
@@ -110,14 +110,14 @@ class LineageRun:
 
 def start(project: Project, *, pipeline: str, run_id: str, run_dir: Path, notebook: Path,
           params: Mapping[str, Any], masker: Masker, started: dt.datetime,
-          backfill_id: str | None = None) -> LineageRun | None:
+          backfill_id: str | None = None, dag_run_id: str | None = None) -> LineageRun | None:
     """Start a run's lineage: its identity now, START built and sent in the background; None when off."""
     settings = resolve(project)
     if settings is None:
         return None
     warnings: list[str] = []
     info = JobInfo(namespace=settings.namespace, job=pipeline, run_id=uuid7(started), nominal_time=_nominal(params),
-                   parents=_parents(settings.namespace, pipeline, backfill_id, warnings))
+                   parents=_parents(settings.namespace, pipeline, backfill_id, warnings, dag_run_id))
     run = LineageRun(project, settings, info, run_dir, masker, None, [], warnings,  # type: ignore[arg-type]
                      records.iso(started) or "")
     outbox.write_identity(run_dir, run.identity())  # a killed run is closed from this (close_orphan)
@@ -269,7 +269,8 @@ def _nominal(params: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _parents(namespace: str, pipeline: str, backfill_id: str | None, warnings: list[str]) -> dict[str, Any]:
+def _parents(namespace: str, pipeline: str, backfill_id: str | None, warnings: list[str],
+             dag_run_id: str | None = None) -> dict[str, Any]:
     airflow = parent_from_env(os.environ.get(ENV_PARENT))
     root = parent_from_env(os.environ.get(ENV_ROOT_PARENT))
     for var in (ENV_PARENT, ENV_ROOT_PARENT):
@@ -277,6 +278,8 @@ def _parents(namespace: str, pipeline: str, backfill_id: str | None, warnings: l
             warnings.append(f"{var} is not namespace/job/run-uuid; the run's OpenLineage parent leaves it out")
     if backfill_id:
         return {"parent": backfill_parent(namespace, pipeline, backfill_id), "root": root or airflow}
+    if dag_run_id:
+        return {"parent": dag_parent(namespace, dag_run_id), "root": root or airflow}
     if airflow:
         return {"parent": airflow, "root": root}
     return {}

@@ -23,7 +23,7 @@ def check(project: Project) -> None:
 
 def start(project: Project, *, pipeline: str, run_id: str, run_dir: Path, notebook: Path, params: dict[str, Any],
           masker: Masker, started: dt.datetime, backfill_id: str | None = None,
-          log: ev.EventLog | None = None, mode: str = "prod") -> LineageRun | None:
+          log: ev.EventLog | None = None, mode: str = "prod", dag_run_id: str | None = None) -> LineageRun | None:
     """Emit the run's START (see :func:`nbpipe.run.lineage.emitter.start`); None when lineage is off.
 
     Lineage never fails a run: if the START cannot even be written, the run goes on without
@@ -35,7 +35,8 @@ def start(project: Project, *, pipeline: str, run_id: str, run_dir: Path, notebo
         from nbpipe.run.lineage import emitter
 
         return emitter.start(project, pipeline=pipeline, run_id=run_id, run_dir=run_dir, notebook=notebook,
-                             params=params, masker=masker, started=started, backfill_id=backfill_id)
+                             params=params, masker=masker, started=started, backfill_id=backfill_id,
+                             dag_run_id=dag_run_id)
     except Exception as exc:
         if log is not None:
             log.emit(ev.LOG, level="warning",

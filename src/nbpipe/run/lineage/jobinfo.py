@@ -53,6 +53,12 @@ def parent_from_env(value: str | None) -> dict[str, str] | None:
     return {"namespace": namespace, "job": job, "run_id": run_id}
 
 
+def dag_parent(namespace: str, dag_run_id: str) -> dict[str, str]:
+    """The ``nbpipe dag run`` a run belongs to, as a parent run (job ``dag``; UUID derived from its id)."""
+    return {"namespace": namespace, "job": "dag",
+            "run_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"nbpipe:{namespace}:{dag_run_id}"))}
+
+
 def backfill_parent(namespace: str, pipeline: str, backfill_id: str) -> dict[str, str]:
     """The backfill a run belongs to, as a parent run (its UUID derived from the backfill id)."""
     return {"namespace": namespace, "job": f"{pipeline}.backfill",
