@@ -196,6 +196,20 @@ def migrate_layout(root: Path) -> list[str]:
     return renamed
 
 
+def tree_bytes(path: Path) -> int:
+    """Bytes of the files under ``path`` (a file's own size; 0 when it is gone); symlinks are not followed."""
+    if not os.path.isdir(path):
+        return os.lstat(path).st_size if os.path.lexists(path) else 0
+    total = 0
+    for folder, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(folder, name)).st_size
+            except OSError:  # removed while we walked
+                continue
+    return total
+
+
 def hidden(name: str) -> bool:
     """Names Spark skips when listing a dataset: ``.x``, ``_x`` (``_SUCCESS``, markers) and ``.crc``."""
     return name.startswith((".", "_")) or name.endswith(".crc")

@@ -14,7 +14,6 @@ previous period of the same length gives each row's change and the top movers.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -23,7 +22,7 @@ import sqlalchemy as sa
 
 from nbpipe.core import costmodel
 from nbpipe.core.config import Project
-from nbpipe.core.layout import dataset_root, quarantine_name
+from nbpipe.core.layout import dataset_root, quarantine_name, tree_bytes
 from nbpipe.core.schedule import parse_duration
 from nbpipe.errors import DatasetError, ParameterError
 from nbpipe.run.store import RunStore
@@ -150,16 +149,7 @@ def _compute(store: RunStore, by: str, start: str, end: str) -> tuple[dict[str, 
 
 def dir_bytes(path: Path) -> int:
     """Bytes of the files under ``path`` (0 when it does not exist); symlinks are not followed."""
-    if path.is_file():
-        return path.stat().st_size
-    total = 0
-    for folder, _dirs, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(folder, name)).st_size
-            except OSError:
-                continue
-    return total
+    return tree_bytes(path)
 
 
 def storage_lines(project: Project, days: float) -> list[dict[str, Any]]:

@@ -19,7 +19,6 @@ directories. :mod:`nbpipe.ops.retention.apply` deletes a plan's items. The rules
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from nbpipe.core.layout import (
     dataset_root,
     publish_work_dir,
     quarantine_name,
+    tree_bytes,
 )
 from nbpipe.core.manifest import data_listing, read_manifest
 from nbpipe.core.retention import cutoff, partition_date, run_id_date, unit_value
@@ -87,16 +87,7 @@ class Plan:
 
 def du(path: Path) -> int:
     """Bytes of the files under ``path`` (0 when it is gone)."""
-    if not os.path.isdir(path):
-        return os.lstat(path).st_size if os.path.lexists(path) else 0
-    total = 0
-    for dirpath, _, filenames in os.walk(path):
-        for name in filenames:
-            try:
-                total += os.lstat(os.path.join(dirpath, name)).st_size
-            except OSError:
-                continue
-    return total
+    return tree_bytes(path)
 
 
 def related_pipelines(project: Project, dataset: str) -> list[str]:

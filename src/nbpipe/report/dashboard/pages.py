@@ -9,7 +9,7 @@ from typing import Any
 
 from nbpipe.core.config import Project
 from nbpipe.core.events import utcnow
-from nbpipe.core.layout import RunDir, dataset_root, quarantine_name
+from nbpipe.core.layout import RunDir, dataset_root, quarantine_name, tree_bytes
 from nbpipe.core.schedule import parse_duration
 from nbpipe.errors import DatasetError
 from nbpipe.report._format import fmt_bytes, fmt_duration
@@ -36,16 +36,7 @@ def _seconds(value: float | None) -> str:
 
 
 def _du(path: Path) -> int | None:
-    if not path.exists():
-        return None
-    total = 0
-    for dirpath, _, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(dirpath, name)).st_size
-            except OSError:
-                continue
-    return total
+    return tree_bytes(path) if path.exists() else None
 
 
 def _storage(project: Project, pipelines: list[PipelineHealth], window: Window) -> list[dict[str, Any]]:
