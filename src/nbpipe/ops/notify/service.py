@@ -146,17 +146,11 @@ class Notifier:
         quality = result.record.get("quality")
         if quality in ("warned", "failed"):
             suites = sorted({str(c.get("suite")) for c in result.record.get("checks") or [] if not c.get("success")})
-            message = f"quality checks failed (pipeline quality: warn): {', '.join(suites)}"
-            decision: Decision | None = self.alerts.fire(
-                pipeline, "quality_warning", event="quality_warning", severity="warning", message=message,
-                pipeline=pipeline, run_id=result.run_id)
-            title = f"{pipeline}: quality warning"
+            message: str | None = f"quality checks failed (pipeline quality: warn): {', '.join(suites)}"
         else:
-            decision = self.alerts.resolve(pipeline, "quality_warning")
-            title = f"{pipeline}: quality checks pass again"
-        if decision is None:
-            return []
-        return self.send_decision(decision, self._alert_note(decision, pipeline, title, run))
+            message = None
+        return self._warning(pipeline, "quality_warning", message, pipeline=pipeline, run=run,
+                             titles=(f"{pipeline}: quality warning", f"{pipeline}: quality checks pass again"))
 
     def _volumes(self, result: RunResult, run: dict[str, Any]) -> list[dict[str, Any]]:
         events = list(ev.read_events(Path(result.run_dir) / RunDir.EVENTS))
@@ -171,15 +165,21 @@ class Notifier:
     def volume(self, dataset: str, finding: dict[str, Any] | None, *, pipeline: str | None,
                run: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Fire or resolve the ``volume_anomaly`` alert of ``dataset``."""
-        run = run or {}
-        if finding is not None:
+        message = None if finding is None else str(finding["message"])
+        return self._warning(dataset, "volume_anomaly", message, pipeline=pipeline, dataset=dataset, run=run or {},
+                             titles=(f"{dataset}: volume anomaly", f"{dataset}: volume back to normal"))
+
+    def _warning(self, subject: str, rule: str, message: str | None, *, pipeline: str | None,
+                 run: dict[str, Any], titles: tuple[str, str], dataset: str | None = None) -> list[dict[str, Any]]:
+        """Fire the warning alert (``rule`` is also its event) with ``message``, or resolve it when None."""
+        if message is not None:
             decision: Decision | None = self.alerts.fire(
-                dataset, "volume_anomaly", event="volume_anomaly", severity="warning", message=str(finding["message"]),
-                pipeline=pipeline, dataset=dataset, run_id=run.get("run_id"))
-            title = f"{dataset}: volume anomaly"
+                subject, rule, event=rule, severity="warning", message=message, pipeline=pipeline, dataset=dataset,
+                run_id=run.get("run_id"))
+            title = titles[0]
         else:
-            decision = self.alerts.resolve(dataset, "volume_anomaly")
-            title = f"{dataset}: volume back to normal"
+            decision = self.alerts.resolve(subject, rule)
+            title = titles[1]
         if decision is None:
             return []
         return self.send_decision(decision, self._alert_note(decision, pipeline, title, run, dataset=dataset))
