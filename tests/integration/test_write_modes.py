@@ -36,8 +36,9 @@ DAY1 = [("2013-01-01", "AA", 1, 5), ("2013-01-01", "UA", 2, -3), ("2013-01-01", 
 
 
 class Flights(ProjectForTest):
-    def __init__(self, root: Path, spark: Any) -> None:
-        super().__init__(root, spark=spark, project="t", datasets={
+    def __init__(self, root: Path, spark: Any, small_frame_rows: int = 100_000) -> None:
+        super().__init__(root, spark=spark, project="t", profiles={
+            "dev": {"spark": {"small_frame_rows": small_frame_rows}}}, datasets={
             "flights": {"format": "parquet", "partition_by": ["flight_date"]},   # key from the contract
             "strict_flights": {"format": "parquet", "partition_by": ["flight_date"], "on_bad_rows": "fail"},
             "events": {"format": "parquet", "partition_by": ["flight_date"]},    # no key: append
@@ -56,6 +57,8 @@ class Flights(ProjectForTest):
         ctx = self.scope(run_id, mode=mode)  # type: ignore[arg-type]
         for name, rows, how in writes:
             write_dataset(ctx, self.df(rows), name, mode=how)
+        expected = "local" if self.project.profile.spark.small_frame_rows else "spark"
+        assert {e["engine"]["path"] for e in ctx.events(events.DATASET_STAGED)} <= {expected}
         if mode == "prod":
             publish(self.project, ctx.run_dir, ctx.events(events.DATASET_STAGED) + ctx.events(events.DATASET_REJECTED))
         return ctx
@@ -70,9 +73,13 @@ def data_files(root: Path) -> dict[str, str]:
             for p in sorted(root.rglob("*.parquet"))}
 
 
-@pytest.fixture
-def proj(tmp_path: Path, spark: Any) -> Flights:
-    return Flights(tmp_path, spark)
+@pytest.fixture(params=["local", "spark"])
+def proj(request: pytest.FixtureRequest, tmp_path: Path, spark: Any) -> Flights:
+    """Every case on both paths: in-process on the materialized frame, and Spark jobs (threshold 0)."""
+    from nbpipe.data import small
+
+    small.forget_all()
+    return Flights(tmp_path, spark, small_frame_rows=100_000 if request.param == "local" else 0)
 
 
 def test_late_file_merges_into_the_published_partition_and_reruns_are_idempotent(proj: Flights) -> None:

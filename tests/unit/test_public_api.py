@@ -20,7 +20,15 @@ import pytest
 import nbpipe
 import nbpipe.errors as errors
 from nbpipe.core import events, protocol
-from nbpipe.core.config import CostConfig, DatasetConfig, PipelineConfig, Profile, ProfileRate, ProjectConfig
+from nbpipe.core.config import (
+    CostConfig,
+    DatasetConfig,
+    PipelineConfig,
+    Profile,
+    ProfileRate,
+    ProjectConfig,
+    SparkConfig,
+)
 from nbpipe.core.layout import RunDir
 from nbpipe.core.lineage_config import LineageConfig
 
@@ -51,6 +59,8 @@ SIGNATURES = {
     "incremental": "(self, name: 'str', *, column: 'str | None' = None, lookback: 'Any' = None,"
                    " max_files: 'int | None' = None) -> 'DataFrame'",
     "metric": "(self, name: 'str', value: 'float | int') -> 'float'",
+    "to_arrow": "(self, df: 'DataFrame') -> 'pa.Table'",
+    "to_pandas": "(self, df: 'DataFrame') -> 'pd.DataFrame'",
 }
 
 
@@ -61,7 +71,8 @@ def test_run_context_method_signatures(method: str) -> None:
 
 def test_run_context_members() -> None:
     public = sorted(m for m in dir(nbpipe.RunContext) if not m.startswith("_"))
-    assert public == ["check", "incremental", "is_prod", "metric", "panel", "read", "spark", "staging_dir", "write"]
+    assert public == ["check", "incremental", "is_prod", "metric", "panel", "read", "spark", "staging_dir",
+                      "to_arrow", "to_pandas", "write"]
     assert str(inspect.signature(nbpipe.RunContext.panel)) == "(self, pipeline: 'str | None' = None) -> 'Panel'"
     init = inspect.signature(nbpipe.RunContext.__init__)
     assert list(init.parameters) == ["self", "project", "mode", "run_id", "run_dir", "pipeline", "attempt", "params"]
@@ -155,6 +166,8 @@ def test_nbpipe_yaml_schema_keys() -> None:
                                                 "runs", "notify", "alerts", "lineage"]
     assert list(LineageConfig.model_fields) == ["enabled", "namespace", "transport"]
     assert list(Profile.model_fields) == ["spark", "warehouse", "store", "runs_dir"]
+    assert list(SparkConfig.model_fields) == ["master", "remote", "app_name", "conf", "ui", "small_frame_rows",
+                                              "small_frame_input_mb"]
     assert list(DatasetConfig.model_fields) == ["path", "format", "options", "partition_by", "contract",
                                                 "retention_days", "retention_column", "quarantine_retention_days",
                                                 "on_bad_rows", "primary_key", "write_mode",

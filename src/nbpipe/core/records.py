@@ -151,7 +151,7 @@ def cells_summary(nb: dict[str, Any]) -> list[dict[str, Any]]:
 
 def dataset_entries(events: list[dict[str, Any]], attempt: int | None) -> dict[str, list[dict[str, Any]]]:
     inputs, outputs = [], []
-    keys = ("dataset", "rows", "bytes", "schema_version", "rejected_rows", "path", "partitions", "sandbox")
+    keys = ("dataset", "rows", "bytes", "schema_version", "rejected_rows", "path", "partitions", "sandbox", "engine")
     for e in ev.of_kind(events, ev.DATASET_READ, attempt):
         inputs.append({k: e.get(k) for k in keys if k in e})
     for e in ev.of_kind(events, ev.DATASET_STAGED, attempt):
@@ -162,7 +162,8 @@ def dataset_entries(events: list[dict[str, Any]], attempt: int | None) -> dict[s
 
 
 def checks_entries(events: list[dict[str, Any]], attempt: int | None) -> list[dict[str, Any]]:
-    keep = ("suite", "dataset", "success", "gate", "statistics", "results", "rejected_rows", "notes", "duration_s")
+    keep = ("suite", "dataset", "success", "gate", "statistics", "results", "rejected_rows", "notes", "duration_s",
+            "engine")
     return [{k: e.get(k) for k in keep} for e in ev.of_kind(events, ev.CHECK, attempt)]
 
 

@@ -7,11 +7,14 @@ footers: :mod:`nbpipe.data.parquet_footer`) and stages it under ``<run_dir>/stag
 *units*: one directory per partition (``flight_date=2013-01-02``) or the whole dataset when it is
 unpartitioned. Every unit carries a marker file (``_nbpipe_run.marker``, skipped by Spark, pyarrow
 and data globs) naming the run and attempt that wrote it. Explore writes go to
-``warehouse/_explore/<dataset>/`` and are never published. ``write_rejected`` stages rows with a
-``_nbpipe_reason`` into ``<dataset>__rejected`` (partitioned by ``nbpipe_run_id``: no leading
-underscore, so pyarrow, pandas and DuckDB read it as Spark does). The runner publishes staged units
-atomically (:mod:`nbpipe.run.publish`) once the run succeeded. Spark is imported lazily, only by
-the write functions.
+``warehouse/_explore/<dataset>/`` and are never published. ``write_rejected``
+(:mod:`nbpipe.data.staging`) stages rows with a ``_nbpipe_reason`` into ``<dataset>__rejected``.
+The runner publishes staged units atomically (:mod:`nbpipe.run.publish`) once the run succeeded.
+
+Two paths, one result: a small frame (``spark.small_frame_rows``, :mod:`nbpipe.data.small`) is
+materialized once as Arrow and its key checks, combine and sorted Parquet files are done in-process
+(:mod:`nbpipe.data.local_write`); a larger one stays on Spark (:mod:`nbpipe.data.write_modes`).
+The ``dataset_staged`` event records which path was taken and why. Spark is imported lazily.
 """
 
 from __future__ import annotations
@@ -23,9 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from nbpipe.core import events
-from nbpipe.core.config import DatasetConfig, check_name, inside
+from nbpipe.core.config import DatasetConfig, inside
 from nbpipe.core.contracts import (
-    CORRUPT_COLUMN,
     Contract,
     SchemaCheck,
     check_schema,
@@ -35,25 +37,25 @@ from nbpipe.core.contracts import (
 )
 from nbpipe.core.layout import (
     FILE_FORMATS,
-    LEGACY_RUN_ID_COLUMN,
-    RAW,
     REASON,
-    RUN_ID_COLUMN,
-    SOURCE,
     dataset_root,
     explore_root,
     hidden,
-    migrate_layout,
     quarantine_name,
-    quarantine_unit,
-    read_marker,
     write_marker,
 )
 from nbpipe.core.sqltext import sql_name
 from nbpipe.data import _display as display
+from nbpipe.data import small
 from nbpipe.data import write_modes as modes
 from nbpipe.data.column_lineage import derive as derive_column_lineage
-from nbpipe.data.parquet_footer import canonicalize
+from nbpipe.data.small import Engine
+from nbpipe.data.staging import NULL_PARTITION as NULL_PARTITION  # re-exported: staged-write names
+from nbpipe.data.staging import StagedRejects as StagedRejects
+from nbpipe.data.staging import _write_files as _write_files
+from nbpipe.data.staging import parquet_footer_counts as parquet_footer_counts
+from nbpipe.data.staging import stage_rejected as stage_rejected
+from nbpipe.data.staging import write_rejected as write_rejected
 from nbpipe.errors import BadRowsError, ContractViolationError, DatasetError
 from nbpipe.spark.driver import driver_guard
 
@@ -62,9 +64,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from nbpipe.core.protocol import RunScope
 
-_READER_ONLY = {"inferschema", "samplingratio", "mode", "columnnameofcorruptrecord", "enforceschema"}
-_EXT = {"parquet": ".parquet", "csv": ".csv", "json": ".json"}
-NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"  # Spark's directory name for a null partition value
 
 # --------------------------------------------------------------------------- staged writes
 @dataclass
@@ -131,52 +130,6 @@ def promote_hint(ctx: RunScope) -> str:
             f"`nbpipe promote {notebook}` (then review `nbpipe contracts diff`)")
 
 
-def _tidy(tmp: Path, fmt: str) -> list[str]:
-    """Drop _SUCCESS/.crc files, rename data files to part-NNNNN<ext>; return the leaf units."""
-    units = []
-    for directory in sorted({p.parent for p in tmp.rglob("*") if p.is_file()} | {tmp}):
-        files = sorted(p for p in directory.iterdir() if p.is_file())
-        data = [p for p in files if not hidden(p.name)]
-        for p in files:
-            if p not in data:
-                p.unlink()
-        for i, p in enumerate(data):
-            target = directory / f"part-{i:05d}{_EXT[fmt]}"
-            p.rename(target)
-            if fmt == "parquet":
-                canonicalize(target)  # the same rows give the same bytes in every JVM
-        if data:
-            units.append(directory.relative_to(tmp).as_posix() if directory != tmp else "")
-    return units
-
-
-def _sortable(df: DataFrame, cols: list[str]) -> list[str]:
-    kinds = {f.name: f.dataType.simpleString() for f in df.schema.fields}
-    return [c for c in cols if not kinds.get(c, "").startswith("map<")]
-
-
-def _write_files(df: DataFrame, tmp: Path, fmt: str, partition_by: list[str], sort_cols: list[str],
-                 options: dict[str, str], single_file: bool = False, in_place: bool = False) -> list[str]:
-    """Write ``df`` under ``tmp``: one sorted file per partition directory (``in_place``: one per task, no shuffle)."""
-    from pyspark.sql import functions as F
-
-    if in_place:
-        ordered = df
-    elif partition_by and not single_file:
-        ordered = df.repartition(*[F.col(f"`{c}`") for c in partition_by])
-    else:
-        ordered = df.repartition(1)
-    keys = [ordered[sql_name(c)] for c in [*partition_by, *_sortable(df, sort_cols)]]  # one JVM call each
-    writer = ordered.sortWithinPartitions(*keys).write.mode("overwrite").format(fmt)
-    writer = writer.options(**{k: v for k, v in options.items() if k.lower() not in _READER_ONLY})
-    if fmt == "csv" and "header" not in {k.lower() for k in options}:
-        writer = writer.option("header", "true")
-    if partition_by:
-        writer = writer.partitionBy(*partition_by)
-    writer.save(str(tmp))
-    return _tidy(tmp, fmt)
-
-
 def write_dataset(ctx: RunScope, df: DataFrame, name: str, *, mode: str | None = None) -> WriteResult:
     """Write a dataset (see :func:`_write`); a Spark driver lost meanwhile is a :class:`KernelDiedError`."""
     with driver_guard(lambda: ctx.spark, ctx.project, ctx.run_dir if ctx.is_prod else None,
@@ -214,6 +167,7 @@ def _write(ctx: RunScope, df: DataFrame, name: str, *, mode: str | None = None) 
     keys = list(cfg.primary_key or (contract.primary_key if contract else ()))
     chosen = modes.resolve_mode(name, cfg, keys, mode)
     fields = frame_fields(df)
+    original, check = df, None
     if prod and contract is not None:
         check = check_schema(contract, fields)
         if not check.ok:
@@ -232,20 +186,21 @@ def _write(ctx: RunScope, df: DataFrame, name: str, *, mode: str | None = None) 
     modes.need_comparable(name, df, chosen)
     base = ctx.staging_dir if prod else explore_root(ctx.project)
     out = inside(base, base / name, f"output of {name!r}")
-    rejected = 0
-    if prod and keys:
-        df, bad = modes.split_key_violations(df, keys)
-        rejected += _reject(ctx, cfg, name, bad, keys)
-    if chosen in ("merge", "append"):
-        live = dataset_root(ctx.project, name, cfg) if prod else None
-        existing = modes.existing_rows(ctx.spark, cfg, out, live, fields, partition_by, df)
-        df, clash = modes.combine(df, existing, chosen, keys)
-        if clash is not None and prod:
-            rejected += _reject(ctx, cfg, name, clash, keys)
-    sort_cols = keys or [c for c in df.columns if c not in partition_by]
+    local, engine = _materialize_for_write(ctx, original, fields, cfg.format, partition_by, check)
+    plan = None
+    if local is not None:
+        from nbpipe.data.local_write import NotLocal
+
+        try:
+            plan = _plan_local(ctx, cfg, name, local, out, prod, chosen, keys, fields, partition_by)
+        except NotLocal as exc:
+            engine = Engine(small.SPARK, str(exc), engine.rows, engine.threshold_rows)
     tmp = out.parent / f"tmp-{name}-{uuid.uuid4().hex[:8]}"  # not hidden: Spark ignores dot-paths
     try:
-        units = _write_files(df, tmp, cfg.format, partition_by, sort_cols, cfg.options)
+        if plan is not None:
+            units, rejected = _stage_local(ctx, cfg, name, plan, tmp, keys, partition_by)
+        else:
+            units, rejected = _stage_spark(ctx, cfg, name, df, out, tmp, prod, chosen, keys, fields, partition_by)
         rows = _verify_written(ctx, name, cfg, tmp, fields, contract if prod else None, partition_by)
         _refuse_null_partitions(name, units)
         if chosen == "overwrite" or not partition_by or not out.exists():
@@ -268,10 +223,140 @@ def _write(ctx: RunScope, df: DataFrame, name: str, *, mode: str | None = None) 
                          partitions=[u for u in units if u], partition_by=partition_by, format=cfg.format,
                          schema_version=contract.version if contract else None, schema=fields,
                          sandbox=not prod, mode=chosen, primary_key=keys, rejected_rows=rejected)
-    ctx.log.emit(events.DATASET_STAGED, staging_path=str(out), column_lineage=column_lineage, **asdict(result))
+    ctx.log.emit(events.DATASET_STAGED, staging_path=str(out), column_lineage=column_lineage,
+                 engine=engine.to_dict(), **asdict(result))
     if not prod:
         display.show_write(asdict(result))
     return result
+
+
+def _stage_spark(ctx: RunScope, cfg: DatasetConfig, name: str, df: DataFrame, out: Path, tmp: Path, prod: bool,
+                 chosen: str, keys: list[str], fields: list[dict[str, Any]],
+                 partition_by: list[str]) -> tuple[list[str], int]:
+    """Key checks, the combine with stored rows and the sorted write under ``tmp``, on Spark."""
+    rejected = 0
+    if prod and keys:
+        df, bad = modes.split_key_violations(df, keys)
+        rejected += _reject(ctx, cfg, name, bad, keys)
+    if chosen in ("merge", "append"):
+        live = dataset_root(ctx.project, name, cfg) if prod else None
+        existing = modes.existing_rows(ctx.spark, cfg, out, live, fields, partition_by, df)
+        df, clash = modes.combine(df, existing, chosen, keys)
+        if clash is not None and prod:
+            rejected += _reject(ctx, cfg, name, clash, keys)
+    sort_cols = keys or [c for c in df.columns if c not in partition_by]
+    return _write_files(df, tmp, cfg.format, partition_by, sort_cols, cfg.options), rejected
+
+
+def _materialize_for_write(ctx: RunScope, df: DataFrame, fields: list[dict[str, Any]], fmt: str,
+                           partition_by: list[str], check: SchemaCheck | None) -> tuple[Any, Engine]:
+    """The rows to write as an Arrow table in contract order (local path), or None and why not."""
+    from nbpipe.data import local_write
+
+    max_rows = small.thresholds(ctx)[0]
+    reason = local_write.not_local(fields, fmt, partition_by) or _not_castable(check)
+    if reason is not None:
+        return None, Engine(small.SPARK, reason, None, max_rows)
+    found, engine = small.materialize(ctx, df)
+    if found is None:
+        return None, engine
+    table = found.table
+    widened = {r.name: r.new for r in check.widened} if check is not None else {}
+    columns = [f["name"] for f in fields]
+    table = table.select(columns)
+    for column, target in widened.items():
+        i, arrow_type = table.schema.get_field_index(column), _arrow_wide()[target]
+        table = table.set_column(i, table.schema.field(i).with_type(arrow_type), table.column(i).cast(arrow_type))
+    return (table, _file_schema_json(found, fields, widened)), engine
+
+
+_SPARK_JSON = {"tinyint": "byte", "smallint": "short", "int": "integer", "bigint": "long",
+               "float": "float", "double": "double"}
+
+
+def _arrow_wide() -> dict[str, Any]:
+    import pyarrow as pa
+
+    return {"tinyint": pa.int8(), "smallint": pa.int16(), "int": pa.int32(), "bigint": pa.int64(),
+            "float": pa.float32(), "double": pa.float64()}
+
+
+def _not_castable(check: SchemaCheck | None) -> str | None:
+    """Why the contract's casts cannot be done in Arrow exactly as Spark does them (None: they can)."""
+    for r in check.widened if check is not None else []:
+        if r.new not in _SPARK_JSON or (r.old not in _SPARK_JSON):
+            return f"the contract widens column {r.name} from {r.old} to {r.new} (a Spark cast)"
+    return None
+
+
+def _file_schema_json(found: small.Materialized, fields: list[dict[str, Any]], widened: dict[str, str]) -> str:
+    """The Spark schema (JSON) of the frame as written: contract order, widened types."""
+    import json
+
+    by_name = {f["name"]: f for f in json.loads(found.schema_json)["fields"]}
+    out = []
+    for f in fields:
+        spark_field = dict(by_name[f["name"]])
+        if f["name"] in widened:
+            spark_field["type"] = _SPARK_JSON[widened[f["name"]]]
+        out.append(spark_field)
+    return json.dumps({"type": "struct", "fields": out}, separators=(",", ":"))
+
+
+class _LocalPlan(NamedTuple):
+    """What a local write stages: the rows, the rows the key rejects, the Spark schema of the files."""
+
+    rows: Any  # pa.Table
+    rejected: list[Any]  # pa.Tables with _nbpipe_reason
+    schema_json: str
+
+
+def _plan_local(ctx: RunScope, cfg: DatasetConfig, name: str, local: tuple[Any, str], out: Path, prod: bool,
+                chosen: str, keys: list[str], fields: list[dict[str, Any]], partition_by: list[str]) -> _LocalPlan:
+    """:func:`_stage_spark`'s key checks and combine, in-process; nothing is staged yet.
+
+    Raises:
+        NotLocal: something (a stored file) cannot be handled exactly as Spark would; nothing was done.
+    """
+    from nbpipe.data import local_write
+
+    table, schema_json = local
+    rejected = []
+    if prod and keys:
+        table, bad = local_write.split_key_violations(table, keys)
+        rejected.append(bad)
+    if chosen in ("merge", "append"):
+        live = dataset_root(ctx.project, name, cfg) if prod else None
+        existing = local_write.existing_rows(cfg, out, live, fields, partition_by, table)
+        table, clash = local_write.combine(table, existing, chosen, keys)
+        if clash is not None and prod:
+            rejected.append(clash)
+    return _LocalPlan(table, rejected, schema_json)
+
+
+def _stage_local(ctx: RunScope, cfg: DatasetConfig, name: str, plan: _LocalPlan, tmp: Path, keys: list[str],
+                 partition_by: list[str]) -> tuple[list[str], int]:
+    """Quarantine the plan's rejected rows, then write its rows under ``tmp`` (sorted, as Spark would)."""
+    import json
+
+    from nbpipe.data import local_write
+
+    rejected = sum(_reject_local(ctx, cfg, name, bad, keys) for bad in plan.rejected)
+    sort_cols = keys or [c for c in plan.rows.column_names if c not in partition_by]
+    spark_fields = [f for f in json.loads(plan.schema_json)["fields"] if f["name"] not in partition_by]
+    file_json = json.dumps({"type": "struct", "fields": spark_fields}, separators=(",", ":"))
+    return local_write.write_files(plan.rows, tmp, partition_by, sort_cols, file_json), rejected
+
+
+def _reject_local(ctx: RunScope, cfg: DatasetConfig, name: str, bad: Any, keys: list[str]) -> int:
+    """:func:`_reject` for rows held as an Arrow table: Spark only when there are rows to quarantine.
+
+    The quarantine stores every value as Spark's ``CAST(... AS STRING)`` renders it, so the (rare)
+    rejected rows are handed back to Spark to be staged exactly as the Spark path stages them.
+    """
+    if bad is None or bad.num_rows == 0:
+        return 0
+    return _reject(ctx, cfg, name, ctx.spark.createDataFrame(bad), keys)
 
 
 def _reject(ctx: RunScope, cfg: DatasetConfig, name: str, bad: DataFrame, keys: list[str]) -> int:
@@ -347,130 +432,3 @@ def _refuse_nulls(name: str, contract: Contract | None, non_null: list[str], nul
                                           "ctx.check), or make the column nullable and re-promote")
 
 
-def parquet_footer_counts(files: list[Path], base: Path, non_null: list[str],
-                          partition_by: list[str]) -> tuple[int, list[int]] | None:
-    """Rows and null counts of ``non_null`` columns from Parquet footers (no Spark job).
-
-    ``files`` lie under ``base``, partitioned as ``col=value`` directories below it. None when a
-    file is not Parquet, a footer lacks a null count or a column is nested or missing (then Spark
-    counts). A null partition value is the directory ``col=__HIVE_DEFAULT_PARTITION__``.
-    """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    rows, nulls = 0, [0] * len(non_null)
-    for path in sorted(files):
-        try:
-            meta = pq.read_metadata(path)
-        except (OSError, pa.ArrowException):
-            return None
-        rows += meta.num_rows
-        parts = dict(piece.split("=", 1) for piece in path.relative_to(base).parts[:-1] if "=" in piece)
-        names = [meta.schema.column(i).path for i in range(meta.num_columns)]
-        for k, column in enumerate(non_null):
-            if column in partition_by:
-                nulls[k] += meta.num_rows if parts.get(column) == NULL_PARTITION else 0
-                continue
-            if names.count(column) != 1:  # nested (a.b leaves) or missing: let Spark count
-                return None
-            index = names.index(column)
-            for g in range(meta.num_row_groups):
-                stats = meta.row_group(g).column(index).statistics
-                if stats is None or not stats.has_null_count:
-                    return None
-                nulls[k] += stats.null_count
-    return rows, nulls
-
-
-def write_rejected(ctx: RunScope, df: DataFrame, dataset: str) -> int:
-    """Stage rows that carry ``_nbpipe_reason`` into ``<dataset>__rejected``; return the row count.
-
-    Data columns are stored as strings (bad values often do not fit their type), plus
-    ``_nbpipe_reason``, ``_nbpipe_raw`` (the raw line when known), ``_nbpipe_source`` (the input file)
-    and the partition column ``nbpipe_run_id``. Repeated calls in a run add files. The
-    ``dataset_rejected`` event carries the row count and the most frequent reasons.
-    """
-    return stage_rejected(ctx, df, dataset).rows
-
-
-class StagedRejects(NamedTuple):
-    """What :func:`stage_rejected` staged: rows, the ten most frequent reasons, rows with a raw line."""
-
-    rows: int
-    reasons: dict[str, int]
-    raw_rows: int
-
-
-def stage_rejected(ctx: RunScope, df: DataFrame, dataset: str, *, in_place: bool = False) -> StagedRejects:
-    """:func:`write_rejected`, also returning the most frequent reasons and how many rows kept a raw line.
-
-    Nothing is staged (and no event emitted) when ``df`` has no rows. The counts are read from the
-    staged files with pyarrow, not by another Spark job. With ``in_place`` each task writes its own
-    rows (one file per task that has any, no shuffle): for a scan of a big source that rejects
-    few rows, where gathering them into one file would cost a stage.
-    """
-
-    check_name(dataset, "dataset")
-    name = quarantine_name(dataset)
-    columns = df.columns
-    if REASON not in columns:
-        raise DatasetError(f"rows to reject from {dataset!r} need a {REASON} column",
-                           hint=f"df.withColumn('{REASON}', F.lit('why'))")
-    internal = {REASON, RAW, SOURCE, CORRUPT_COLUMN, RUN_ID_COLUMN, LEGACY_RUN_ID_COLUMN}
-    data = [c for c in columns if c not in internal]
-    raw = RAW if RAW in columns else CORRUPT_COLUMN if CORRUPT_COLUMN in columns else None
-    source = SOURCE if SOURCE in columns else None
-
-    def as_text(column: str | None, alias: str) -> str:
-        return f"CAST({'NULL' if column is None else sql_name(column)} AS STRING) AS {sql_name(alias)}"
-
-    rejected = df.selectExpr(*[as_text(c, c) for c in data], as_text(REASON, REASON), as_text(raw, RAW),
-                             as_text(source, SOURCE))
-    prod = ctx.mode == "prod"
-    root = ctx.staging_dir if prod else explore_root(ctx.project)
-    if not prod:
-        migrate_layout(root / name)  # the sandbox is written in place: older partitions get today's names
-    unit_dir = quarantine_unit(root, dataset, ctx.run_id)
-    if unit_dir.is_dir() and read_marker(unit_dir).get("attempt") not in (None, ctx.attempt):
-        shutil.rmtree(unit_dir)  # left by an earlier attempt of this run
-    tmp = root / f"tmp-{name}-{uuid.uuid4().hex[:8]}"
-    try:
-        _write_files(rejected, tmp, "parquet", [], [REASON, *data], {}, single_file=True, in_place=in_place)
-        files = sorted(tmp.glob("part-*.parquet"))
-        rows, reasons, raw_rows = _count_reasons(files)
-        if rows == 0:
-            return StagedRejects(0, {}, 0)
-        unit_dir.mkdir(parents=True, exist_ok=True)
-        seq = len(list(unit_dir.glob("part-*.parquet")))
-        size = 0
-        for i, f in enumerate(files):
-            target = unit_dir / f"part-{seq + i:05d}.parquet"
-            f.rename(target)
-            size += target.stat().st_size
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    write_marker(unit_dir, run_id=ctx.run_id, attempt=ctx.attempt, dataset=name)
-    ctx.log.emit(events.DATASET_REJECTED, dataset=name, source_dataset=dataset, rows=rows,
-                 bytes=size, path=str(root / name), staging_path=str(root / name),
-                 partitions=[unit_dir.name], partition_by=[RUN_ID_COLUMN], format="parquet",
-                 reason_column=REASON, reasons=reasons, sandbox=not prod, mode="overwrite_partitions")
-    return StagedRejects(rows, reasons, raw_rows)
-
-
-def _count_reasons(files: list[Path]) -> tuple[int, dict[str, int], int]:
-    """Rows in staged rejected files, their ten most frequent reasons and their rows with a raw line.
-
-    Read locally with pyarrow (no Spark job).
-    """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    tables = [pq.read_table(f, columns=[REASON, RAW]) for f in files if f.is_file()]
-    if not tables:
-        return 0, {}, 0
-    table = pa.concat_tables(tables)
-    column = table.column(REASON)
-    counts = [(str(v["values"]), int(v["counts"])) for v in pc.value_counts(column).to_pylist()]
-    top = sorted(counts, key=lambda kv: (-kv[1], kv[0]))[:10]
-    return len(column), dict(top), len(column) - table.column(RAW).null_count

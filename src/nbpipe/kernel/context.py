@@ -25,6 +25,8 @@ from nbpipe.kernel.resources import Meter
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Mapping
 
+    import pandas as pd
+    import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
 
     from nbpipe.core.config import WriteMode
@@ -153,6 +155,22 @@ class RunContext:
 
         with self.meter.op("check", dataset or suite):
             return run_checkpoint(self, df, suite, quarantine=quarantine, dataset=dataset, frames=frames)
+
+    def to_arrow(self, df: DataFrame) -> pa.Table:
+        """The rows of a Spark frame as a pyarrow Table, without a Spark job when nbpipe already has them.
+
+        A frame that ``ctx.check`` or ``ctx.write`` materialized (a small frame, see
+        ``spark.small_frame_rows``) is returned from memory, as are the passing rows of a check
+        with ``quarantine=True``; any other frame is collected once with ``df.toArrow()``.
+        """
+        from nbpipe.data.small import cached
+
+        found = cached(df)
+        return found.table if found is not None else df.toArrow()
+
+    def to_pandas(self, df: DataFrame) -> pd.DataFrame:
+        """:meth:`to_arrow` as pandas (``Table.to_pandas()``: timestamps stay timezone-aware UTC)."""
+        return self.to_arrow(df).to_pandas()
 
     def incremental(self, name: str, *, column: str | None = None, lookback: Any = None,
                     max_files: int | None = None) -> DataFrame:

@@ -24,6 +24,7 @@ from nbpipe.quality.results import EVENT_EXAMPLES, CheckResult, ExpectationResul
 
 if TYPE_CHECKING:  # pragma: no cover
     from nbpipe.core.protocol import RunScope
+    from nbpipe.data.small import Engine, Materialized
 
 _FRAMES: dict[str, Any] = {}
 _FRAMES_LOCK = threading.Lock()
@@ -70,14 +71,18 @@ def validate_frame(df: Any, suite: dict[str, Any], *, lookup: Any = None,
 
 
 def validate_prepared(df: Any, prepared: gx_model.Prepared, *, lookup: Any = None,
-                      examples: bool = True) -> list[ExpectationResult]:
+                      examples: bool = True, fast: list[ExpectationResult | None] | None = None,
+                      ) -> list[ExpectationResult]:
     """Validate ``df`` against a suite built by :func:`nbpipe.quality.gx_model.prepare`.
 
     The fast paths compile the kwargs as GX built them; what they cannot mirror goes to GX with
-    the kwargs as written. Every result carries the kwargs as written.
+    the kwargs as written. Every result carries the kwargs as written. ``fast``: the fast path's
+    results already computed (by the in-process engine on the materialized frame).
     """
     effective = prepared.effective
-    if is_spark_frame(df):
+    if fast is not None:
+        pass
+    elif is_spark_frame(df):
         from nbpipe.quality import fast_spark
 
         fast = fast_spark.validate(df, effective, lookup, examples=examples)
@@ -140,13 +145,47 @@ def _write_rejected(ctx: RunScope, rejected: Any, dataset: str) -> int:
     return rows
 
 
+def _local_results(ctx: RunScope, df: Any, prepared: gx_model.Prepared,
+                   lookup: Any) -> tuple[Materialized | None, list[ExpectationResult | None] | None, Engine | None]:
+    """The fast-path results from the in-process engine when ``df`` is a small Spark frame.
+
+    Returns the materialized frame, the results (None: the Spark path validates) and the path taken.
+    """
+    if not is_spark_frame(df):
+        return None, None, None
+    from nbpipe.data import small
+    from nbpipe.quality import fast_arrow
+
+    found, engine = small.materialize(ctx, df)
+    if found is None:
+        return None, None, engine
+    try:
+        results = fast_arrow.validate_local(found.table, prepared.effective, found.spark_types, lookup)
+    except fast_arrow.NotLocal as exc:
+        return None, None, small.Engine(small.SPARK, f"the in-process engine does not mirror it exactly: {exc}",
+                                        found.rows, engine.threshold_rows)
+    return found, results, engine
+
+
 def _quarantine(ctx: RunScope, df: Any, prepared: gx_model.Prepared, result: CheckResult, dataset: str,
-                lookup: Any) -> None:
+                lookup: Any, local: Materialized | None = None) -> None:
     indices = [i for i, r in enumerate(result.results) if _quarantinable(r)]
     if not indices:
         result.passing, result.rejected_rows = df, 0
         return
     expectations = prepared.effective  # split on the kwargs the counts were computed with
+    if local is not None:
+        from nbpipe.data import small
+        from nbpipe.quality import fast_arrow, fast_spark
+
+        passing_rows, rejected_rows = fast_arrow.split_rows(local.table, expectations, indices, lookup,
+                                                            spark_types=local.spark_types)
+        passing = fast_spark.split_rows(df, expectations, indices, lookup)[0]  # lazy: no Spark job
+        small.remember(passing, passing_rows, local)  # a write of the passing rows needs no job either
+        rejected = df.sparkSession.createDataFrame(rejected_rows) if rejected_rows.num_rows else None
+        result.rejected_rows = _write_rejected(ctx, rejected, dataset) if rejected is not None else 0
+        result.passing = passing
+        return
     if is_spark_frame(df):
         from nbpipe.quality import fast_spark
 
@@ -214,14 +253,16 @@ def run_checkpoint(
         return result
     lookup = _lookup(ctx, frames)
     prepared = gx_model.prepare(suite_dict)
-    results = validate_prepared(df, prepared, lookup=lookup)
+    local, fast, engine = _local_results(ctx, df, prepared, lookup)
+    results = validate_prepared(df, prepared, lookup=lookup, fast=fast)
     result = CheckResult(suite=suite, results=results, dataset=dataset, mode=ctx.mode, gate=gate, passing=df)
     if quarantine:
-        _quarantine(ctx, df, prepared, result, dataset, lookup)
+        _quarantine(ctx, df, prepared, result, dataset, lookup, local)
     result.duration_s = time.perf_counter() - started
     blocking = [r for r in result.failed if not (quarantine and _quarantinable(r))]
     result.gate_passed = not blocking
-    ctx.log.emit(events.CHECK, **result.to_dict(max_examples=EVENT_EXAMPLES, max_text=120))
+    ctx.log.emit(events.CHECK, **result.to_dict(max_examples=EVENT_EXAMPLES, max_text=120),
+                 **({"engine": engine.to_dict()} if engine is not None else {}))
     if not ctx.is_prod:
         _display(result)
         return result

@@ -130,6 +130,11 @@ class CheckResult(ShownOnce):
         return all(r.success for r in self.results)
 
     @property
+    def rows(self) -> int | None:
+        """The rows checked, as the suite's counts saw them (None when no expectation counted rows)."""
+        return next((r.element_count for r in self.results if r.element_count is not None), None)
+
+    @property
     def failed(self) -> list[ExpectationResult]:
         """The expectations that did not succeed."""
         return [r for r in self.results if not r.success]
