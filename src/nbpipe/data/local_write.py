@@ -454,7 +454,7 @@ def sort_indices(table: pa.Table, first: list[str]) -> pa.Array:
         add(pa.array(raw_bits))
     if not arrays:
         return pa.array(range(table.num_rows), pa.int64())
-    return pc.sort_indices(pa.table(arrays), sort_keys=keys, null_placement="at_start")
+    return pc.sort_indices(pa.table(arrays), sort_keys=keys)  # nulls: ordered by the validity keys
 
 
 def _file_schema(table: pa.Table, spark_schema_json: str, partition_by: list[str]) -> tuple[pa.Schema, str]:
@@ -476,7 +476,8 @@ def _file_schema(table: pa.Table, spark_schema_json: str, partition_by: list[str
         if not spark_field["nullable"] and table.column(name).null_count:
             raise NotLocal(f"column {name} is not nullable and has nulls")
         fields.append(pa.field(name, kind, nullable=bool(spark_field["nullable"])))
-    row_metadata = json.dumps({"type": "struct", "fields": spark_fields}, separators=(",", ":"), ensure_ascii=False)
+    in_spark_order = [{key: f[key] for key in ("name", "type", "nullable", "metadata")} for f in spark_fields]
+    row_metadata = json.dumps({"type": "struct", "fields": in_spark_order}, separators=(",", ":"), ensure_ascii=False)
     return pa.schema(fields), row_metadata
 
 
@@ -509,8 +510,8 @@ def write_files(table: pa.Table, tmp: Path, partition_by: list[str], sort_cols: 
     import pyspark
 
     schema, row_metadata = _file_schema(table, spark_schema_json, partition_by)
-    schema = schema.with_metadata({"org.apache.spark.version": pyspark.__version__,
-                                   "org.apache.spark.sql.parquet.row.metadata": row_metadata})
+    metadata = {"org.apache.spark.version": pyspark.__version__,
+                "org.apache.spark.sql.parquet.row.metadata": row_metadata}
     if table.num_rows:
         table = table.take(sort_indices(table, [*partition_by, *[c for c in sort_cols if c not in partition_by]]))
     names = _unit_names(table, partition_by)
@@ -527,8 +528,10 @@ def write_files(table: pa.Table, tmp: Path, partition_by: list[str], sort_cols: 
         rows = table.take(pa.array(indices, pa.int64())).select(schema.names)
         directory = tmp / unit if unit else tmp
         directory.mkdir(parents=True, exist_ok=True)
-        pq.write_table(pa.Table.from_arrays(rows.columns, schema=schema), directory / "part-00000.parquet",
-                       compression="snappy", use_deprecated_int96_timestamps=True, store_schema=False,
-                       use_threads=False)
+        with pq.ParquetWriter(directory / "part-00000.parquet", schema, compression="snappy",
+                              use_deprecated_int96_timestamps=True, store_schema=False) as writer:
+            if rows.num_rows:  # Spark's file for an empty frame has no row group either
+                writer.write_table(pa.Table.from_arrays(rows.columns, schema=schema))
+            writer.add_key_value_metadata(metadata)  # store_schema=False drops the schema's own metadata
         units.append(directory)
     return [d.relative_to(tmp).as_posix() if d != tmp else "" for d in sorted(units)]
