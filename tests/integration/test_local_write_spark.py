@@ -31,7 +31,7 @@ from nbpipe.data.write import _write_files, frame_fields
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 POOLS: dict[str, tuple[pa.DataType, list[Any]]] = {
     "tinyint": (pa.int8(), [0, 1, -128, 127]),
     "smallint": (pa.int16(), [0, 7, -32768]),
@@ -43,7 +43,8 @@ POOLS: dict[str, tuple[pa.DataType, list[Any]]] = {
     "boolean": (pa.bool_(), [True, False]),
     "date": (pa.date32(), [dt.date(2013, 1, 2), dt.date(1969, 12, 31), dt.date(1500, 3, 1), dt.date(9999, 12, 31)]),
     "timestamp": (pa.timestamp("us", tz="UTC"),
-                  [dt.datetime(2013, 1, 2, 5, 6, 7, 123456, tzinfo=UTC), dt.datetime(1969, 12, 31, 23, 59, 59, 1, tzinfo=UTC),
+                  [dt.datetime(2013, 1, 2, 5, 6, 7, 123456, tzinfo=UTC),
+                   dt.datetime(1969, 12, 31, 23, 59, 59, 1, tzinfo=UTC),
                    dt.datetime(1900, 3, 1, tzinfo=UTC), dt.datetime(2200, 1, 1, tzinfo=UTC)]),
 }
 PARTITIONABLE = ["tinyint", "int", "bigint", "string", "boolean", "date"]
@@ -77,7 +78,9 @@ def rows_of(table: pa.Table) -> list[tuple[Any, ...]]:
 def spark_frame(spark: Any, table: pa.Table) -> Any:
     from pyspark.sql.pandas.types import from_arrow_schema
 
-    return spark.createDataFrame(table) if table.num_rows else spark.createDataFrame([], from_arrow_schema(table.schema))
+    if table.num_rows:
+        return spark.createDataFrame(table)
+    return spark.createDataFrame([], from_arrow_schema(table.schema))
 
 
 def columns_and_keys(draw: st.DrawFn) -> tuple[list[str], list[str]]:
@@ -235,8 +238,9 @@ def test_a_dataset_written_by_both_paths_reads_back_whole(spark: Any, tmp_path: 
 
     def day(d: int, n: int) -> pa.Table:
         date = dt.date(2013, 1, d)
-        return pa.table([[date] * n, [f"c{i % 3}é" for i in range(n)], [float(i) - 1.5 if i % 4 else None for i in range(n)],
-                         [i for i in range(n)], [dt.datetime(2013, 1, d, i, tzinfo=UTC) for i in range(n)],
+        return pa.table([[date] * n, [f"c{i % 3}é" for i in range(n)],
+                         [float(i) - 1.5 if i % 4 else None for i in range(n)], list(range(n)),
+                         [dt.datetime(2013, 1, d, i, tzinfo=UTC) for i in range(n)],
                          [i % 2 == 0 for i in range(n)]], schema=schema)
 
     root = tmp_path / "flights"
