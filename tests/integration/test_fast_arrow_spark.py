@@ -68,8 +68,8 @@ def _bounds(draw: Any, strict: bool) -> dict[str, Any]:
 
 @st.composite
 def expectation(draw: Any) -> dict[str, Any]:
-    kind = draw(st.sampled_from(["null", "between", "set", "regex", "length", "pair", "unique", "compound",
-                                 "rows", "missing"]))
+    kind = draw(st.sampled_from(["null", "between", "between", "set", "set", "regex", "regex", "length", "pair",
+                                 "pair", "unique", "compound", "compound", "rows", "missing"]))
     col = draw(st.sampled_from(list(POOLS)))
     kw: dict[str, Any]
     if kind == "null":
@@ -146,7 +146,7 @@ def _rows(table: pa.Table) -> list[tuple[str, ...]]:
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])
-@given(table=tables(), suite=st.lists(expectation(), min_size=1, max_size=6))
+@given(table=tables(), suite=st.lists(expectation(), min_size=2, max_size=7))
 def test_validate_and_split_equal_the_spark_fast_path(spark: Any, table: pa.Table,
                                                       suite: list[dict[str, Any]]) -> None:
     df = spark.createDataFrame(table)

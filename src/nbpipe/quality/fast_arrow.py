@@ -22,8 +22,6 @@ foreign key whose reference is a Spark frame, an integer literal outside 64 bits
 
 from __future__ import annotations
 
-import datetime as dt
-import math
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -36,13 +34,13 @@ import pyarrow.compute as pc
 
 from nbpipe.core.layout import REASON
 from nbpipe.quality import suites as S
+from nbpipe.quality.arrow_values import collected_value, json_value, key_values, spark_type_of
 from nbpipe.quality.fast_spark import _bounds, _family, _literal_family, _missing_column
 from nbpipe.quality.java_regex import LINE_TERMINATORS, java_equivalent
 from nbpipe.quality.results import MAX_EXAMPLES, ExpectationResult, error_result, map_result, row_count_result
 
 Lookup = Callable[[str], Any]
 _INT64 = (-(2**63), 2**63 - 1)
-_EPOCH = dt.datetime(1970, 1, 1)
 
 
 class NotLocal(Exception):
@@ -51,18 +49,6 @@ class NotLocal(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-def spark_type_of(arrow_type: pa.DataType) -> str | None:
-    """The ``df.dtypes`` name Spark gives an Arrow type this engine supports; None for any other."""
-    simple = {pa.int8(): "tinyint", pa.int16(): "smallint", pa.int32(): "int", pa.int64(): "bigint",
-              pa.float64(): "double", pa.string(): "string", pa.large_string(): "string",
-              pa.bool_(): "boolean", pa.date32(): "date"}
-    if arrow_type in simple:
-        return simple[arrow_type]
-    if pa.types.is_timestamp(arrow_type) and arrow_type.unit == "us" and arrow_type.tz in ("UTC", "+00:00"):
-        return "timestamp"
-    return None
 
 
 # ---------------------------------------------------------------------------------------------- columns
@@ -191,24 +177,12 @@ class _Unique:
         return self.keep & np.fromiter((counts[k] > 1 for k in self.keys), dtype=bool, count=len(self.keys))
 
 
-_NAN = ("NaN",)  # a hashable stand-in for NaN in group keys (Spark groups all NaNs together)
-
-
-def _key_values(col: _Col) -> list[Any]:
-    """Group-key values with Spark's normalisation: NaN one value, -0.0 = 0.0, nulls None."""
-    if col.spark_type == "double":
-        return [None if v is None else (_NAN if v != v else (0.0 if v == 0 else v)) for v in col.data.to_pylist()]
-    if col.spark_type in ("date", "timestamp"):
-        return pc.cast(col.data, pa.int32() if col.spark_type == "date" else pa.int64()).to_pylist()
-    return list(col.data.to_pylist())
-
-
 def _compile_unique(t: _Table, i: int, exp: dict[str, Any], names: list[str], ignore: str) -> _Unique:
     cols = [t.col(n) for n in names]
     valid = np.array([c.valid for c in cols]).reshape(len(cols), t.rows)
     keep = {"nonnull": valid[0], "all_values_are_missing": valid.any(axis=0),
             "any_value_is_missing": valid.all(axis=0)}.get(ignore, np.ones(t.rows, dtype=bool))
-    keys = list(zip(*[_key_values(c) for c in cols], strict=True)) if cols else []
+    keys = list(zip(*[key_values(c.data, c.spark_type) for c in cols], strict=True)) if cols else []
     return _Unique(i, exp, cols, np.asarray(keep, dtype=bool), keys, Counter(keys))
 
 
@@ -347,48 +321,19 @@ def _in_reference(col: _Col, ref: Any, ref_col: str) -> np.ndarray:
     other = _Col(ref_col, ref_data, ref_type, np.asarray(pc.is_valid(ref_data).to_numpy(zero_copy_only=False)))
     if _family(ref_type) == "number":
         floats = not (col.integer and other.integer)
-        keys = set(_key_values(_Col(ref_col, pc.cast(ref_data, pa.float64(), safe=False), "double", other.valid))
+        keys = set(key_values(pc.cast(ref_data, pa.float64(), safe=False), "double")
                    if floats else ref_data.to_pylist())
-        mine = (_key_values(_Col(col.name, pc.cast(col.data, pa.float64(), safe=False), "double", col.valid))
+        mine = (key_values(pc.cast(col.data, pa.float64(), safe=False), "double")
                 if floats else col.data.to_pylist())
     else:
         if _family(ref_type) == "time" and ref_type != col.spark_type:
             raise NotLocal("a date column against a timestamp reference (Spark casts one to the other)")
-        keys, mine = set(_key_values(other)), _key_values(col)
+        keys, mine = set(key_values(other.data, ref_type)), key_values(col.data, col.spark_type)
     keys.discard(None)
     return np.fromiter((v in keys for v in mine), dtype=bool, count=len(mine))
 
 
 # ------------------------------------------------------------------------------------ examples as Spark
-
-
-def json_value(value: Any, spark_type: str) -> Any:
-    """A value as ``json.loads(to_json(struct(col)))`` gives it back on the Spark path."""
-    if value is None:
-        return None
-    if spark_type == "double":
-        if math.isnan(value):
-            return "NaN"
-        return ("Infinity" if value > 0 else "-Infinity") if math.isinf(value) else value
-    if spark_type == "date":
-        return value.isoformat()
-    if spark_type == "timestamp":
-        v = value.astimezone(dt.UTC)
-        return (f"{v.year:04d}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:{v.second:02d}"
-                f".{v.microsecond // 1000:03d}Z")
-    return value
-
-
-def collected_value(value: Any, spark_type: str) -> Any:
-    """A group key as pyspark's ``collect()`` gives it back (timestamps naive local time, -0.0 as 0.0)."""
-    if value is None:
-        return None
-    if spark_type == "double" and value == 0:
-        return 0.0
-    if spark_type == "timestamp":
-        us = (value - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)
-        return dt.datetime.fromtimestamp(us // 1_000_000).replace(microsecond=us % 1_000_000)
-    return value
 
 
 def _map_examples(rule: _Map) -> list[Any]:
