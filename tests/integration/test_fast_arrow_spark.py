@@ -13,7 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from nbpipe.core.layout import REASON
@@ -51,12 +51,49 @@ REGEXES = ["^a", "b$", "a.b", "^$", r"\d", r"^\w+$", "[a-c]+", "[^a]", "(?:ab|z)
 
 @st.composite
 def tables(draw: Any) -> pa.Table:
-    n = draw(st.integers(0, 9))
+    n = draw(st.integers(0, 12))
     cols = {}
     for name, (typ, pool) in POOLS.items():
-        values = [draw(st.one_of(st.none(), st.sampled_from(pool))) for _ in range(n)]
+        values = [draw(st.sampled_from([None, *pool])) for _ in range(n)]
         cols[name] = pa.array(values, typ)
     return pa.table(cols)
+
+
+def _edge_table() -> pa.Table:
+    """Every tricky value of every type at least twice, plus nulls, in one table."""
+    n = 14
+    cols = {}
+    for name, (typ, pool) in POOLS.items():
+        values = [*pool, None, *pool, None]
+        cols[name] = pa.array([values[(i * 3) % len(values)] if name in ("e", "t", "ts2") else values[i % len(values)]
+                               for i in range(n)], typ)
+    return pa.table(cols)
+
+
+def _e(typ: str, **kw: Any) -> dict[str, Any]:
+    return {"type": typ, "kwargs": kw, "meta": {}}
+
+
+#: One suite that exercises every mirrored semantic on :func:`_edge_table` (always run).
+EDGE_SUITE = [
+    _e(S.BETWEEN, column="d", min_value=0), _e(S.BETWEEN, column="d", max_value=1.5, strict_max=True),
+    _e(S.BETWEEN, column="d", min_value=NAN), _e(S.BETWEEN, column="l", min_value=float(2**53), strict_min=True),
+    _e(S.BETWEEN, column="l", min_value=2**53, strict_min=True), _e(S.BETWEEN, column="i", min_value=-1.5),
+    _e(S.IN_SET, column="l", value_set=[0, 1, None]), _e(S.IN_SET, column="l", value_set=[float(2**53), 1]),
+    _e(S.IN_SET, column="d", value_set=[NAN, 0.0, INF]), _e(S.IN_SET, column="s", value_set=["", "é", "😀"]),
+    _e(S.IN_SET, column="b", value_set=[True]), _e(S.IN_SET, column="i", value_set=[]),
+    _e(S.REGEX, column="t", regex=r"^\w+$"), _e(S.REGEX, column="t", regex="[^a-z]"),
+    _e(S.LENGTHS, column="s", min_value=1, max_value=2), _e(S.NOT_NULL, column="ts", mostly=0.5),
+    _e(S.PAIR_GREATER, column_A="d", column_B="e"), _e(S.PAIR_GREATER, column_A="e", column_B="d", or_equal=True,
+                                                       ignore_row_if="neither"),
+    _e(S.PAIR_GREATER, column_A="l", column_B="d", ignore_row_if="either_value_is_missing"),
+    _e(S.PAIR_GREATER, column_A="s", column_B="t"), _e(S.PAIR_GREATER, column_A="dt", column_B="ts"),
+    _e(S.PAIR_GREATER, column_A="ts2", column_B="ts", or_equal=True),
+    _e(S.UNIQUE, column="d"), _e(S.UNIQUE, column="ts"), _e(S.UNIQUE, column="b"),
+    _e(S.COMPOUND_UNIQUE, column_list=["e", "t"], ignore_row_if="never"),
+    _e(S.COMPOUND_UNIQUE, column_list=["dt", "b"], ignore_row_if="any_value_is_missing"),
+    _e(S.COMPOUND_UNIQUE, column_list=["e", "ts2"]), _e(S.ROW_COUNT, min_value=1, max_value=20),
+]
 
 
 def _bounds(draw: Any, strict: bool) -> dict[str, Any]:
@@ -77,8 +114,10 @@ def expectation(draw: Any) -> dict[str, Any]:
     elif kind == "between":
         typ, kw = S.BETWEEN, {"column": draw(st.sampled_from([*NUMERIC, "s"])), **_bounds(draw, True)}
     elif kind == "set":
-        pool = POOLS[col][1] + [None, 1, 1.0, NAN, "a", True]
-        typ, kw = S.IN_SET, {"column": col, "value_set": draw(st.lists(st.sampled_from(pool), max_size=4))}
+        extra = [1, 1.0, 2.5, NAN, -0.0] if col in NUMERIC else []
+        odd = draw(st.sampled_from([[], [], [], [None], ["a"], [True]]))  # a null, or another type family
+        pool = POOLS[col][1] + extra
+        typ, kw = S.IN_SET, {"column": col, "value_set": draw(st.lists(st.sampled_from(pool), max_size=4)) + odd}
     elif kind == "regex":
         typ, kw = S.REGEX, {"column": draw(st.sampled_from(STRINGS)), "regex": draw(st.sampled_from(REGEXES))}
     elif kind == "length":
@@ -144,14 +183,19 @@ def _rows(table: pa.Table) -> list[tuple[str, ...]]:
     return sorted(tuple(repr(v) for v in row.values()) for row in table.to_pylist())
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])
 @given(table=tables(), suite=st.lists(expectation(), min_size=2, max_size=7))
+@example(table=_edge_table(), suite=EDGE_SUITE)
+@example(table=_edge_table().slice(0, 0), suite=EDGE_SUITE)
 def test_validate_and_split_equal_the_spark_fast_path(spark: Any, table: pa.Table,
                                                       suite: list[dict[str, Any]]) -> None:
     df = spark.createDataFrame(table)
     types = dict(df.dtypes)
-    local = fast_arrow.validate(table, suite, types)
+    arrow = df.toArrow()  # what the engine receives in production: NaN, -0.0, order and types survive
+    assert arrow.schema.types == table.schema.types
+    assert [repr(row) for row in arrow.to_pylist()] == [repr(row) for row in table.to_pylist()]
+    local = fast_arrow.validate(arrow, suite, types)
     if _not_local(table, suite):
         assert local is None
         return
@@ -161,7 +205,7 @@ def test_validate_and_split_equal_the_spark_fast_path(spark: Any, table: pa.Tabl
         _same_result(want, got, table)
     indices = [i for i, exp in enumerate(suite) if exp["type"] in S.ROW_LEVEL_TYPES]
     passing, rejected = fast_spark.split_rows(df, suite, indices)
-    ok, bad = fast_arrow.split_rows(table, suite, indices, spark_types=types)
+    ok, bad = fast_arrow.split_rows(arrow, suite, indices, spark_types=types)
     assert ok.schema.names == table.schema.names
     assert bad.schema.names == [*table.schema.names, REASON]
     assert _rows(ok) == _rows(passing.toArrow())

@@ -17,7 +17,8 @@ rows and reasons. The Spark semantics mirrored:
 Whatever this module cannot prove identical raises :class:`NotLocal` (``validate`` then returns
 None and the caller validates on Spark): a column type outside the supported set, a regex outside
 the Java/Python-equivalent subset of :mod:`.java_regex`, an ``unexpected_rows_query`` (SQL), a
-foreign key whose reference is a Spark frame, an integer literal outside 64 bits.
+foreign key whose reference is a Spark frame, an integer literal outside 64 bits. How Spark renders
+a value (``to_json`` examples, ``collect()`` group keys) lives in :mod:`.arrow_values`.
 """
 
 from __future__ import annotations
@@ -395,6 +396,8 @@ def compile_suite(
                 continue
         try:
             plans.append(_compile(t, i, exp, lookup))
+        except pa.ArrowException as exc:  # not an error Spark would report in these words
+            raise NotLocal(f"Arrow cannot evaluate {exp['type']}: {exc}") from None
         except (KeyError, TypeError, ValueError) as exc:
             plans.append(error_result(exp, f"{type(exc).__name__}: {exc}"))
     return plans
@@ -463,9 +466,11 @@ def split_rows(
             reasons.append((plan.dup, plan.exp["type"]))
     if not reasons:
         return table, table.slice(0, 0).append_column(pa.field(REASON, pa.string()), pa.array([], pa.string()))
-    text = [",".join(name for mask, name in reasons if mask[row]) for row in range(table.num_rows)]
-    bad = np.fromiter((bool(s) for s in text), dtype=bool, count=len(text))
+    bad = np.logical_or.reduce([mask for mask, _ in reasons])
+    rows = np.flatnonzero(bad)
+    flags = [mask[rows].tolist() for mask, _ in reasons]
+    text = [",".join(name for (_, name), hit in zip(reasons, hits, strict=True) if hit)
+            for hits in zip(*flags, strict=True)] if len(rows) else []
     passing = table.filter(pa.array(~bad))
-    rejected = table.filter(pa.array(bad)).append_column(
-        pa.field(REASON, pa.string()), pa.array([s for s in text if s], pa.string()))
+    rejected = table.filter(pa.array(bad)).append_column(pa.field(REASON, pa.string()), pa.array(text, pa.string()))
     return passing, rejected
