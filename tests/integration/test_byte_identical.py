@@ -56,7 +56,7 @@ def run_in_new_process(root: Path, run_id: str) -> dict[str, str]:
 
 
 def test_the_same_rows_give_the_same_bytes_in_separate_spark_processes(tmp_path: Path) -> None:
-    root = write_config(tmp_path, project="t", datasets={
+    root = write_config(tmp_path, project="t", profiles={"dev": {"spark": {"small_frame_rows": 0}}}, datasets={
         "flights": {"format": "parquet", "partition_by": ["day"], "write_mode": "overwrite_partitions"}},
         pipelines={"ingest": {"notebook": "notebooks/ingest.ipynb"}})
     first = run_in_new_process(root, "r1")

@@ -116,7 +116,7 @@ def test_materialize_decides_by_rows_and_input_size_and_reuses_the_table(tmp_pat
     assert engine.threshold_rows == 45 and "45 rows" in engine.reason
     (again, engine), jobs = jobs_of(spark, lambda: small.materialize(ctx, df))
     assert again is found and jobs == 0 and "materialized earlier" in engine.reason
-    bigger = df.union(df.limit(1))
+    bigger = spark.createDataFrame(rows() + rows()[:1], SCHEMA)
     (none, engine), jobs = jobs_of(spark, lambda: small.materialize(ctx, bigger))
     assert none is None and engine.path == "spark" and "more than spark.small_frame_rows (45)" in engine.reason
     assert jobs == 1  # the bounded probe
@@ -125,7 +125,8 @@ def test_materialize_decides_by_rows_and_input_size_and_reuses_the_table(tmp_pat
     tiny = Proj(tmp_path / "q", spark, threshold=45)
     tiny.project.config = tiny.project.config.model_copy(update={"profiles": {"dev": tiny.project.profile.model_copy(
         update={"spark": tiny.project.profile.spark.model_copy(update={"small_frame_input_mb": 0.000001})})}})
-    (none, engine), jobs = jobs_of(spark, lambda: small.materialize(tiny.scope(), spark.read.parquet(str(src))))
+    from_files = spark.read.parquet(str(src))  # (reading the footers for the schema is a job of its own)
+    (none, engine), jobs = jobs_of(spark, lambda: small.materialize(tiny.scope(), from_files))
     assert none is None and "spark.small_frame_input_mb" in engine.reason and jobs == 0
     off = Proj(tmp_path / "r", spark, threshold=0)
     assert small.materialize(off.scope(), df)[1].reason == "the local path is off (spark.small_frame_rows: 0)"

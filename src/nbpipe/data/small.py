@@ -142,14 +142,14 @@ def input_bytes(df: DataFrame) -> int | None:
 def materialize(ctx: RunScope, df: DataFrame) -> tuple[Materialized | None, Engine]:
     """The whole of ``df`` as Arrow when it is small (one bounded Spark job at most), and why or why not."""
     max_rows, max_input_mb = thresholds(ctx)
+    if max_rows <= 0:
+        return None, Engine(SPARK, "the local path is off (spark.small_frame_rows: 0)", None, max_rows)
     found = _cache.get(df)
     if found is not None:
         return found, Engine(LOCAL, "materialized earlier in this run (no Spark job)", found.rows, max_rows)
-    if max_rows <= 0:
-        return None, Engine(SPARK, "the local path is off (spark.small_frame_rows: 0)", None, max_rows)
     size = input_bytes(df)
     if size is not None and size > max_input_mb * 1024 * 1024:
-        return None, Engine(SPARK, f"its input files hold {size / 1024 / 1024:.0f} MB, over "
+        return None, Engine(SPARK, f"its input files hold {size / 1024 / 1024:.1f} MB, over "
                                    f"spark.small_frame_input_mb ({max_input_mb:g})", None, max_rows)
     table = df.limit(max_rows + 1).toArrow()
     if table.num_rows > max_rows:
