@@ -92,6 +92,13 @@ def test_partition_values_named_differently_are_not_local() -> None:
         lw.parse_partition("2013-1-2", "date", "d")
 
 
+def test_a_date_partition_past_year_9999_is_not_local(tmp_path: Path) -> None:
+    table = pa.table({"d": pa.array([3_000_000], pa.date32()), "v": [1]})  # year 10183: Spark names it +10183-…
+    with pytest.raises(lw.NotLocal, match="partition column d has a value Python cannot represent"):
+        lw.write_files(table, tmp_path / "o", ["d"], ["v"], spark_json(table))
+    assert not (tmp_path / "o").exists()
+
+
 # --------------------------------------------------------------------------- primary key
 def test_split_key_violations_keeps_identical_rows_once_and_rejects_shared_and_null_keys() -> None:
     table = pa.table({"id": [1, 1, 2, 2, 3, None, 4], "v": [-0.0, 0.0, NAN, NAN, 1.0, 5.0, 2.0],

@@ -239,9 +239,17 @@ def _spark_type(table: pa.Table, column: str) -> str:
     raise NotLocal(f"partition column {column} has arrow type {t}")
 
 
+def _values(table: pa.Table, column: str) -> list[Any]:
+    """A partition column's values as Python values (a date past year 9999 has no name here)."""
+    try:
+        return table.column(column).to_pylist()
+    except (ValueError, OverflowError) as exc:
+        raise NotLocal(f"partition column {column} has a value Python cannot represent ({exc})") from exc
+
+
 def _unit_names(table: pa.Table, partition_by: list[str]) -> list[str]:
     """Each row's partition directory (``a=1/b=x``)."""
-    columns = [(c, _spark_type(table, c), table.column(c).to_pylist()) for c in partition_by]
+    columns = [(c, _spark_type(table, c), _values(table, c)) for c in partition_by]
     pieces = [[f"{escape_path_name(c)}={partition_text(v, kind, c)}" for v in values] for c, kind, values in columns]
     return ["/".join(parts) for parts in zip(*pieces, strict=True)] if pieces else [""] * table.num_rows
 
@@ -271,7 +279,7 @@ def existing_rows(cfg: DatasetConfig, staged_root: Path, live_root: Path | None,
     if not units:
         return None
     if partition_by:
-        touched = set(zip(*[batch.column(c).to_pylist() for c in partition_by], strict=True))
+        touched = set(zip(*[_values(batch, c) for c in partition_by], strict=True))
         units = {v: files for v, files in units.items() if v in touched}
     tables = [_read_unit(files, dict(zip(partition_by, values, strict=True)), batch.schema)
               for values, files in sorted(units.items(), key=lambda kv: [str(f) for f in kv[1]])]
