@@ -30,11 +30,11 @@ Spark semantics reproduced here:
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nbpipe.core.layout import REASON, hidden, list_files
+from nbpipe.data.arrow_rows import codes, distinct, member, normalized
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -92,77 +92,6 @@ def not_local(fields: list[dict[str, Any]], fmt: str, partition_by: list[str]) -
     return None
 
 
-# --------------------------------------------------------------------------- row equality
-def _normalized(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """Floats as Spark compares and deduplicates them: ``-0.0`` as ``0.0``, every NaN the canonical NaN."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if not pa.types.is_floating(column.type):
-        return column
-    zero = pc.add(column, pa.scalar(0.0, column.type))  # -0.0 + 0.0 == +0.0
-    return pc.if_else(pc.is_nan(column), pa.scalar(math.nan, column.type), zero)
-
-
-def normalize(table: pa.Table) -> pa.Table:
-    """``table`` with every float column normalized (:func:`_normalized`)."""
-    for i, name in enumerate(table.column_names):
-        table = table.set_column(i, name, _normalized(table.column(i)))
-    return table
-
-
-def _codes(tables: list[pa.Table], columns: list[str]) -> list[pa.Array]:
-    """One int64 code per row of each table: equal codes iff the rows are equal on ``columns`` as Spark says.
-
-    Null-safe (null equals null), NaN equals NaN, ``-0.0`` equals ``0.0``.
-    """
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    sizes = [t.num_rows for t in tables]
-    total = sum(sizes)
-    codes = np.zeros(total, dtype=np.int64)
-    for column in columns:
-        kind = tables[0].schema.field(column).type
-        joined = pa.chunked_array([c for t in tables for c in t.column(column).chunks], kind)
-        if pa.types.is_boolean(joined.type):
-            joined = joined.cast(pa.int8())
-        encoded = pc.dictionary_encode(_normalized(joined).combine_chunks(), null_encoding="encode")
-        index = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        width = max(len(encoded.dictionary), 1)
-        mixed = codes * width + index  # both < total rows: no overflow below 3e9 rows
-        codes = pc.dictionary_encode(pa.array(mixed)).indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    out, start = [], 0
-    for size in sizes:
-        out.append(pa.array(codes[start:start + size], pa.int64()))
-        start += size
-    return out
-
-
-def distinct(table: pa.Table) -> pa.Table:
-    """Spark's ``dropDuplicates()``: identical rows once, float values normalized (first occurrence kept)."""
-    import numpy as np
-
-    table = normalize(table)
-    if table.num_rows == 0:
-        return table
-    (codes,) = _codes([table], table.column_names)
-    _, first = np.unique(codes.to_numpy(), return_index=True)
-    return table.take(np.sort(first))
-
-
-def _member(left: pa.Table, right: pa.Table, columns: list[str]) -> pa.Array:
-    """For each row of ``left``: is a row of ``right`` equal to it on ``columns`` (null-safe, normalized)?"""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if left.num_rows == 0 or right.num_rows == 0:
-        return pa.array([False] * left.num_rows, pa.bool_())
-    ours, theirs = _codes([left.select(columns), right.select(columns)], columns)
-    return pc.is_in(ours, value_set=theirs)
-
-
 def _with_reason(table: pa.Table, reasons: pa.Array) -> pa.Table:
     import pyarrow as pa
 
@@ -185,8 +114,8 @@ def split_key_violations(table: pa.Table, keys: list[str]) -> tuple[pa.Table, pa
     listed = ", ".join(keys)
     if rows.num_rows == 0:
         return rows, _with_reason(rows, pa.array([], pa.string()))
-    (codes,) = _codes([rows], keys)
-    values = codes.to_numpy()
+    (key_codes,) = codes([rows], keys)
+    values = key_codes.to_numpy()
     _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
     shared = counts[inverse]
     null_key = np.zeros(rows.num_rows, dtype=bool)
@@ -217,12 +146,12 @@ def combine(batch: pa.Table, existing: pa.Table | None, mode: str,
         return (batch if keys else distinct(batch)), None
     existing = existing.select(batch.column_names).cast(batch.schema)
     if mode == "merge":
-        kept = existing.filter(pc.invert(_member(existing, batch, keys)))
+        kept = existing.filter(pc.invert(member(existing, batch, keys)))
         return pa.concat_tables([kept, batch]), None
-    new = distinct(batch.filter(pc.invert(_member(batch, existing, batch.column_names))))  # EXCEPT DISTINCT
+    new = distinct(batch.filter(pc.invert(member(batch, existing, batch.column_names))))  # EXCEPT DISTINCT
     if not keys:
         return distinct(pa.concat_tables([existing, new])), None
-    stored = _member(new, existing, keys)
+    stored = member(new, existing, keys)
     clash = new.filter(stored)
     fresh = new.filter(pc.invert(stored))
     reason = f"duplicate primary key ({', '.join(keys)}): already stored with different values (write mode append)"
@@ -310,9 +239,17 @@ def _spark_type(table: pa.Table, column: str) -> str:
     raise NotLocal(f"partition column {column} has arrow type {t}")
 
 
+def _values(table: pa.Table, column: str) -> list[Any]:
+    """A partition column's values as Python values (a date past year 9999 has no name here)."""
+    try:
+        return table.column(column).to_pylist()
+    except (ValueError, OverflowError) as exc:
+        raise NotLocal(f"partition column {column} has a value Python cannot represent ({exc})") from exc
+
+
 def _unit_names(table: pa.Table, partition_by: list[str]) -> list[str]:
     """Each row's partition directory (``a=1/b=x``)."""
-    columns = [(c, _spark_type(table, c), table.column(c).to_pylist()) for c in partition_by]
+    columns = [(c, _spark_type(table, c), _values(table, c)) for c in partition_by]
     pieces = [[f"{escape_path_name(c)}={partition_text(v, kind, c)}" for v in values] for c, kind, values in columns]
     return ["/".join(parts) for parts in zip(*pieces, strict=True)] if pieces else [""] * table.num_rows
 
@@ -342,7 +279,7 @@ def existing_rows(cfg: DatasetConfig, staged_root: Path, live_root: Path | None,
     if not units:
         return None
     if partition_by:
-        touched = set(zip(*[batch.column(c).to_pylist() for c in partition_by], strict=True))
+        touched = set(zip(*[_values(batch, c) for c in partition_by], strict=True))
         units = {v: files for v, files in units.items() if v in touched}
     tables = [_read_unit(files, dict(zip(partition_by, values, strict=True)), batch.schema)
               for values, files in sorted(units.items(), key=lambda kv: [str(f) for f in kv[1]])]
@@ -445,7 +382,7 @@ def sort_indices(table: pa.Table, first: list[str]) -> pa.Array:
         if pa.types.is_floating(values.type):
             nan = pc.fill_null(pc.is_nan(values), False)
             add(nan)
-            add(pc.fill_null(pc.if_else(nan, pa.scalar(0.0, values.type), _normalized(values)), 0.0))
+            add(pc.fill_null(pc.if_else(nan, pa.scalar(0.0, values.type), normalized(values)), 0.0))
             raw = pc.fill_null(values, 0.0).to_numpy(zero_copy_only=False)
             bits.append(raw.view(np.int64 if raw.dtype == np.float64 else np.int32))
         else:
