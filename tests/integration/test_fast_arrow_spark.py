@@ -183,7 +183,7 @@ def _rows(table: pa.Table) -> list[tuple[str, ...]]:
     return sorted(tuple(repr(v) for v in row.values()) for row in table.to_pylist())
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])
 @given(table=tables(), suite=st.lists(expectation(), min_size=2, max_size=7))
 @example(table=_edge_table(), suite=EDGE_SUITE)

@@ -51,7 +51,7 @@ POOLS: dict[str, tuple[pa.DataType, list[Any]]] = {
                    dt.datetime(1900, 3, 1, tzinfo=UTC), dt.datetime(2200, 1, 1, tzinfo=UTC)]),
 }
 PARTITIONABLE = ["tinyint", "int", "bigint", "string", "boolean", "date"]
-SETTINGS = settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+SETTINGS = settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 
 
 @st.composite
@@ -99,7 +99,7 @@ def keyed(draw: st.DrawFn) -> tuple[pa.Table, list[str]]:
     return draw(tables(kinds)), keys
 
 
-@settings(SETTINGS, max_examples=25)
+@settings(SETTINGS, max_examples=12)
 @given(case=keyed())
 def test_split_key_violations_matches_spark(spark: Any, case: tuple[pa.Table, list[str]]) -> None:
     table, keys = case
@@ -124,7 +124,7 @@ def combinations(draw: st.DrawFn) -> tuple[pa.Table, pa.Table | None, str, list[
     return batch, existing, mode, keys
 
 
-@settings(SETTINGS, max_examples=30)
+@settings(SETTINGS, max_examples=15)
 @given(case=combinations())
 def test_combine_matches_spark(spark: Any, case: tuple[pa.Table, pa.Table | None, str, list[str]]) -> None:
     batch, existing, mode, keys = case
@@ -207,7 +207,7 @@ def stored(draw: st.DrawFn) -> tuple[pa.Table, pa.Table, pa.Table, list[str]]:
     return live, staged, batch, names
 
 
-@settings(SETTINGS, max_examples=15)
+@settings(SETTINGS, max_examples=8)
 @given(case=stored(), local_live=st.booleans())
 def test_existing_rows_matches_spark(spark: Any, case: tuple[pa.Table, pa.Table, pa.Table, list[str]],
                                      local_live: bool) -> None:
