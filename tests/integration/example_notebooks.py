@@ -239,9 +239,15 @@ flights, rejected = parse_flights(raw)
     ),
     code(
         """
-flights = flights.persist()   # counted, checked, written: parse and de-duplicate once
+flights = flights.persist()   # checked, written and counted: parse and de-duplicate once
+result = ctx.check(flights, "flights", quarantine=True)   # a gate in prod; rich result in explore
+n_parsed = result.rows   # counted by the check: no Spark job of its own
+flights = result.passing if result.passing is not None else flights
+written = ctx.write(flights, "flights")         # contract-enforced, merged by key, published on success
 reasons = rejected.select("date", "reason").toPandas()   # a few lines a day: collect them once
-n_raw, n_parsed, n_rejected = raw.count(), flights.count(), len(reasons)
+if len(reasons):
+    ctx.write(rejected, "flights_rejected")
+n_raw, n_rejected = raw.count(), len(reasons)
 print(f"{n_raw} landed rows: {n_parsed} flights, {n_rejected} rejected, "
       f"{n_raw - n_rejected - n_parsed} duplicates dropped")
 reasons.head(20)
@@ -249,11 +255,6 @@ reasons.head(20)
     ),
     code(
         """
-result = ctx.check(flights, "flights", quarantine=True)   # a gate in prod; rich result in explore
-flights = result.passing if result.passing is not None else flights
-written = ctx.write(flights, "flights")         # contract-enforced, merged by key, published on success
-if n_rejected:
-    ctx.write(rejected, "flights_rejected")
 ctx.metric("rows_landed", n_raw)
 ctx.metric("rows_rejected", n_rejected)
 ctx.metric("duplicates_dropped", n_raw - n_rejected - n_parsed)
@@ -292,7 +293,7 @@ dim_carrier = dim_carrier.persist()   # checked, written and shown: build it onc
 ctx.check(dim_carrier, "dim_carrier")
 written = ctx.write(dim_carrier, "dim_carrier")   # a WriteResult: rows, bytes, partitions
 ctx.metric("carriers", written.rows)
-dim_carrier.orderBy("carrier").toPandas()
+ctx.to_pandas(dim_carrier).sort_values("carrier", ignore_index=True)   # the checked rows: no Spark job
 """
     ),
 ]
@@ -333,7 +334,8 @@ dim_airport = dim_airport.persist()   # checked, written and shown: build it onc
 ctx.check(dim_airport, "dim_airport")
 written = ctx.write(dim_airport, "dim_airport")   # a WriteResult: rows, bytes, partitions
 ctx.metric("airports", written.rows)
-dim_airport.filter("is_nyc_origin").toPandas()
+nyc = ctx.to_pandas(dim_airport)   # the checked rows: no Spark job
+nyc[nyc.is_nyc_origin].reset_index(drop=True)
 """
     ),
 ]
@@ -408,7 +410,7 @@ if dim_plane is not None:
     dim_plane = dim_plane.persist()   # checked, written and counted: merge once, not three times
     ctx.check(dim_plane, "dim_plane")
     ctx.write(dim_plane, "dim_plane")
-    versions = dim_plane.groupBy("is_current").count().toPandas()   # one job for both metrics
+    versions = ctx.to_pandas(dim_plane).groupby("is_current").size().rename("count").reset_index()
     by_state = dict(zip(versions.is_current, versions["count"]))
     ctx.metric("snapshots_merged", len(merged))
     ctx.metric("current_planes", int(by_state.get(True, 0)))
@@ -496,11 +498,11 @@ fact = build_fact(flights, carriers, airports, planes, weather, run_date)
 fact = fact.persist()   # checked, written and summarised: join once, not three times
 ctx.check(fact, "fact_flights")
 ctx.write(fact, "fact_flights")
-stats = fact.agg(F.count("*").alias("n"), F.sum(F.col("plane_sk").isNull().cast("int")).alias("no_plane"),
-                 F.sum(F.col("temp").isNull().cast("int")).alias("no_weather")).first()
-ctx.metric("fact_rows", stats.n)
-ctx.metric("flights_without_plane", stats.no_plane)
-ctx.metric("flights_without_weather", stats.no_weather)
+rows = ctx.to_pandas(fact)   # a day's rows, as the check materialized them: no further Spark job
+stats = {"rows": len(rows), "no_plane": int(rows.plane_sk.isna().sum()), "no_weather": int(rows.temp.isna().sum())}
+ctx.metric("fact_rows", stats["rows"])
+ctx.metric("flights_without_plane", stats["no_plane"])
+ctx.metric("flights_without_weather", stats["no_weather"])
 stats
 """
     ),
@@ -555,8 +557,7 @@ def build_daily_delay(fact, carriers, airports, run_date):
     return report.select("report_date", *[c for c in report.columns if c != "report_date"])
 
 
-daily_delay = build_daily_delay(fact, carriers, airports, run_date).persist()   # shown, checked, written
-table = daily_delay.orderBy("dimension", F.desc("flights")).toPandas()
+daily_delay = build_daily_delay(fact, carriers, airports, run_date).persist()   # checked, written, shown
 """,
         "transform",
     ),
@@ -564,6 +565,7 @@ table = daily_delay.orderBy("dimension", F.desc("flights")).toPandas()
         """
 ctx.check(daily_delay, "daily_delay")
 ctx.write(daily_delay, "daily_delay")
+table = ctx.to_pandas(daily_delay).sort_values(["dimension", "flights"], ascending=[True, False])   # no Spark job
 day = table[table.dimension == "origin"]
 total = int(day.flights.sum())
 ctx.metric("flights", total)
