@@ -33,7 +33,7 @@ from typing import Any
 import yaml
 
 CONTRACT = {
-    "dataset": "events", "version": "1.0.0", "primary_key": ["id"], "partition_by": ["day"],
+    "dataset": "events", "version": "1.0", "primary_key": ["id"], "partition_by": ["day"],
     "columns": [
         {"name": "id", "type": "bigint", "nullable": False},
         {"name": "day", "type": "date", "nullable": False},
@@ -145,14 +145,15 @@ def main() -> None:
             for n in sizes:
                 for case, threshold in (("spark", 0), ("local", n + 1)):
                     times.setdefault((n, case), []).append(one(spark, roots[n], tmp / f"src{n}", n, threshold, r))
-        probes = {n: statistics.median([probe_cost(spark, tmp / f"src{n}", 100_000) for _ in range(3)])
-                  for n in sizes if n > 100_000}
+        default = SparkConfig().small_frame_rows
+        probes = {n: statistics.median([probe_cost(spark, tmp / f"src{n}", default) for _ in range(3)])
+                  for n in sizes if n > default}
         print(f"check (10 rules, quarantine) + merge write, local[2], medians of {args.runs} rounds (s)")
-        print(f"{'rows':>10} {'spark':>8} {'local':>8} {'local/spark':>12} {'probe@100k':>11}")
+        print(f"{'rows':>10} {'spark':>8} {'local':>8} {'local/spark':>12} {'probe@' + str(default):>13}")
         for n in sizes:
             s, loc = statistics.median(times[(n, "spark")]), statistics.median(times[(n, "local")])
             probe = f"{probes[n]:.2f}" if n in probes else "-"
-            print(f"{n:>10} {s:>8.2f} {loc:>8.2f} {loc / s:>11.2f}x {probe:>11}")
+            print(f"{n:>10} {s:>8.2f} {loc:>8.2f} {loc / s:>11.2f}x {probe:>13}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

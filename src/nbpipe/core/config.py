@@ -52,10 +52,12 @@ class SparkConfig(_Model):
     conf: dict[str, str] = Field(default_factory=dict)
     ui: bool = False
     # Frames up to this many rows are checked and written in-process from one Arrow materialization
-    # (nbpipe.data.small); 0 keeps every frame on Spark. Measured: benchmarks/small_frames.py.
-    small_frame_rows: int = Field(default=100_000, ge=0)
-    # Frames reading more than this many MB of files stay on Spark without being probed.
-    small_frame_input_mb: float = Field(default=512.0, ge=0)
+    # (nbpipe.data.small); 0 keeps every frame on Spark. benchmarks/small_frames.py: in-process wins
+    # up to 1M rows on local[2]; the default bounds the kernel's memory and the probe of larger frames.
+    small_frame_rows: int = Field(default=250_000, ge=0)
+    # Frames reading more than this many MB of files stay on Spark without being probed (a probe of
+    # a frame that turns out large computes its plan once more).
+    small_frame_input_mb: float = Field(default=128.0, ge=0)
 
     @field_validator("conf", mode="before")
     @classmethod
