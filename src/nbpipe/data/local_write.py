@@ -35,13 +35,13 @@ from typing import TYPE_CHECKING, Any
 
 from nbpipe.core.layout import REASON, hidden, list_files
 from nbpipe.data.arrow_rows import codes, distinct, member, normalized
+from nbpipe.data.staging import NULL_PARTITION
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
     from nbpipe.core.config import DatasetConfig
 
-NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"  # as nbpipe.data.write.NULL_PARTITION (that module imports Spark)
 _INTEGERS = ("tinyint", "smallint", "int", "bigint")
 _FLOATS = ("float", "double")
 LOCAL_TYPES = frozenset({"boolean", *_INTEGERS, *_FLOATS, "string", "date", "timestamp"})
