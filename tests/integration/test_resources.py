@@ -37,7 +37,7 @@ CELLS = [
 def run(tmp_path_factory: pytest.TempPathFactory, spark_connect_url: str) -> dict[str, Any]:
     root = write_config(
         tmp_path_factory.mktemp("resources") / "p", project="costs",
-        profiles={"dev": {"spark": {"remote": spark_connect_url, "small_frame_rows": 0}}},  # the Spark path: tasks to measure
+        profiles={"dev": {"spark": {"remote": spark_connect_url, "small_frame_rows": 0}}},  # Spark path
         datasets={"big": {"format": "parquet", "write_mode": "overwrite"},
                   "small": {"format": "parquet", "write_mode": "overwrite"}},
         pipelines={"two_sizes": {"notebook": "two_sizes.ipynb", "writes": ["big", "small"]}},

@@ -31,7 +31,7 @@ CELLS = [
 def record(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = write_config(
         tmp_path_factory.mktemp("resources_local") / "p", project="costs_local",
-        profiles={"dev": {"spark": {"master": "local[2]", "small_frame_rows": 0}}},  # the Spark path: tasks to measure
+        profiles={"dev": {"spark": {"master": "local[2]", "small_frame_rows": 0}}},  # Spark path
         datasets={"big": {"format": "parquet", "write_mode": "overwrite"},
                   "small": {"format": "parquet", "write_mode": "overwrite"}},
         pipelines={"local_sizes": {"notebook": "local_sizes.ipynb", "writes": ["big", "small"]}},
