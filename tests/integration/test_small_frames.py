@@ -193,3 +193,9 @@ def test_the_reason_column_is_the_quarantines_own(tmp_path: Path, spark: Any) ->
     check_and_write(ctx, proj.frame())
     table = pq.read_table(ctx.staging_dir / "flights__rejected")
     assert REASON in table.column_names and table.num_rows == 7
+
+
+def test_a_frame_arrow_cannot_hold_stays_on_spark_and_says_why(tmp_path: Path, spark: Any) -> None:
+    proj = Proj(tmp_path, spark, 100_000)
+    found, engine = small.materialize(proj.scope(), spark.sql("SELECT make_interval(0, 0, 0, 1) AS gap"))
+    assert found is None and engine.path == "spark" and "could not be collected as Arrow" in engine.reason

@@ -151,7 +151,11 @@ def materialize(ctx: RunScope, df: DataFrame) -> tuple[Materialized | None, Engi
     if size is not None and size > max_input_mb * 1024 * 1024:
         return None, Engine(SPARK, f"its input files hold {size / 1024 / 1024:.1f} MB, over "
                                    f"spark.small_frame_input_mb ({max_input_mb:g})", None, max_rows)
-    table = df.limit(max_rows + 1).toArrow()
+    try:
+        table = df.limit(max_rows + 1).toArrow()
+    except Exception as exc:  # a type Arrow does not hold (calendar intervals, variants, UDTs), or the frame fails
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        return None, Engine(SPARK, f"it could not be collected as Arrow ({first})", None, max_rows)
     if table.num_rows > max_rows:
         return None, Engine(SPARK, f"more than spark.small_frame_rows ({max_rows}) rows", None, max_rows)
     value = Materialized(table=table, spark_types=dict(df.dtypes), schema_json=df.schema.json())
