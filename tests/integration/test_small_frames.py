@@ -171,7 +171,7 @@ def test_a_clean_small_frame_costs_one_spark_job_for_check_and_write(tmp_path: P
     clean = proj.frame().where("id < 50 AND carrier IS NOT NULL AND delay BETWEEN -60 AND 600 AND id NOT IN (3, 7)")
     (result, written), jobs = jobs_of(spark, lambda: check_and_write(ctx, clean))
     assert result.success and written.rows == 38 and jobs == 1
-    (table, jobs) = jobs_of(spark, lambda: small.cached(result.passing))
+    (table, jobs) = jobs_of(spark, lambda: small.cached(ctx, result.passing))
     assert table is not None and table.rows == 38 and jobs == 0
     record = ctx.events(events.DATASET_STAGED)[-1]["engine"]
     assert record == {"path": "local", "reason": "materialized earlier in this run (no Spark job)", "rows": 38,
@@ -199,3 +199,21 @@ def test_a_frame_arrow_cannot_hold_stays_on_spark_and_says_why(tmp_path: Path, s
     proj = Proj(tmp_path, spark, 100_000)
     found, engine = small.materialize(proj.scope(), spark.sql("SELECT make_interval(0, 0, 0, 1) AS gap"))
     assert found is None and engine.path == "spark" and "could not be collected as Arrow" in engine.reason
+
+
+def test_explore_mode_reads_the_frame_again_because_its_files_may_change(tmp_path: Path, spark: Any) -> None:
+    proj = Proj(tmp_path, spark, 100_000)
+    src = tmp_path / "src"
+    spark.createDataFrame([(1,)], "n int").write.parquet(str(src))
+    ctx = proj.scope("s1", mode="explore")
+    df = spark.read.parquet(str(src))
+    first, _ = small.materialize(ctx, df)
+    assert first is not None and first.rows == 1
+    spark.createDataFrame([(2,), (3,)], "n int").write.mode("append").parquet(str(src))
+    spark.catalog.clearCache()
+    again, engine = small.materialize(ctx, spark.read.parquet(str(src)))
+    assert small.cached(ctx, df) is None  # never reused in explore
+    assert again is not None and again.rows == 3 and "materialized earlier" not in engine.reason
+    prod = proj.scope("r9")
+    found, _ = small.materialize(prod, df)
+    assert small.cached(prod, df) is found  # a production run reuses it

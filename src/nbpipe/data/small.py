@@ -5,8 +5,9 @@ the stored rows, the sorted staged Parquet write) is a fixed number of Spark job
 costing a fraction of a second whatever the frame's size. On a small frame that overhead is the
 whole cost. So ``ctx.check`` and ``ctx.write`` first ask :func:`materialize`:
 
-* a frame already materialized (by an earlier check or write of the same frame object, or the
-  passing rows a check produced) is reused: no Spark job;
+* in a production run, a frame already materialized (by an earlier check or write of the same
+  frame object, or the passing rows a check produced) is reused: no Spark job (explore mode reads
+  it again: files may change between cells);
 * a frame whose input files add up to more than ``spark.small_frame_input_mb`` stays on Spark
   without being touched (no probe);
 * otherwise one Spark job collects at most ``spark.small_frame_rows + 1`` rows as Arrow
@@ -109,9 +110,14 @@ def remember(df: DataFrame, table: pa.Table, like: Materialized) -> Materialized
     return value
 
 
-def cached(df: Any) -> Materialized | None:
-    """The materialization of ``df`` if one is remembered (no Spark job)."""
-    return _cache.get(df)
+def cached(ctx: RunScope, df: Any) -> Materialized | None:
+    """The materialization of ``df`` if one is remembered and may be reused (no Spark job).
+
+    Only a production run reuses one: its inputs are fixed for the run (committed files, its own
+    staging). In explore mode a frame object lives across cells while a person changes the files
+    under it, so every check or write there reads the frame again.
+    """
+    return _cache.get(df) if ctx.is_prod else None
 
 
 def forget_all() -> None:
@@ -144,7 +150,7 @@ def materialize(ctx: RunScope, df: DataFrame) -> tuple[Materialized | None, Engi
     max_rows, max_input_mb = thresholds(ctx)
     if max_rows <= 0:
         return None, Engine(SPARK, "the local path is off (spark.small_frame_rows: 0)", None, max_rows)
-    found = _cache.get(df)
+    found = cached(ctx, df)
     if found is not None:
         return found, Engine(LOCAL, "materialized earlier in this run (no Spark job)", found.rows, max_rows)
     size = input_bytes(df)

@@ -159,13 +159,14 @@ class RunContext:
     def to_arrow(self, df: DataFrame) -> pa.Table:
         """The rows of a Spark frame as a pyarrow Table, without a Spark job when nbpipe already has them.
 
-        A frame that ``ctx.check`` or ``ctx.write`` materialized (a small frame, see
-        ``spark.small_frame_rows``) is returned from memory, as are the passing rows of a check
-        with ``quarantine=True``; any other frame is collected once with ``df.toArrow()``.
+        In a production run, a frame that ``ctx.check`` or ``ctx.write`` materialized (a small frame,
+        see ``spark.small_frame_rows``) is returned from memory, as are the passing rows of a check
+        with ``quarantine=True``; any other frame (and every frame in explore mode, whose files may
+        change between cells) is collected with ``df.toArrow()``.
         """
         from nbpipe.data.small import cached
 
-        found = cached(df)
+        found = cached(self, df)
         return found.table if found is not None else df.toArrow()
 
     def to_pandas(self, df: DataFrame) -> pd.DataFrame:
