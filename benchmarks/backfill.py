@@ -22,11 +22,11 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _example import example_copy
 from _jvm import JvmCpu
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,14 +35,7 @@ CASES = {"per-kernel Spark (before)": ["--local-spark"], "shared Spark (now)": [
 
 
 def prepared(days: int) -> Path:
-    from nbpipe.examples.flights import land
-
-    root = Path(tempfile.mkdtemp(prefix="nbpipe-bf-")) / "flights"
-    root.mkdir()
-    shutil.copy(REPO / "nbpipe.yaml", root / "nbpipe.yaml")
-    for folder in ("notebooks", "contracts", "expectations"):
-        shutil.copytree(REPO / folder, root / folder)
-    land(root, days=days + 1)
+    root = example_copy("nbpipe-bf-", land_days=days + 1)
     proc = subprocess.run([str(BIN / "nbpipe"), "demo", "--days", str(days + 1)], cwd=root, capture_output=True,
                           text=True, check=False)
     if proc.returncode != 0:

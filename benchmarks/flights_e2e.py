@@ -23,12 +23,12 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _example import example_copy
 from _jvm import JvmCpu
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,15 +36,7 @@ BIN = Path(sys.executable).parent
 
 
 def fresh_project(days: int) -> Path:
-    from nbpipe.examples.flights import land
-
-    root = Path(tempfile.mkdtemp(prefix="nbpipe-e2e-")) / "flights"
-    root.mkdir()
-    shutil.copy(REPO / "nbpipe.yaml", root / "nbpipe.yaml")
-    for folder in ("notebooks", "contracts", "expectations"):
-        shutil.copytree(REPO / folder, root / folder)
-    land(root, days=days)
-    return root
+    return example_copy("nbpipe-e2e-", land_days=days)
 
 
 STEPS = ("ingest_flights", "dim_carrier", "dim_airport", "dim_plane", "fact_flights", "daily_delay_report")

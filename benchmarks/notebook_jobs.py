@@ -14,23 +14,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _example import example_copy
 
 
 def fresh(days: int) -> Path:
-    root = Path(tempfile.mkdtemp(prefix="nbpipe-jobs-")) / "flights"
-    root.mkdir()
-    shutil.copy(REPO / "nbpipe.yaml", root / "nbpipe.yaml")
-    for folder in ("notebooks", "contracts", "expectations"):
-        shutil.copytree(REPO / folder, root / folder)
+    root = example_copy("nbpipe-jobs-")
     subprocess.run([str(Path(sys.executable).parent / "nbpipe"), "demo", "--days", str(days)], cwd=root,
                    check=True, stdout=subprocess.DEVNULL)
     return root
