@@ -70,6 +70,24 @@ def validate_frame(df: Any, suite: dict[str, Any], *, lookup: Any = None,
     return validate_prepared(df, gx_model.prepare(suite), lookup=lookup, examples=examples)
 
 
+def _fast_results(df: Any, prepared: gx_model.Prepared, lookup: Any,
+                  examples: bool) -> list[ExpectationResult | None]:
+    """The fast path's result per expectation on a Spark or pandas frame (None: GX validates it)."""
+    if is_spark_frame(df):
+        from nbpipe.quality import fast_spark
+
+        return fast_spark.validate(df, prepared.effective, lookup, examples=examples)
+    if _is_pandas(df):
+        from nbpipe.quality import fast_pandas
+
+        return fast_pandas.validate(df, prepared.effective, lookup)[0]
+    raise NbpipeError(
+        f"quality check of suite {prepared.name!r}: expected a Spark or pandas DataFrame, "
+        f"got {type(df).__module__}.{type(df).__name__}",
+        hint="pass the DataFrame itself (not a path or a list); convert with pd.DataFrame(...) if needed",
+    )
+
+
 def validate_prepared(df: Any, prepared: gx_model.Prepared, *, lookup: Any = None,
                       examples: bool = True, fast: list[ExpectationResult | None] | None = None,
                       ) -> list[ExpectationResult]:
@@ -79,23 +97,8 @@ def validate_prepared(df: Any, prepared: gx_model.Prepared, *, lookup: Any = Non
     the kwargs as written. Every result carries the kwargs as written. ``fast``: the fast path's
     results already computed (by the in-process engine on the materialized frame).
     """
-    effective = prepared.effective
-    if fast is not None:
-        pass
-    elif is_spark_frame(df):
-        from nbpipe.quality import fast_spark
-
-        fast = fast_spark.validate(df, effective, lookup, examples=examples)
-    elif _is_pandas(df):
-        from nbpipe.quality import fast_pandas
-
-        fast, _ = fast_pandas.validate(df, effective, lookup)
-    else:
-        raise NbpipeError(
-            f"quality check of suite {prepared.name!r}: expected a Spark or pandas DataFrame, "
-            f"got {type(df).__module__}.{type(df).__name__}",
-            hint="pass the DataFrame itself (not a path or a list); convert with pd.DataFrame(...) if needed",
-        )
+    if fast is None:
+        fast = _fast_results(df, prepared, lookup, examples)
     for i in prepared.errors:
         fast[i] = prepared.invalid(i)
     todo = [i for i, r in enumerate(fast) if r is None]
